@@ -1,0 +1,167 @@
+/* The run configuration (YAML), parsed and validated completely before any
+ * pixel is read. The result is immutable; every path in it is already
+ * resolved against the config file's folder.
+ *
+ * The YAML schema is documented in README.md ("Config reference") and by the
+ * commented examples in configs/. Unknown keys, duplicate keys, wrong types
+ * and out-of-range values are errors whose message names the config file,
+ * the line and the key path, e.g.
+ *   configs/sample.yaml:14: scenes[0].bands.red.scale: expected a number,
+ *   got 'abc' */
+#ifndef ARALWATCH_CONFIG_H
+#define ARALWATCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "aralwatch/ctx.h"
+#include "aralwatch/kernels.h"
+
+#define AW_CONFIG_VERSION 1
+
+/* One input band of a scene. */
+typedef struct aw_band_src {
+    int present;     /* 0 when the role is not mapped */
+    char *path;      /* resolved file path */
+    int band;        /* 1-based band number in that file (default 1) */
+    double scale;    /* reflectance = DN * scale + offset */
+    double offset;
+    int has_nodata;  /* 1 if nodata below overrides the file's own */
+    double nodata;
+    int line;        /* config line of this band's entry, for messages */
+} aw_band_src;
+
+typedef enum aw_resampling {
+    AW_RESAMPLE_NEAREST = 0,
+    AW_RESAMPLE_BILINEAR,
+    AW_RESAMPLE_CUBIC,
+    AW_RESAMPLE_AVERAGE
+} aw_resampling;
+
+typedef struct aw_scene_cfg {
+    char *id;        /* default: the folder or first band file's base name */
+    char date[11];   /* YYYY-MM-DD, a real calendar date */
+    char *dir;       /* resolved folder the band files are relative to, or
+                        NULL */
+    aw_band_src bands[AW_BAND_COUNT];
+    aw_band_src qa;  /* optional quality band (nearest resampling) */
+    /* A QA pixel is masked when (qa & qa_mask_bits) != 0 or its value is in
+     * qa_mask_values. */
+    uint64_t qa_mask_bits;
+    double *qa_mask_values;
+    size_t n_qa_mask_values;
+    int line;
+} aw_scene_cfg;
+
+typedef enum aw_water_method {
+    AW_WATER_THRESHOLD = 0,
+    AW_WATER_OTSU
+} aw_water_method;
+
+typedef enum aw_zone_kind {
+    AW_ZONE_WATERBODY = 0,
+    AW_ZONE_CROPLAND,
+    AW_ZONE_OTHER
+} aw_zone_kind;
+
+typedef enum aw_cmp { AW_CMP_BELOW = 0, AW_CMP_ABOVE } aw_cmp;
+
+/* Zone metrics an alert rule may test (names as in zones.csv). */
+typedef enum aw_metric {
+    AW_METRIC_WATER_AREA_KM2 = 0,
+    AW_METRIC_WATER_FRACTION,
+    AW_METRIC_VALID_FRACTION,
+    AW_METRIC_MEAN_NDVI,
+    AW_METRIC_MEAN_NDWI,
+    AW_METRIC_MEAN_MNDWI,
+    AW_METRIC_COUNT
+} aw_metric;
+const char *aw_metric_name(aw_metric m);
+int aw_metric_from_name(const char *name); /* -1 if unknown */
+
+typedef struct aw_rule_cfg {
+    char *id;          /* unique rule id */
+    char *type;        /* alert type: water_shrinkage | flood_expansion |
+                          crop_stress | custom */
+    aw_metric metric;
+    aw_cmp cmp;        /* below: alert when value < threshold */
+    /* Thresholds per level; has_level[i] says whether level i is set.
+     * Levels: 0 watch, 1 warning, 2 alert. For "below" they must decrease
+     * watch > warning > alert; for "above" increase. At least one is set. */
+    int has_level[3];
+    double level[3];
+    /* Which zones: by kind (kind_set) and/or by explicit ids. Neither set
+     * means every zone. */
+    int kind_set;
+    aw_zone_kind kind;
+    char **zone_ids;
+    size_t n_zone_ids;
+    double min_valid_fraction; /* default: alerts.min_valid_fraction */
+    int line;
+} aw_rule_cfg;
+
+typedef struct aw_config {
+    char *path;        /* config file as given */
+    char *dir;         /* its folder; relative paths resolve against it */
+    char sha256[65];   /* hex SHA-256 of the config file bytes */
+    int version;       /* must be AW_CONFIG_VERSION */
+
+    /* region */
+    char *region_name; /* [A-Za-z0-9_.-]+, used as a folder name */
+    char *crs;         /* user string (EPSG:32622, WKT, PROJ); NULL = first
+                          scene's */
+    int has_resolution;
+    double resolution; /* grid units; 0/absent = first scene's */
+    char *aoi_path;    /* polygon layer, any CRS; NULL if absent */
+    char *aoi_layer;   /* NULL = first layer */
+    int has_bbox;
+    double bbox[4];    /* xmin, ymin, xmax, ymax in bbox_crs */
+    char *bbox_crs;    /* default EPSG:4326 */
+
+    aw_scene_cfg *scenes;
+    size_t n_scenes;
+
+    aw_resampling resample_reflectance; /* default bilinear */
+    aw_resampling resample_qa;          /* default nearest */
+
+    int indices[AW_IDX_COUNT]; /* 1 = write this index */
+    aw_index_params index_params;
+
+    /* water classification */
+    aw_index water_index;        /* default mndwi */
+    aw_water_method water_method;
+    double water_threshold;      /* threshold method, and Otsu fallback */
+    int otsu_bins;               /* default 256 */
+    double otsu_min_class_fraction; /* default 0.01 */
+
+    /* zones */
+    char *zones_path;            /* NULL if no zones */
+    char *zones_layer;           /* NULL = first layer */
+    char *zones_id_field;        /* required with zones */
+    char *zones_name_field;      /* optional */
+    char *zones_kind_field;      /* optional: per-feature kind */
+    aw_zone_kind zones_kind;     /* kind for all features when no field */
+
+    /* alerts */
+    double alerts_min_valid_fraction; /* default 0.5 */
+    aw_rule_cfg *rules;
+    size_t n_rules;
+
+    /* outputs */
+    char *out_dir;               /* default "out" next to the config */
+    int cog;                     /* 1 (default): Cloud-Optimized GeoTIFF */
+    char *compress;              /* DEFLATE (default), ZSTD, LZW, NONE */
+    int blocksize;               /* 256 default; multiple of 16 */
+    int overwrite;               /* 1 (default): replace existing outputs */
+} aw_config;
+
+/* Load and validate a config file. On AW_OK *out owns a new config; on
+ * failure *out is untouched and aw_ctx_errmsg(ctx) holds every problem found
+ * (one per line, "FILE:LINE: key.path: message"), up to a cap. Checks that
+ * every referenced file exists. Does not open rasters. */
+aw_status aw_config_load(aw_ctx *ctx, const char *path, aw_config **out);
+void aw_config_destroy(aw_config *cfg); /* accepts NULL */
+
+/* The set of bands the config needs for its indices and water index. */
+unsigned aw_config_needed_bands(const aw_config *cfg);
+
+#endif

@@ -1,0 +1,55 @@
+/* Small helpers shared by the pipeline: checked allocation, strings, paths,
+ * checksums, atomic file writes. No GDAL here either. */
+#ifndef ARALWATCH_UTIL_H
+#define ARALWATCH_UTIL_H
+
+#include <stddef.h>
+#include "aralwatch/ctx.h"
+
+/* calloc(n, size) that returns NULL when n * size overflows
+ * (GDAL's VSIMalloc2). */
+void *aw_calloc2(size_t n, size_t size);
+
+/* strdup that returns NULL on NULL. */
+char *aw_strdup(const char *s);
+
+/* printf into a new heap string; NULL on no memory. */
+char *aw_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Join dir and name unless name is absolute; new heap string. */
+char *aw_path_join(const char *dir, const char *name);
+
+/* Folder part of a path ("." when there is none); new heap string. */
+char *aw_path_dirname(const char *path);
+
+/* Last component of a path, without the folder; new heap string. */
+char *aw_path_basename(const char *path);
+
+/* mkdir -p. */
+aw_status aw_mkdirs(aw_ctx *ctx, const char *path);
+
+/* Hex SHA-256 (64 chars + NUL) of a file's bytes. */
+aw_status aw_sha256_file(aw_ctx *ctx, const char *path, char hex[65]);
+
+/* Hex SHA-256 of a buffer. */
+void aw_sha256_buf(const void *data, size_t n, char hex[65]);
+
+/* Write bytes to path atomically: a temporary name in the same folder,
+ * fsync, rename. */
+aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path,
+                               const void *data, size_t n);
+
+/* A unique temporary name next to path ("<path>.tmp-<pid>-<n>"); new heap
+ * string. */
+char *aw_tmp_name(const char *path);
+
+/* Rename tmp to path after fsync of the file and of the folder. */
+aw_status aw_commit_file(aw_ctx *ctx, const char *tmp, const char *path);
+
+/* Seconds since an arbitrary fixed point (monotonic clock). */
+double aw_now(void);
+
+/* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
+void aw_utc_now(char buf[21]);
+
+#endif
