@@ -1,4 +1,278 @@
-int main(void)
+/* The aralwatch command line: run, validate, inspect.
+ * Only this file turns statuses into exit codes (README "Exit codes"). */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <stdarg.h>
+#include "aralwatch/config.h"
+#include "aralwatch/pipeline.h"
+#include "aralwatch/version.h"
+
+static const char *const main_usage =
+    "usage: aralwatch [--version] [--help] <command> [options]\n"
+    "\n"
+    "Watch water bodies and cropland from multispectral satellite scenes.\n"
+    "\n"
+    "commands:\n"
+    "  run       run the pipeline for the scenes a config names\n"
+    "  validate  check a config without reading any pixel\n"
+    "  inspect   describe a raster or a scene folder\n"
+    "\n"
+    "'aralwatch <command> --help' describes a command.\n"
+    "\n"
+    "exit codes: 0 success; 2 usage error; 3 config error; 4 input error;\n"
+    "5 processing/output failure; 6 some scenes failed, the others were\n"
+    "written; 10 success and at least one alert raised; 1 internal error.\n";
+
+static const char *const run_usage =
+    "usage: aralwatch run --config FILE [--out DIR] [--threads N] [--quiet]\n"
+    "                     [--verbose]\n"
+    "\n"
+    "Run the pipeline for every scene in FILE: warp onto the region grid,\n"
+    "mask, compute the indices and water classes, zone statistics and\n"
+    "alerts, and write them under DIR/<region>/<YYYY-MM-DD>/.\n"
+    "\n"
+    "  -c, --config FILE  the YAML config (see configs/ and README)\n"
+    "  -o, --out DIR      output folder (default: outputs.dir of the config)\n"
+    "  -j, --threads N    worker threads (default: all cores)\n"
+    "  -q, --quiet        no progress bar, only warnings and errors\n"
+    "  -v, --verbose      debug log lines\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "exit codes: 0 success; 10 success with alerts; 6 some scenes failed;\n"
+    "3 config error; 4 input error; 5 processing/output failure.\n";
+
+static const char *const validate_usage =
+    "usage: aralwatch validate --config FILE\n"
+    "\n"
+    "Check a config completely (keys, types, ranges, dates, files) without\n"
+    "reading any pixel. Every problem is reported as FILE:LINE: key: message.\n"
+    "\n"
+    "  -c, --config FILE  the YAML config\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "exit codes: 0 valid; 3 invalid; 2 usage error.\n";
+
+static const char *const inspect_usage =
+    "usage: aralwatch inspect PATH\n"
+    "\n"
+    "Describe a raster, or every raster in a folder: driver, size, bands,\n"
+    "data types, CRS, resolution, nodata and footprint in lon/lat.\n"
+    "\n"
+    "  -h, --help  this text\n"
+    "\n"
+    "exit codes: 0 success; 4 nothing readable; 2 usage error.\n";
+
+static int usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *usage, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("aralwatch: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n%s", usage);
+    return AW_EXIT_USAGE;
+}
+
+static int parse_threads(const char *s, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || v < 1 || v > 1024)
+        return -1;
+    *out = (int)v;
     return 0;
+}
+
+static int load_config(aw_ctx *ctx, const char *path, aw_config **cfg)
+{
+    aw_status st = aw_config_load(ctx, path, cfg);
+    if (st != AW_OK) {
+        fprintf(stderr, "%s\n", aw_ctx_errmsg(ctx));
+        return aw_exit_code(st);
+    }
+    return 0;
+}
+
+static int cmd_run(aw_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *config = NULL;
+    aw_run_opts ro = {NULL, 0, 0, 0};
+    int verbose = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:j:qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'o':
+            ro.out_dir = optarg;
+            break;
+        case 'j':
+            if (parse_threads(optarg, &ro.threads) != 0)
+                return usage_error(run_usage,
+                                   "--threads takes a whole number from 1 to "
+                                   "1024, not '%s'",
+                                   optarg);
+            break;
+        case 'q':
+            ro.quiet = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            fputs(run_usage, stdout);
+            return AW_EXIT_OK;
+        default:
+            return usage_error(run_usage, "%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(run_usage, "unexpected argument '%s'", argv[optind]);
+    if (!config)
+        return usage_error(run_usage, "%s", "run needs --config FILE");
+    ro.progress_bar = !ro.quiet && !verbose && isatty(STDERR_FILENO);
+    aw_ctx_set_log_level(ctx, verbose                       ? AW_LOG_DEBUG
+                              : ro.quiet || ro.progress_bar ? AW_LOG_WARN
+                                                            : AW_LOG_INFO);
+    aw_config *cfg = NULL;
+    int rc = load_config(ctx, config, &cfg);
+    if (rc)
+        return rc;
+    aw_run_result res;
+    aw_status st = aw_run(ctx, cfg, &ro, &res);
+    aw_config_destroy(cfg);
+    if (st != AW_OK) {
+        fprintf(stderr, "aralwatch: %s: %s\n", aw_status_str(st),
+                aw_ctx_errmsg(ctx));
+        return aw_exit_code(st);
+    }
+    if (!ro.quiet)
+        fprintf(stderr,
+                "aralwatch: %zu scene(s): %zu written, %zu failed; %zu "
+                "alert(s), %zu insufficient-data notice(s)\n",
+                res.n_scenes, res.n_ok, res.n_failed, res.n_alerts,
+                res.n_notices);
+    if (res.n_failed > 0 && res.n_ok > 0)
+        return AW_EXIT_PARTIAL;
+    if (res.n_failed > 0)
+        return aw_exit_code(res.first_failure);
+    return res.n_alerts > 0 ? AW_EXIT_ALERTS : AW_EXIT_OK;
+}
+
+static int cmd_validate(aw_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *config = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            fputs(validate_usage, stdout);
+            return AW_EXIT_OK;
+        default:
+            return usage_error(validate_usage, "%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(validate_usage, "unexpected argument '%s'",
+                           argv[optind]);
+    if (!config)
+        return usage_error(validate_usage, "%s",
+                           "validate needs --config FILE");
+    aw_config *cfg = NULL;
+    int rc = load_config(ctx, config, &cfg);
+    if (rc)
+        return rc;
+    printf("%s: valid (region %s, %zu scene(s), %zu rule(s))\n", config,
+           cfg->region_name, cfg->n_scenes, cfg->n_rules);
+    aw_config_destroy(cfg);
+    return AW_EXIT_OK;
+}
+
+static int cmd_inspect(aw_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(inspect_usage, stdout);
+            return AW_EXIT_OK;
+        default:
+            return usage_error(inspect_usage, "%s", "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error(inspect_usage, "%s", "inspect takes one PATH");
+    aw_status st = aw_inspect(ctx, argv[optind], stdout);
+    if (st != AW_OK) {
+        fprintf(stderr, "aralwatch: %s\n", aw_ctx_errmsg(ctx));
+        return aw_exit_code(st);
+    }
+    return AW_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(main_usage, stderr);
+        return AW_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(main_usage, stdout);
+        return AW_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("aralwatch %s (git %s)\n", AW_VERSION, AW_GIT_SHA);
+        return AW_EXIT_OK;
+    }
+    int (*fn)(aw_ctx *, int, char **) = NULL;
+    if (strcmp(cmd, "run") == 0)
+        fn = cmd_run;
+    else if (strcmp(cmd, "validate") == 0)
+        fn = cmd_validate;
+    else if (strcmp(cmd, "inspect") == 0)
+        fn = cmd_inspect;
+    if (!fn)
+        return usage_error(main_usage, "unknown command '%s'", cmd);
+
+    aw_ctx *ctx = aw_ctx_create();
+    if (!ctx) {
+        fputs("aralwatch: out of memory\n", stderr);
+        return AW_EXIT_PROCESS;
+    }
+    aw_gdal_init(ctx);
+    int rc = fn(ctx, argc - 1, argv + 1);
+    aw_gdal_cleanup();
+    aw_ctx_destroy(ctx);
+    return rc;
 }

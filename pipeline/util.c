@@ -105,16 +105,17 @@ aw_status aw_mkdirs(aw_ctx *ctx, const char *path)
             continue;
         *s = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            aw_status st = aw_fail(ctx, AW_ERR_IO, "cannot create folder %s: %s",
-                                   p, strerror(errno));
+            aw_status st =
+                aw_fail(ctx, AW_ERR_IO, "cannot create folder %s: %s", p,
+                        strerror(errno));
             free(p);
             return st;
         }
         *s = '/';
     }
     if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-        aw_status st = aw_fail(ctx, AW_ERR_IO, "cannot create folder %s: %s",
-                               p, strerror(errno));
+        aw_status st = aw_fail(ctx, AW_ERR_IO, "cannot create folder %s: %s", p,
+                               strerror(errno));
         free(p);
         return st;
     }
@@ -219,8 +220,8 @@ aw_status aw_commit_file(aw_ctx *ctx, const char *tmp, const char *path)
     return fsync_dir_of(ctx, path);
 }
 
-aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path,
-                               const void *data, size_t n)
+aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path, const void *data,
+                               size_t n)
 {
     char *tmp = aw_tmp_name(path);
     if (!tmp)
@@ -239,8 +240,8 @@ aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path,
         bad = 1;
     if (bad) {
         unlink(tmp);
-        aw_status st = aw_fail(ctx, AW_ERR_IO, "%s: write failed: %s", path,
-                               strerror(e));
+        aw_status st =
+            aw_fail(ctx, AW_ERR_IO, "%s: write failed: %s", path, strerror(e));
         free(tmp);
         return st;
     }

@@ -20,14 +20,14 @@
 
 /* One input band of a scene. */
 typedef struct aw_band_src {
-    int present;     /* 0 when the role is not mapped */
-    char *path;      /* resolved file path */
-    int band;        /* 1-based band number in that file (default 1) */
-    double scale;    /* reflectance = DN * scale + offset */
+    int present;  /* 0 when the role is not mapped */
+    char *path;   /* resolved file path */
+    int band;     /* 1-based band number in that file (default 1) */
+    double scale; /* reflectance = DN * scale + offset */
     double offset;
-    int has_nodata;  /* 1 if nodata below overrides the file's own */
+    int has_nodata; /* 1 if nodata below overrides the file's own */
     double nodata;
-    int line;        /* config line of this band's entry, for messages */
+    int line; /* config line of this band's entry, for messages */
 } aw_band_src;
 
 typedef enum aw_resampling {
@@ -38,12 +38,12 @@ typedef enum aw_resampling {
 } aw_resampling;
 
 typedef struct aw_scene_cfg {
-    char *id;        /* default: the folder or first band file's base name */
-    char date[11];   /* YYYY-MM-DD, a real calendar date */
-    char *dir;       /* resolved folder the band files are relative to, or
-                        NULL */
+    char *id;      /* default: the folder or first band file's base name */
+    char date[11]; /* YYYY-MM-DD, a real calendar date */
+    char *dir;     /* resolved folder the band files are relative to, or
+                      NULL */
     aw_band_src bands[AW_BAND_COUNT];
-    aw_band_src qa;  /* optional quality band (nearest resampling) */
+    aw_band_src qa; /* optional quality band (nearest resampling) */
     /* A QA pixel is masked when (qa & qa_mask_bits) != 0 or its value is in
      * qa_mask_values. */
     uint64_t qa_mask_bits;
@@ -79,11 +79,11 @@ const char *aw_metric_name(aw_metric m);
 int aw_metric_from_name(const char *name); /* -1 if unknown */
 
 typedef struct aw_rule_cfg {
-    char *id;          /* unique rule id */
-    char *type;        /* alert type: water_shrinkage | flood_expansion |
-                          crop_stress | custom */
+    char *id;   /* unique rule id */
+    char *type; /* alert type: water_shrinkage | flood_expansion |
+                   crop_stress | custom */
     aw_metric metric;
-    aw_cmp cmp;        /* below: alert when value < threshold */
+    aw_cmp cmp; /* below: alert when value < threshold */
     /* Thresholds per level; has_level[i] says whether level i is set.
      * Levels: 0 watch, 1 warning, 2 alert. For "below" they must decrease
      * watch > warning > alert; for "above" increase. At least one is set. */
@@ -100,10 +100,10 @@ typedef struct aw_rule_cfg {
 } aw_rule_cfg;
 
 typedef struct aw_config {
-    char *path;        /* config file as given */
-    char *dir;         /* its folder; relative paths resolve against it */
-    char sha256[65];   /* hex SHA-256 of the config file bytes */
-    int version;       /* must be AW_CONFIG_VERSION */
+    char *path;      /* config file as given */
+    char *dir;       /* its folder; relative paths resolve against it */
+    char sha256[65]; /* hex SHA-256 of the config file bytes */
+    int version;     /* must be AW_CONFIG_VERSION */
 
     /* region */
     char *region_name; /* [A-Za-z0-9_.-]+, used as a folder name */
@@ -114,8 +114,8 @@ typedef struct aw_config {
     char *aoi_path;    /* polygon layer, any CRS; NULL if absent */
     char *aoi_layer;   /* NULL = first layer */
     int has_bbox;
-    double bbox[4];    /* xmin, ymin, xmax, ymax in bbox_crs */
-    char *bbox_crs;    /* default EPSG:4326 */
+    double bbox[4]; /* xmin, ymin, xmax, ymax in bbox_crs */
+    char *bbox_crs; /* default EPSG:4326 */
 
     aw_scene_cfg *scenes;
     size_t n_scenes;
@@ -127,19 +127,19 @@ typedef struct aw_config {
     aw_index_params index_params;
 
     /* water classification */
-    aw_index water_index;        /* default mndwi */
+    aw_index water_index; /* default mndwi */
     aw_water_method water_method;
-    double water_threshold;      /* threshold method, and Otsu fallback */
-    int otsu_bins;               /* default 256 */
+    double water_threshold;         /* threshold method, and Otsu fallback */
+    int otsu_bins;                  /* default 256 */
     double otsu_min_class_fraction; /* default 0.01 */
 
     /* zones */
-    char *zones_path;            /* NULL if no zones */
-    char *zones_layer;           /* NULL = first layer */
-    char *zones_id_field;        /* required with zones */
-    char *zones_name_field;      /* optional */
-    char *zones_kind_field;      /* optional: per-feature kind */
-    aw_zone_kind zones_kind;     /* kind for all features when no field */
+    char *zones_path;        /* NULL if no zones */
+    char *zones_layer;       /* NULL = first layer */
+    char *zones_id_field;    /* required with zones */
+    char *zones_name_field;  /* optional */
+    char *zones_kind_field;  /* optional: per-feature kind */
+    aw_zone_kind zones_kind; /* kind for all features when no field */
 
     /* alerts */
     double alerts_min_valid_fraction; /* default 0.5 */
@@ -147,11 +147,11 @@ typedef struct aw_config {
     size_t n_rules;
 
     /* outputs */
-    char *out_dir;               /* default "out" next to the config */
-    int cog;                     /* 1 (default): Cloud-Optimized GeoTIFF */
-    char *compress;              /* DEFLATE (default), ZSTD, LZW, NONE */
-    int blocksize;               /* 256 default; multiple of 16 */
-    int overwrite;               /* 1 (default): replace existing outputs */
+    char *out_dir;  /* default "out" next to the config */
+    int cog;        /* 1 (default): Cloud-Optimized GeoTIFF */
+    char *compress; /* DEFLATE (default), ZSTD, LZW, NONE */
+    int blocksize;  /* 256 default; multiple of 16 */
+    int overwrite;  /* 1 (default): replace existing outputs */
 } aw_config;
 
 /* Load and validate a config file. On AW_OK *out owns a new config; on

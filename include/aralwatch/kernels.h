@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AW_NODATA_F32 (__builtin_nanf(""))
+#define AW_NODATA_F32   (__builtin_nanf(""))
 #define AW_CLASS_NODATA 255u
 
 /* Water class values written by the classification kernels. */
@@ -109,8 +109,8 @@ void aw_classify_threshold(const float *index, const uint8_t *valid,
  * skipped. Counts are added to hist (not cleared). OpenMP-parallel with
  * per-thread integer histograms, so the result does not depend on the thread
  * count. */
-void aw_hist_add(uint64_t *hist, int nbins, float lo, float hi,
-                 const float *v, const uint8_t *valid, size_t n);
+void aw_hist_add(uint64_t *hist, int nbins, float lo, float hi, const float *v,
+                 const uint8_t *valid, size_t n);
 
 /* Otsu's threshold on a histogram: the t maximising the between-class
  * variance w0 w1 (mu0 - mu1)^2, with bin centres as values. Class 0 is bins
@@ -128,14 +128,14 @@ int aw_otsu_threshold(const uint64_t *hist, int nbins, float lo, float hi,
  * accumulators is exact integer arithmetic: the result is bit-identical
  * whatever the number of threads, the order of merging, or (later) the MPI
  * rank layout. Quantisation error of the mean is below 3e-8. */
-#define AW_ZACC_BINS 2000
+#define AW_ZACC_BINS     2000
 #define AW_ZACC_FX_SCALE 16777216.0 /* 2^24 */
 
 typedef struct aw_zacc {
-    uint64_t n;      /* finite values added */
-    int64_t sum_fx;  /* sum of llrint(v * 2^24) */
-    float min, max;  /* +inf / -inf when n == 0 */
-    float lo, hi;    /* histogram range */
+    uint64_t n;     /* finite values added */
+    int64_t sum_fx; /* sum of llrint(v * 2^24) */
+    float min, max; /* +inf / -inf when n == 0 */
+    float lo, hi;   /* histogram range */
     uint64_t hist[AW_ZACC_BINS];
 } aw_zacc;
 

@@ -20,14 +20,14 @@ typedef enum aw_status {
 
 /* Process exit codes (README.md "Exit codes"). */
 enum {
-    AW_EXIT_OK = 0,        /* success, no alert raised */
-    AW_EXIT_INTERNAL = 1,  /* unexpected internal error */
-    AW_EXIT_USAGE = 2,     /* bad command line */
-    AW_EXIT_CONFIG = 3,    /* config invalid; nothing was read or written */
-    AW_EXIT_INPUT = 4,     /* input data unusable; nothing was written */
-    AW_EXIT_PROCESS = 5,   /* processing or output failure */
-    AW_EXIT_PARTIAL = 6,   /* some scenes failed, the others were written */
-    AW_EXIT_ALERTS = 10,   /* success, and at least one alert was raised */
+    AW_EXIT_OK = 0,       /* success, no alert raised */
+    AW_EXIT_INTERNAL = 1, /* unexpected internal error */
+    AW_EXIT_USAGE = 2,    /* bad command line */
+    AW_EXIT_CONFIG = 3,   /* config invalid; nothing was read or written */
+    AW_EXIT_INPUT = 4,    /* input data unusable; nothing was written */
+    AW_EXIT_PROCESS = 5,  /* processing or output failure */
+    AW_EXIT_PARTIAL = 6,  /* some scenes failed, the others were written */
+    AW_EXIT_ALERTS = 10,  /* success, and at least one alert was raised */
     AW_EXIT_CANCELLED = 130
 };
 

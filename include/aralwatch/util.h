@@ -36,8 +36,8 @@ void aw_sha256_buf(const void *data, size_t n, char hex[65]);
 
 /* Write bytes to path atomically: a temporary name in the same folder,
  * fsync, rename. */
-aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path,
-                               const void *data, size_t n);
+aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path, const void *data,
+                               size_t n);
 
 /* A unique temporary name next to path ("<path>.tmp-<pid>-<n>"); new heap
  * string. */

@@ -1,0 +1,122 @@
+/* The pipeline: grid, ingest/warp, zones, alerts, outputs, and the run that
+ * strings them together. Every GDAL/OGR/PROJ call of the project lives in
+ * pipeline/ behind these functions. */
+#ifndef ARALWATCH_PIPELINE_H
+#define ARALWATCH_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "aralwatch/config.h"
+#include "aralwatch/ctx.h"
+
+/* Codes written to valid.tif, one per pixel. */
+enum {
+    AW_VALID_OUTSIDE = 0, /* outside the AOI / region */
+    AW_VALID_OK = 1,      /* valid observation */
+    AW_VALID_NODATA = 2,  /* an input band has nodata or no coverage here */
+    AW_VALID_MASKED = 3   /* masked by the quality band (cloud, shadow...) */
+};
+
+/* The region grid every input is warped onto. North-up. */
+typedef struct aw_grid {
+    char *wkt;    /* target CRS as WKT */
+    double gt[6]; /* GDAL geotransform */
+    int width, height;
+    int geographic;      /* 1 when the CRS is geographic (degrees) */
+    double *row_area_m2; /* true area of one pixel in each row, m^2 */
+} aw_grid;
+
+/* Build the grid from the config (CRS, resolution, AOI or bbox, defaulting
+ * to the first scene's native grid). Also returns the AOI mask (255 inside,
+ * 0 outside; all 255 without an AOI), width * height bytes, owned by the
+ * caller (free()). */
+aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
+                        uint8_t **aoi_mask);
+void aw_grid_free(aw_grid *grid);
+
+/* Warp band `src` onto the grid as float64 (QA) or float32 (reflectance).
+ * Pixels that are nodata in the source or not covered are NaN. The float32
+ * variant applies reflectance = DN * scale + offset. *out is malloc'd. */
+aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid, aw_resampling rs, int threads,
+                           float **out);
+aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid, aw_resampling rs, int threads,
+                           double **out);
+
+/* One zone on the grid: the pixel window it covers and a mask over it. */
+typedef struct aw_zone {
+    char *id;
+    char *name;
+    aw_zone_kind kind;
+    int x0, y0, w, h;      /* window on the grid (w or h 0: no pixel) */
+    uint8_t *mask;         /* w * h, 1 inside the polygon (pixel centre) */
+    double bbox_lonlat[4]; /* lon_min, lat_min, lon_max, lat_max */
+    double area_km2;       /* polygon area on the grid (sum of pixel areas) */
+    int64_t n_pixels;      /* pixels of the zone on the grid */
+} aw_zone;
+
+typedef struct aw_zones {
+    aw_zone *z;
+    size_t n;
+} aw_zones;
+
+/* Read the zone layer, reproject to the grid CRS and rasterise each zone
+ * (pixel centres inside the polygon). */
+aw_status aw_zones_load(aw_ctx *ctx, const aw_config *cfg, const aw_grid *grid,
+                        aw_zones *zones);
+void aw_zones_free(aw_zones *zones);
+
+/* Statistics of one zone on one date. */
+typedef struct aw_zone_stats {
+    int64_t n_pixels, n_valid, n_water;
+    double valid_fraction; /* n_valid / n_pixels (0 if no pixels) */
+    double water_fraction; /* n_water / n_valid (NaN if none valid) */
+    double water_area_km2; /* sum of true pixel areas of water pixels */
+    double valid_area_km2;
+    /* per index: mean, min, max, p10, p50, p90 (NaN when no valid pixel) */
+    int has_index[AW_IDX_COUNT];
+    double mean[AW_IDX_COUNT], min[AW_IDX_COUNT], max[AW_IDX_COUNT];
+    double p10[AW_IDX_COUNT], p50[AW_IDX_COUNT], p90[AW_IDX_COUNT];
+} aw_zone_stats;
+
+/* Compute the statistics of every zone. index[i] is NULL for indices not
+ * computed; water is the class raster; valid the 0/255 mask. */
+aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
+                         const aw_grid *grid,
+                         const float *const index[AW_IDX_COUNT],
+                         const uint8_t *water, const uint8_t *valid,
+                         aw_zone_stats *stats);
+
+/* Value of a rule metric from zone statistics (NaN if not available). */
+double aw_metric_value(const aw_zone_stats *s, aw_metric m);
+
+/* Options of `aralwatch run` that are not in the config. */
+typedef struct aw_run_opts {
+    const char *out_dir; /* overrides outputs.dir when not NULL */
+    int threads;         /* 0 = all cores */
+    int quiet;           /* no progress, warnings and errors only */
+    int progress_bar;    /* 1 = GDAL-style progress bar on stderr */
+} aw_run_opts;
+
+/* What a run did, for main() to choose the exit code. */
+typedef struct aw_run_result {
+    size_t n_scenes, n_ok, n_failed;
+    aw_status first_failure; /* status of the first failed scene */
+    size_t n_alerts;         /* alert records at watch level or above */
+    size_t n_notices;        /* insufficient-data notices */
+} aw_run_result;
+
+aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
+                 aw_run_result *result);
+
+/* Describe a raster file or every raster in a folder on `out`. */
+aw_status aw_inspect(aw_ctx *ctx, const char *path, FILE *out);
+
+/* GDAL set-up: register drivers, route CPL errors into the log of ctx,
+ * turn off network access. Call once from main(). */
+void aw_gdal_init(aw_ctx *ctx);
+void aw_gdal_cleanup(void);
+
+#endif

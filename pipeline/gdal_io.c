@@ -1,0 +1,442 @@
+/* Every raster read and write of the pipeline: GDAL set-up and error
+ * routing, opening inputs, warping a band onto the region grid (GDAL's
+ * warper, PROJ underneath), and writing Cloud-Optimized GeoTIFFs (built in
+ * memory, then CreateCopy, because the COG driver cannot update in place). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal_utils.h>
+#include "aralwatch/util.h"
+#include "internal.h"
+
+static void CPL_STDCALL gdal_error_handler(CPLErr cls, CPLErrorNum num,
+                                           const char *msg)
+{
+    aw_ctx *ctx = CPLGetErrorHandlerUserData();
+    (void)num;
+    if (!ctx)
+        return;
+    /* Failures are quoted in our own messages (aw_gdal_last_error), so they
+     * are logged at debug level here; warnings are worth seeing. */
+    switch (cls) {
+    case CE_Warning:
+        aw_log(ctx, AW_LOG_WARN, "gdal: %s", msg);
+        break;
+    case CE_Failure:
+    case CE_Fatal:
+        aw_log(ctx, AW_LOG_DEBUG, "gdal error: %s", msg);
+        break;
+    case CE_Debug:
+    case CE_None:
+        aw_log(ctx, AW_LOG_DEBUG, "gdal: %s", msg);
+        break;
+    }
+}
+
+void aw_gdal_init(aw_ctx *ctx)
+{
+    GDALAllRegister();
+    CPLSetErrorHandlerEx(gdal_error_handler, ctx);
+}
+
+void aw_gdal_cleanup(void)
+{
+    CPLSetErrorHandlerEx(CPLDefaultErrorHandler, NULL);
+    GDALDestroyDriverManager();
+}
+
+const char *aw_gdal_last_error(void)
+{
+    const char *m = CPLGetLastErrorMsg();
+    return m ? m : "";
+}
+
+aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds)
+{
+    CPLErrorReset();
+    GDALDatasetH h =
+        GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (!h) {
+        const char *why = aw_gdal_last_error();
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot open as a raster%s%s",
+                       path, why[0] ? ": " : "", why);
+    }
+    if (GDALGetRasterCount(h) < 1 || GDALGetRasterXSize(h) < 1 ||
+        GDALGetRasterYSize(h) < 1) {
+        GDALClose(h);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: raster has no pixels or bands",
+                       path);
+    }
+    *ds = h;
+    return AW_OK;
+}
+
+OGRSpatialReferenceH aw_srs_from_user(aw_ctx *ctx, const char *text,
+                                      const char *what)
+{
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    if (!srs) {
+        aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    CPLErrorReset();
+    if (OSRSetFromUserInput(srs, text) != OGRERR_NONE) {
+        aw_fail(ctx, AW_ERR_PROJ, "%s: cannot interpret CRS '%s'%s%s", what,
+                text, aw_gdal_last_error()[0] ? ": " : "",
+                aw_gdal_last_error());
+        OSRDestroySpatialReference(srs);
+        return NULL;
+    }
+    OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+    return srs;
+}
+
+aw_status aw_transform_bounds(aw_ctx *ctx, OGRSpatialReferenceH src,
+                              OGRSpatialReferenceH dst, const double in[4],
+                              double out[4])
+{
+    OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(src, dst);
+    if (!ct)
+        return aw_fail(ctx, AW_ERR_PROJ,
+                       "no coordinate transformation between the CRSs: %s",
+                       aw_gdal_last_error());
+    int ok = OCTTransformBounds(ct, in[0], in[1], in[2], in[3], &out[0],
+                                &out[1], &out[2], &out[3], 21);
+    OCTDestroyCoordinateTransformation(ct);
+    if (!ok || !isfinite(out[0]) || !isfinite(out[1]) || !isfinite(out[2]) ||
+        !isfinite(out[3]))
+        return aw_fail(ctx, AW_ERR_PROJ, "cannot transform bounds: %s",
+                       aw_gdal_last_error());
+    return AW_OK;
+}
+
+static const char *resampling_name(aw_resampling rs)
+{
+    switch (rs) {
+    case AW_RESAMPLE_NEAREST:
+        return "near";
+    case AW_RESAMPLE_BILINEAR:
+        return "bilinear";
+    case AW_RESAMPLE_CUBIC:
+        return "cubic";
+    case AW_RESAMPLE_AVERAGE:
+        return "average";
+    }
+    return "near";
+}
+
+/* Warp one band of src onto the grid into a MEM dataset of type `type`,
+ * nodata and uncovered pixels NaN. */
+static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
+                             const aw_grid *grid, aw_resampling rs, int threads,
+                             GDALDataType type, GDALDatasetH *out)
+{
+    GDALDatasetH in = NULL;
+    aw_status st = aw_open_raster(ctx, src->path, &in);
+    if (st != AW_OK)
+        return st;
+    if (src->band < 1 || src->band > GDALGetRasterCount(in)) {
+        st = aw_fail(ctx, AW_ERR_INPUT, "%s: has %d band(s), band %d asked",
+                     src->path, GDALGetRasterCount(in), src->band);
+        GDALClose(in);
+        return st;
+    }
+    if (GDALGetProjectionRef(in) == NULL || GDALGetProjectionRef(in)[0] == 0) {
+        st = aw_fail(ctx, AW_ERR_INPUT,
+                     "%s: has no CRS, so it cannot be placed on the region "
+                     "grid",
+                     src->path);
+        GDALClose(in);
+        return st;
+    }
+
+    /* Select the band (and override nodata) through an in-memory VRT. */
+    char bandbuf[32], ndbuf[64];
+    snprintf(bandbuf, sizeof bandbuf, "%d", src->band);
+    char **targv = NULL;
+    targv = CSLAddString(targv, "-of");
+    targv = CSLAddString(targv, "VRT");
+    targv = CSLAddString(targv, "-b");
+    targv = CSLAddString(targv, bandbuf);
+    if (src->has_nodata) {
+        snprintf(ndbuf, sizeof ndbuf, "%.17g", src->nodata);
+        targv = CSLAddString(targv, "-a_nodata");
+        targv = CSLAddString(targv, ndbuf);
+    }
+    GDALTranslateOptions *topt = GDALTranslateOptionsNew(targv, NULL);
+    CSLDestroy(targv);
+    int usage_err = 0;
+    CPLErrorReset();
+    GDALDatasetH vrt = GDALTranslate("", in, topt, &usage_err);
+    GDALTranslateOptionsFree(topt);
+    if (!vrt) {
+        st = aw_fail(ctx, AW_ERR_INPUT, "%s: cannot select band %d: %s",
+                     src->path, src->band, aw_gdal_last_error());
+        GDALClose(in);
+        return st;
+    }
+
+    char te[4][40], ts[2][24], thr[40];
+    double xmin = grid->gt[0], ymax = grid->gt[3];
+    double xmax = xmin + grid->gt[1] * grid->width;
+    double ymin = ymax + grid->gt[5] * grid->height;
+    snprintf(te[0], sizeof te[0], "%.17g", xmin);
+    snprintf(te[1], sizeof te[1], "%.17g", ymin);
+    snprintf(te[2], sizeof te[2], "%.17g", xmax);
+    snprintf(te[3], sizeof te[3], "%.17g", ymax);
+    snprintf(ts[0], sizeof ts[0], "%d", grid->width);
+    snprintf(ts[1], sizeof ts[1], "%d", grid->height);
+    if (threads > 0)
+        snprintf(thr, sizeof thr, "NUM_THREADS=%d", threads);
+    else
+        snprintf(thr, sizeof thr, "NUM_THREADS=ALL_CPUS");
+    const char *wargv[] = {
+        "-of",        "MEM",
+        "-t_srs",     grid->wkt,
+        "-te",        te[0],
+        te[1],        te[2],
+        te[3],        "-ts",
+        ts[0],        ts[1],
+        "-r",         resampling_name(rs),
+        "-ot",        type == GDT_Float64 ? "Float64" : "Float32",
+        "-dstnodata", "nan",
+        "-wo",        "INIT_DEST=NO_DATA",
+        "-wo",        thr,
+        "-multi",     NULL};
+    char **wl = NULL;
+    for (size_t i = 0; wargv[i]; i++)
+        wl = CSLAddString(wl, wargv[i]);
+    GDALWarpAppOptions *wopt = GDALWarpAppOptionsNew(wl, NULL);
+    CSLDestroy(wl);
+    CPLErrorReset();
+    GDALDatasetH mem = GDALWarp("", NULL, 1, &vrt, wopt, &usage_err);
+    GDALWarpAppOptionsFree(wopt);
+    GDALClose(vrt);
+    GDALClose(in);
+    if (!mem)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s band %d: warping onto the region grid failed: %s",
+                       src->path, src->band, aw_gdal_last_error());
+    *out = mem;
+    return AW_OK;
+}
+
+aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid, aw_resampling rs, int threads,
+                           float **out)
+{
+    GDALDatasetH mem = NULL;
+    aw_status st = warp_to_mem(ctx, src, grid, rs, threads, GDT_Float32, &mem);
+    if (st != AW_OK)
+        return st;
+    size_t n = (size_t)grid->width * (size_t)grid->height;
+    float *buf = aw_calloc2(n, sizeof *buf);
+    if (!buf) {
+        GDALClose(mem);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
+    }
+    CPLErr e = GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Read, 0, 0,
+                            grid->width, grid->height, buf, grid->width,
+                            grid->height, GDT_Float32, 0, 0);
+    GDALClose(mem);
+    if (e != CE_None) {
+        free(buf);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s",
+                       src->path, src->band, aw_gdal_last_error());
+    }
+    const float scale = (float)src->scale, offset = (float)src->offset;
+    /* NaN stays NaN through the affine map. */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        buf[i] = buf[i] * scale + offset;
+    *out = buf;
+    return AW_OK;
+}
+
+aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid, aw_resampling rs, int threads,
+                           double **out)
+{
+    GDALDatasetH mem = NULL;
+    aw_status st = warp_to_mem(ctx, src, grid, rs, threads, GDT_Float64, &mem);
+    if (st != AW_OK)
+        return st;
+    size_t n = (size_t)grid->width * (size_t)grid->height;
+    double *buf = aw_calloc2(n, sizeof *buf);
+    if (!buf) {
+        GDALClose(mem);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
+    }
+    CPLErr e = GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Read, 0, 0,
+                            grid->width, grid->height, buf, grid->width,
+                            grid->height, GDT_Float64, 0, 0);
+    GDALClose(mem);
+    if (e != CE_None) {
+        free(buf);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s",
+                       src->path, src->band, aw_gdal_last_error());
+    }
+    *out = buf;
+    return AW_OK;
+}
+
+/* ---- Writing ---- */
+
+static GDALDatasetH mem_dataset(aw_ctx *ctx, const aw_grid *grid,
+                                GDALDataType type)
+{
+    GDALDriverH drv = GDALGetDriverByName("MEM");
+    GDALDatasetH ds =
+        drv ? GDALCreate(drv, "", grid->width, grid->height, 1, type, NULL)
+            : NULL;
+    if (!ds) {
+        aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster: %s",
+                aw_gdal_last_error());
+        return NULL;
+    }
+    GDALSetGeoTransform(ds, (double *)(uintptr_t)grid->gt);
+    GDALSetProjection(ds, grid->wkt);
+    return ds;
+}
+
+static char **creation_options(const aw_write_opts *wo, int is_class)
+{
+    char **o = NULL;
+    char buf[64];
+    o = CSLSetNameValue(o, "COMPRESS", wo->compress ? wo->compress : "DEFLATE");
+    if (wo->compress && strcmp(wo->compress, "NONE") != 0) {
+        /* COG: YES picks the floating-point predictor for float data.
+         * GTiff needs the number. */
+        if (wo->cog)
+            o = CSLSetNameValue(o, "PREDICTOR", "YES");
+        else
+            o = CSLSetNameValue(o, "PREDICTOR", is_class ? "2" : "3");
+    }
+    snprintf(buf, sizeof buf, "%d", wo->blocksize);
+    if (wo->cog) {
+        o = CSLSetNameValue(o, "BLOCKSIZE", buf);
+        o = CSLSetNameValue(o, "OVERVIEW_RESAMPLING",
+                            is_class ? "NEAREST" : "AVERAGE");
+        o = CSLSetNameValue(o, "BIGTIFF", "IF_SAFER");
+    }
+    else {
+        o = CSLSetNameValue(o, "TILED", "YES");
+        o = CSLSetNameValue(o, "BLOCKXSIZE", buf);
+        o = CSLSetNameValue(o, "BLOCKYSIZE", buf);
+        o = CSLSetNameValue(o, "BIGTIFF", "IF_SAFER");
+    }
+    if (wo->threads > 0) {
+        snprintf(buf, sizeof buf, "%d", wo->threads);
+        o = CSLSetNameValue(o, "NUM_THREADS", buf);
+    }
+    else {
+        o = CSLSetNameValue(o, "NUM_THREADS", "ALL_CPUS");
+    }
+    return o;
+}
+
+/* CreateCopy mem -> path with the COG (or GTiff) driver; checks the close. */
+static aw_status copy_out(aw_ctx *ctx, GDALDatasetH mem, const char *path,
+                          const aw_write_opts *wo, int is_class)
+{
+    GDALDriverH drv = GDALGetDriverByName(wo->cog ? "COG" : "GTiff");
+    if (!drv)
+        return aw_fail(ctx, AW_ERR_INTERNAL, "GDAL has no %s driver",
+                       wo->cog ? "COG" : "GTiff");
+    char **opts = creation_options(wo, is_class);
+    CPLErrorReset();
+    GDALDatasetH out = GDALCreateCopy(drv, path, mem, FALSE, opts, NULL, NULL);
+    CSLDestroy(opts);
+    if (!out)
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", path,
+                       aw_gdal_last_error());
+    /* GDAL 3.6's GDALClose returns void: a failure at close (disk full while
+     * flushing) is seen through the error state. */
+    CPLErrorReset();
+    GDALClose(out);
+    if (CPLGetLastErrorType() == CE_Failure ||
+        CPLGetLastErrorType() == CE_Fatal)
+        return aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s", path,
+                       aw_gdal_last_error());
+    return AW_OK;
+}
+
+aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                       const float *data, const char *description,
+                       char **metadata, const aw_write_opts *wo)
+{
+    GDALDatasetH mem = mem_dataset(ctx, grid, GDT_Float32);
+    if (!mem)
+        return AW_ERR_NOMEM;
+    GDALRasterBandH b = GDALGetRasterBand(mem, 1);
+    CPLErr e = GDALRasterIO(b, GF_Write, 0, 0, grid->width, grid->height,
+                            (void *)(uintptr_t)data, grid->width, grid->height,
+                            GDT_Float32, 0, 0);
+    if (e != CE_None) {
+        GDALClose(mem);
+        return aw_fail(ctx, AW_ERR_INTERNAL, "in-memory write failed");
+    }
+    GDALSetRasterNoDataValue(b, NAN);
+    GDALSetDescription(b, description);
+    GDALSetMetadata(mem, metadata, NULL);
+    aw_status st = copy_out(ctx, mem, path, wo, 0);
+    GDALClose(mem);
+    return st;
+}
+
+aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                           const uint8_t *data, const char *description,
+                           char **metadata, const aw_class_def *classes,
+                           size_t n_classes, int has_nodata, int nodata,
+                           const aw_write_opts *wo)
+{
+    GDALDatasetH mem = mem_dataset(ctx, grid, GDT_Byte);
+    if (!mem)
+        return AW_ERR_NOMEM;
+    GDALRasterBandH b = GDALGetRasterBand(mem, 1);
+    CPLErr e = GDALRasterIO(b, GF_Write, 0, 0, grid->width, grid->height,
+                            (void *)(uintptr_t)data, grid->width, grid->height,
+                            GDT_Byte, 0, 0);
+    if (e != CE_None) {
+        GDALClose(mem);
+        return aw_fail(ctx, AW_ERR_INTERNAL, "in-memory write failed");
+    }
+    if (has_nodata)
+        GDALSetRasterNoDataValue(b, nodata);
+    GDALSetDescription(b, description);
+    GDALSetMetadata(mem, metadata, NULL);
+
+    /* Colour table and category names over 0..max class value. */
+    int maxv = 0;
+    for (size_t i = 0; i < n_classes; i++)
+        if (classes[i].value > maxv)
+            maxv = classes[i].value;
+    GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+    char **names = NULL;
+    for (int v = 0; v <= maxv; v++) {
+        GDALColorEntry ce = {0, 0, 0, 0};
+        const char *name = "";
+        for (size_t i = 0; i < n_classes; i++) {
+            if (classes[i].value == v) {
+                ce.c1 = classes[i].r;
+                ce.c2 = classes[i].g;
+                ce.c3 = classes[i].b;
+                ce.c4 = classes[i].a;
+                name = classes[i].name;
+            }
+        }
+        GDALSetColorEntry(ct, v, &ce);
+        names = CSLAddString(names, name);
+    }
+    GDALSetRasterColorTable(b, ct);
+    GDALDestroyColorTable(ct);
+    GDALSetRasterCategoryNames(b, names);
+    CSLDestroy(names);
+    aw_status st = copy_out(ctx, mem, path, wo, 1);
+    GDALClose(mem);
+    return st;
+}

@@ -1,0 +1,56 @@
+/* Pipeline-internal helpers shared by the files in pipeline/ (not installed).
+ */
+#ifndef ARALWATCH_PIPELINE_INTERNAL_H
+#define ARALWATCH_PIPELINE_INTERNAL_H
+
+#include <gdal.h>
+#include <ogr_srs_api.h>
+#include "aralwatch/pipeline.h"
+
+/* One class of a class raster: value, name, RGBA colour. */
+typedef struct aw_class_def {
+    int value;
+    const char *name;
+    short r, g, b, a;
+} aw_class_def;
+
+/* Output encoding options from the config. */
+typedef struct aw_write_opts {
+    int cog;
+    const char *compress; /* DEFLATE, ZSTD, LZW, NONE */
+    int blocksize;
+    int threads;
+} aw_write_opts;
+
+/* Write a float32 raster (nodata NaN) with band description and metadata
+ * (NULL-terminated "KEY=VALUE" list). */
+aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                       const float *data, const char *description,
+                       char **metadata, const aw_write_opts *wo);
+
+/* Write a uint8 class raster with colour table and category names; nodata
+ * is set when has_nodata. */
+aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                           const uint8_t *data, const char *description,
+                           char **metadata, const aw_class_def *classes,
+                           size_t n_classes, int has_nodata, int nodata,
+                           const aw_write_opts *wo);
+
+/* Open a raster read-only with a message naming the file on failure. */
+aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
+
+/* The last GDAL error message, or "" (thread-local in GDAL). */
+const char *aw_gdal_last_error(void);
+
+/* A spatial reference from a user string (EPSG:n, WKT, PROJ), axis order
+ * forced to x=easting/longitude. NULL with an error in ctx on failure. */
+OGRSpatialReferenceH aw_srs_from_user(aw_ctx *ctx, const char *text,
+                                      const char *what);
+
+/* Transform the box [xmin, ymin, xmax, ymax] from src to dst (densified
+ * edges). */
+aw_status aw_transform_bounds(aw_ctx *ctx, OGRSpatialReferenceH src,
+                              OGRSpatialReferenceH dst, const double in[4],
+                              double out[4]);
+
+#endif

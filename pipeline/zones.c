@@ -1,0 +1,406 @@
+/* Zones: polygons from any OGR layer (GeoJSON, Shapefile, GeoPackage),
+ * reprojected to the grid CRS and rasterised per zone (pixel centres inside
+ * the polygon) into a mask over the zone's own window, so zones may overlap.
+ * Statistics use the mergeable accumulators of kernels/zacc.c: per-thread
+ * partials merged exactly, so results do not depend on the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cpl_conv.h>
+#include <gdal_alg.h>
+#include <ogr_api.h>
+#include "aralwatch/util.h"
+#include "internal.h"
+
+static int kind_from_text(const char *s, aw_zone_kind *k)
+{
+    if (strcmp(s, "waterbody") == 0)
+        *k = AW_ZONE_WATERBODY;
+    else if (strcmp(s, "cropland") == 0)
+        *k = AW_ZONE_CROPLAND;
+    else if (strcmp(s, "other") == 0)
+        *k = AW_ZONE_OTHER;
+    else
+        return -1;
+    return 0;
+}
+
+static aw_status field_index(aw_ctx *ctx, OGRLayerH lyr, const char *path,
+                             const char *field, const char *key, int *idx)
+{
+    OGRFeatureDefnH defn = OGR_L_GetLayerDefn(lyr);
+    *idx = OGR_FD_GetFieldIndex(defn, field);
+    if (*idx >= 0)
+        return AW_OK;
+    char list[1024] = "";
+    size_t used = 0;
+    for (int i = 0; i < OGR_FD_GetFieldCount(defn) && used < sizeof list - 64;
+         i++) {
+        int k = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                         OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, i)));
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return aw_fail(ctx, AW_ERR_CONFIG,
+                   "%s: %s: field '%s' is not in the layer (fields: %s)", path,
+                   key, field, list[0] ? list : "none");
+}
+
+/* Rasterise geometry g (grid CRS) into z->mask over its window. */
+static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
+                                OGRGeometryH g, aw_zone *z)
+{
+    OGREnvelope e;
+    OGR_G_GetEnvelope(g, &e);
+    double res_x = grid->gt[1], res_y = -grid->gt[5];
+    double fx0 = floor((e.MinX - grid->gt[0]) / res_x);
+    double fx1 = ceil((e.MaxX - grid->gt[0]) / res_x);
+    double fy0 = floor((grid->gt[3] - e.MaxY) / res_y);
+    double fy1 = ceil((grid->gt[3] - e.MinY) / res_y);
+    fx0 = fmax(fx0, 0);
+    fy0 = fmax(fy0, 0);
+    fx1 = fmin(fx1, grid->width);
+    fy1 = fmin(fy1, grid->height);
+    if (!(fx1 > fx0 && fy1 > fy0)) {
+        z->w = z->h = 0;
+        return AW_OK;
+    }
+    z->x0 = (int)fx0;
+    z->y0 = (int)fy0;
+    z->w = (int)(fx1 - fx0);
+    z->h = (int)(fy1 - fy0);
+    z->mask = aw_calloc2((size_t)z->w * (size_t)z->h, 1);
+    if (!z->mask)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    GDALDatasetH mds = GDALCreate(GDALGetDriverByName("MEM"), "", z->w, z->h, 1,
+                                  GDT_Byte, NULL);
+    if (!mds)
+        return aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster");
+    double gt[6] = {grid->gt[0] + z->x0 * res_x, res_x, 0,
+                    grid->gt[3] - z->y0 * res_y, 0,     -res_y};
+    GDALSetGeoTransform(mds, gt);
+    GDALSetProjection(mds, grid->wkt);
+    int band = 1;
+    double burn = 1;
+    CPLErr err = GDALRasterizeGeometries(mds, 1, &band, 1, &g, NULL, NULL,
+                                         &burn, NULL, NULL, NULL);
+    if (err == CE_None)
+        err = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, z->w, z->h,
+                           z->mask, z->w, z->h, GDT_Byte, 0, 0);
+    GDALClose(mds);
+    if (err != CE_None)
+        return aw_fail(ctx, AW_ERR_INPUT, "zone '%s': cannot rasterise: %s",
+                       z->id, aw_gdal_last_error());
+    for (int r = 0; r < z->h; r++) {
+        int64_t c = 0;
+        for (int x = 0; x < z->w; x++)
+            c += z->mask[(size_t)r * (size_t)z->w + (size_t)x] != 0;
+        z->n_pixels += c;
+        z->area_km2 += (double)c * grid->row_area_m2[z->y0 + r] * 1e-6;
+    }
+    return AW_OK;
+}
+
+aw_status aw_zones_load(aw_ctx *ctx, const aw_config *cfg, const aw_grid *grid,
+                        aw_zones *zones)
+{
+    memset(zones, 0, sizeof *zones);
+    if (!cfg->zones_path)
+        return AW_OK;
+    const char *path = cfg->zones_path;
+    CPLErrorReset();
+    GDALDatasetH ds =
+        GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (!ds)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: zones.file: cannot open as a vector layer: %s",
+                       path, aw_gdal_last_error());
+    OGRLayerH lyr = cfg->zones_layer
+                        ? GDALDatasetGetLayerByName(ds, cfg->zones_layer)
+                        : GDALDatasetGetLayer(ds, 0);
+    aw_status st = AW_OK;
+    OGRCoordinateTransformationH ct = NULL, ct_ll = NULL;
+    OGRSpatialReferenceH gsrs = NULL, wgs84 = NULL, lsrs = NULL;
+    if (!lyr) {
+        st = aw_fail(ctx, AW_ERR_CONFIG, "%s: zones.layer: no layer '%s'", path,
+                     cfg->zones_layer ? cfg->zones_layer : "(first)");
+        goto done;
+    }
+    int id_i = -1, name_i = -1, kind_i = -1;
+    st = field_index(ctx, lyr, path, cfg->zones_id_field, "zones.id_field",
+                     &id_i);
+    if (st == AW_OK && cfg->zones_name_field)
+        st = field_index(ctx, lyr, path, cfg->zones_name_field,
+                         "zones.name_field", &name_i);
+    if (st == AW_OK && cfg->zones_kind_field)
+        st = field_index(ctx, lyr, path, cfg->zones_kind_field,
+                         "zones.kind_field", &kind_i);
+    if (st != AW_OK)
+        goto done;
+
+    gsrs = OSRNewSpatialReference(grid->wkt);
+    OSRSetAxisMappingStrategy(gsrs, OAMS_TRADITIONAL_GIS_ORDER);
+    wgs84 = OSRNewSpatialReference(NULL);
+    OSRImportFromEPSG(wgs84, 4326);
+    OSRSetAxisMappingStrategy(wgs84, OAMS_TRADITIONAL_GIS_ORDER);
+    if (OGR_L_GetSpatialRef(lyr)) {
+        lsrs = OSRClone(OGR_L_GetSpatialRef(lyr));
+    }
+    else {
+        lsrs = OSRClone(wgs84);
+        aw_log(ctx, AW_LOG_WARN,
+               "%s: zone layer has no CRS; assuming EPSG:4326", path);
+    }
+    OSRSetAxisMappingStrategy(lsrs, OAMS_TRADITIONAL_GIS_ORDER);
+    ct = OCTNewCoordinateTransformation(lsrs, gsrs);
+    ct_ll = OCTNewCoordinateTransformation(lsrs, wgs84);
+    if (!ct || !ct_ll) {
+        st = aw_fail(ctx, AW_ERR_PROJ,
+                     "%s: cannot transform zones to the grid CRS: %s", path,
+                     aw_gdal_last_error());
+        goto done;
+    }
+
+    GIntBig nf = OGR_L_GetFeatureCount(lyr, TRUE);
+    zones->z = aw_calloc2(nf > 0 ? (size_t)nf : 1, sizeof *zones->z);
+    if (!zones->z) {
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    OGR_L_ResetReading(lyr);
+    OGRFeatureH f;
+    while (st == AW_OK && (f = OGR_L_GetNextFeature(lyr)) != NULL) {
+        if (zones->n >= (size_t)nf) {
+            OGR_F_Destroy(f);
+            break;
+        }
+        aw_zone *z = &zones->z[zones->n];
+        long long fid = (long long)OGR_F_GetFID(f);
+        if (!OGR_F_IsFieldSetAndNotNull(f, id_i) ||
+            !OGR_F_GetFieldAsString(f, id_i)[0]) {
+            st = aw_fail(ctx, AW_ERR_INPUT, "%s: feature %lld has no %s", path,
+                         fid, cfg->zones_id_field);
+            OGR_F_Destroy(f);
+            break;
+        }
+        z->id = aw_strdup(OGR_F_GetFieldAsString(f, id_i));
+        z->name =
+            aw_strdup(name_i >= 0 ? OGR_F_GetFieldAsString(f, name_i) : z->id);
+        zones->n++;
+        for (size_t i = 0; i + 1 < zones->n; i++) {
+            if (strcmp(zones->z[i].id, z->id) == 0) {
+                st = aw_fail(
+                    ctx, AW_ERR_INPUT,
+                    "%s: zone id '%s' appears twice (%s must be unique)", path,
+                    z->id, cfg->zones_id_field);
+                break;
+            }
+        }
+        z->kind = cfg->zones_kind;
+        if (st == AW_OK && kind_i >= 0) {
+            const char *k = OGR_F_GetFieldAsString(f, kind_i);
+            if (kind_from_text(k, &z->kind) != 0)
+                st = aw_fail(ctx, AW_ERR_INPUT,
+                             "%s: zone '%s': %s is '%s'; expected waterbody, "
+                             "cropland or other",
+                             path, z->id, cfg->zones_kind_field, k);
+        }
+        OGRGeometryH g0 = OGR_F_GetGeometryRef(f);
+        if (st == AW_OK && (!g0 || OGR_G_IsEmpty(g0))) {
+            aw_log(ctx, AW_LOG_WARN,
+                   "%s: zone '%s' has an empty geometry; it covers no pixel",
+                   path, z->id);
+        }
+        else if (st == AW_OK) {
+            OGRGeometryH g = OGR_G_Clone(g0);
+            if (!OGR_G_IsValid(g)) {
+                OGRGeometryH v = OGR_G_MakeValid(g);
+                aw_log(ctx, AW_LOG_WARN,
+                       "%s: zone '%s' has an invalid geometry; %s", path, z->id,
+                       v ? "repaired with MakeValid" : "used as is");
+                if (v) {
+                    OGR_G_DestroyGeometry(g);
+                    g = v;
+                }
+            }
+            OGREnvelope e;
+            OGR_G_GetEnvelope(g, &e);
+            if (!OCTTransformBounds(ct_ll, e.MinX, e.MinY, e.MaxX, e.MaxY,
+                                    &z->bbox_lonlat[0], &z->bbox_lonlat[1],
+                                    &z->bbox_lonlat[2], &z->bbox_lonlat[3], 21))
+                for (int i = 0; i < 4; i++)
+                    z->bbox_lonlat[i] = NAN;
+            if (OGR_G_Transform(g, ct) != OGRERR_NONE)
+                st = aw_fail(ctx, AW_ERR_PROJ,
+                             "%s: zone '%s' cannot be transformed to the grid "
+                             "CRS",
+                             path, z->id);
+            else
+                st = rasterise_zone(ctx, grid, g, z);
+            OGR_G_DestroyGeometry(g);
+        }
+        OGR_F_Destroy(f);
+        if (st == AW_OK && z->n_pixels == 0)
+            aw_log(ctx, AW_LOG_WARN,
+                   "zone '%s' covers no pixel centre of the region grid",
+                   z->id);
+    }
+done:
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (ct_ll)
+        OCTDestroyCoordinateTransformation(ct_ll);
+    if (gsrs)
+        OSRDestroySpatialReference(gsrs);
+    if (wgs84)
+        OSRDestroySpatialReference(wgs84);
+    if (lsrs)
+        OSRDestroySpatialReference(lsrs);
+    GDALClose(ds);
+    if (st != AW_OK)
+        aw_zones_free(zones);
+    return st;
+}
+
+void aw_zones_free(aw_zones *zones)
+{
+    if (!zones)
+        return;
+    for (size_t i = 0; i < zones->n; i++) {
+        free(zones->z[i].id);
+        free(zones->z[i].name);
+        free(zones->z[i].mask);
+    }
+    free(zones->z);
+    memset(zones, 0, sizeof *zones);
+}
+
+/* Statistics of one zone. Rows of the window are split across threads; the
+ * integer counts per row are summed in row order afterwards and the index
+ * accumulators are merged exactly, so any thread count gives the same bits. */
+static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
+                            const float *const index[AW_IDX_COUNT],
+                            const uint8_t *water, const uint8_t *valid,
+                            aw_zone_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->n_pixels = z->n_pixels;
+    for (int i = 0; i < AW_IDX_COUNT; i++) {
+        s->has_index[i] = index[i] != NULL;
+        s->mean[i] = s->min[i] = s->max[i] = NAN;
+        s->p10[i] = s->p50[i] = s->p90[i] = NAN;
+    }
+    s->water_fraction = NAN;
+    if (z->w == 0 || z->h == 0)
+        return AW_OK;
+
+    int nth = omp_get_max_threads();
+    size_t h = (size_t)z->h, w = (size_t)z->w;
+    int64_t *vrow = aw_calloc2(h, sizeof *vrow);
+    int64_t *wrow = aw_calloc2(h, sizeof *wrow);
+    aw_zacc *acc = aw_calloc2((size_t)nth * AW_IDX_COUNT, sizeof *acc);
+    uint8_t *tmp = aw_calloc2((size_t)nth * w, 1);
+    if (!vrow || !wrow || !acc || !tmp) {
+        free(vrow);
+        free(wrow);
+        free(acc);
+        free(tmp);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (zone statistics)");
+    }
+    for (int t = 0; t < nth; t++)
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            aw_zacc_init(&acc[(size_t)t * AW_IDX_COUNT + (size_t)i],
+                         aw_index_get((aw_index)i)->hist_lo,
+                         aw_index_get((aw_index)i)->hist_hi);
+
+#pragma omp parallel num_threads(nth)
+    {
+        int t = omp_get_thread_num();
+        uint8_t *m = tmp + (size_t)t * w;
+        aw_zacc *my = acc + (size_t)t * AW_IDX_COUNT;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < h; r++) {
+            size_t gy = (size_t)z->y0 + r;
+            size_t off = gy * (size_t)grid->width + (size_t)z->x0;
+            const uint8_t *zm = z->mask + r * w;
+            int64_t nv = 0, nw = 0;
+            for (size_t x = 0; x < w; x++) {
+                uint8_t in = (uint8_t)(zm[x] && valid[off + x]);
+                m[x] = in;
+                nv += in;
+                nw += in && water[off + x] == AW_WATER_YES;
+            }
+            vrow[r] = nv;
+            wrow[r] = nw;
+            for (int i = 0; i < AW_IDX_COUNT; i++)
+                if (index[i])
+                    aw_zacc_add(&my[i], index[i] + off, m, w);
+        }
+    }
+    for (size_t r = 0; r < h; r++) {
+        double a = grid->row_area_m2[(size_t)z->y0 + r] * 1e-6;
+        s->n_valid += vrow[r];
+        s->n_water += wrow[r];
+        s->water_area_km2 += (double)wrow[r] * a;
+        s->valid_area_km2 += (double)vrow[r] * a;
+    }
+    for (int t = 1; t < nth; t++)
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            aw_zacc_merge(&acc[i], &acc[(size_t)t * AW_IDX_COUNT + (size_t)i]);
+    for (int i = 0; i < AW_IDX_COUNT; i++) {
+        if (!index[i] || acc[i].n == 0)
+            continue;
+        s->mean[i] = aw_zacc_mean(&acc[i]);
+        s->min[i] = (double)acc[i].min;
+        s->max[i] = (double)acc[i].max;
+        s->p10[i] = aw_zacc_percentile(&acc[i], 10);
+        s->p50[i] = aw_zacc_percentile(&acc[i], 50);
+        s->p90[i] = aw_zacc_percentile(&acc[i], 90);
+    }
+    s->valid_fraction =
+        s->n_pixels ? (double)s->n_valid / (double)s->n_pixels : 0.0;
+    s->water_fraction =
+        s->n_valid ? (double)s->n_water / (double)s->n_valid : (double)NAN;
+    free(vrow);
+    free(wrow);
+    free(acc);
+    free(tmp);
+    return AW_OK;
+}
+
+aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
+                         const aw_grid *grid,
+                         const float *const index[AW_IDX_COUNT],
+                         const uint8_t *water, const uint8_t *valid,
+                         aw_zone_stats *stats)
+{
+    for (size_t i = 0; i < zones->n; i++) {
+        aw_status st =
+            zone_stats(ctx, &zones->z[i], grid, index, water, valid, &stats[i]);
+        if (st != AW_OK)
+            return st;
+    }
+    return AW_OK;
+}
+
+double aw_metric_value(const aw_zone_stats *s, aw_metric m)
+{
+    switch (m) {
+    case AW_METRIC_WATER_AREA_KM2:
+        return s->water_area_km2;
+    case AW_METRIC_WATER_FRACTION:
+        return s->water_fraction;
+    case AW_METRIC_VALID_FRACTION:
+        return s->valid_fraction;
+    case AW_METRIC_MEAN_NDVI:
+        return s->has_index[AW_IDX_NDVI] ? s->mean[AW_IDX_NDVI] : (double)NAN;
+    case AW_METRIC_MEAN_NDWI:
+        return s->has_index[AW_IDX_NDWI] ? s->mean[AW_IDX_NDWI] : (double)NAN;
+    case AW_METRIC_MEAN_MNDWI:
+        return s->has_index[AW_IDX_MNDWI] ? s->mean[AW_IDX_MNDWI] : (double)NAN;
+    case AW_METRIC_COUNT:
+        break;
+    }
+    return NAN;
+}
