@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""The command line: help, version, exit codes, validate, inspect, bad input
+and batch behaviour (one bad scene does not stop the others)."""
+import os
+import re
+import shutil
+
+import awtest
+from awtest import SRC, run
+
+SCENE = os.path.join(SRC, "sample_rasters", "landsat5_para")
+SAMPLE = os.path.join(SRC, "configs", "sample.yaml")
+
+
+def scene_yaml(sid, date, folder, extra=""):
+    bands = "\n".join(
+        "      %s: {file: LT52240631988227CUB02_B%d.TIF, scale: 0.003, offset: -0.01}"
+        % (role, b) for role, b in (("green", 2), ("red", 3), ("nir", 4),
+                                    ("swir1", 5)))
+    return ("  - id: %s\n    date: %s\n    path: %s\n    nodata: 255\n%s"
+            "    bands:\n%s\n" % (sid, date, folder, extra, bands))
+
+
+class Cli(awtest.TempDirTest):
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_help_on_every_command_exits_0(self):
+        for args in (["--help"], ["run", "--help"], ["validate", "--help"],
+                     ["inspect", "--help"]):
+            rc, out, _ = run(args)
+            self.assertEqual(rc, 0, args)
+            self.assertIn("usage: aralwatch", out)
+
+    def test_version_prints_the_version(self):
+        rc, out, _ = run(["--version"])
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^aralwatch \d+\.\d+\.\d+")
+
+    def test_usage_errors_exit_2(self):
+        for args in ([], ["frobnicate"], ["run"], ["run", "--threads", "x",
+                                                  "--config", SAMPLE],
+                     ["inspect"], ["validate", "--bogus"]):
+            rc, _, err = run(args)
+            self.assertEqual(rc, 2, args)
+            self.assertIn("usage", err)
+
+    def test_validate_accepts_the_sample(self):
+        rc, out, err = run(["validate", "--config", SAMPLE])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("valid", out)
+
+    def test_bad_config_exits_3_names_file_line_key_and_writes_nothing(self):
+        with open(SAMPLE) as f:
+            text = f.read()
+        text = text.replace(
+            "  name: para_reservoir\n", "  name: para_reservoir\n  resolutoin: 30\n")
+        text = text.replace("../sample_rasters", SRC + "/sample_rasters")
+        line = text.split("\n").index("  resolutoin: 30") + 1
+        path = self.write("bad.yaml", text)
+        out = os.path.join(self.tmp, "out")
+        for cmd in (["validate", "--config", path],
+                    ["run", "--config", path, "--out", out]):
+            rc, _, err = run(cmd)
+            self.assertEqual(rc, 3, err)
+            self.assertIn("bad.yaml:%d:" % line, err)
+            self.assertIn("region.resolutoin", err)
+            self.assertIn("resolution", err)  # did you mean
+        self.assertFalse(os.path.exists(out))
+
+    def test_inspect_describes_every_band_of_the_scene_folder(self):
+        rc, out, err = run(["inspect", SCENE])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.count("driver:      GTiff"), 7)
+        self.assertIn("EPSG:32622", out)
+        self.assertIn("287 x 310 pixels, 1 band(s)", out)
+        self.assertIn("resolution:  30 x 30 metre", out)
+        self.assertIn("nodata 255", out)
+        # Footprint of the crop's upper-left corner: gdalinfo gives
+        # 49d55'29.46"W 3d42'37.96"S (to 0.01", i.e. 3e-6 degrees).
+        m = re.search(r"UL\((-?[0-9.]+), (-?[0-9.]+)\)", out)
+        self.assertAlmostEqual(float(m.group(1)), -(49 + 55 / 60 + 29.46 / 3600), delta=5e-6)
+        self.assertAlmostEqual(float(m.group(2)), -(3 + 42 / 60 + 37.96 / 3600), delta=5e-6)
+        self.assertNotIn("MTL", out)
+
+    def test_inspect_of_a_missing_path_exits_4(self):
+        rc, _, err = run(["inspect", os.path.join(self.tmp, "nope.tif")])
+        self.assertEqual(rc, 4)
+        self.assertIn("nope.tif", err)
+
+    def test_one_corrupt_scene_does_not_stop_the_others(self):
+        bad = os.path.join(self.tmp, "bad scene")
+        shutil.copytree(SCENE, bad)
+        # Truncate one band file: GDAL cannot read it any more.
+        b5 = os.path.join(bad, "LT52240631988227CUB02_B5.TIF")
+        with open(b5, "r+b") as f:
+            f.truncate(200)
+        cfg = ("version: 1\nregion: {name: two}\nscenes:\n" +
+               scene_yaml("good", "1988-08-14", SCENE) +
+               scene_yaml("bad", "1988-08-30", bad) +
+               "indices: [mndwi, ndvi]\n")
+        path = self.write("two.yaml", cfg)
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", path, "--out", out, "-q"])
+        self.assertEqual(rc, 6, err)
+        self.assertIn("B5.TIF", err)
+        self.assertIn("scene bad failed", err)
+        self.assertTrue(os.path.isfile(os.path.join(out, "two", "1988-08-14", "mndwi.tif")))
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "two"))), ["1988-08-14"])
+
+    def test_all_scenes_bad_exits_4(self):
+        bad = os.path.join(self.tmp, "bad")
+        shutil.copytree(SCENE, bad)
+        with open(os.path.join(bad, "LT52240631988227CUB02_B2.TIF"), "wb") as f:
+            f.write(b"not a tiff at all")
+        path = self.write("one.yaml", "version: 1\nregion: {name: r, crs: 'EPSG:32622', resolution: 30, bbox: [-49.9, -3.75, -49.88, -3.73]}\nscenes:\n" +
+                          scene_yaml("bad", "1988-08-14", bad) + "indices: [mndwi]\n")
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", path, "--out", out, "-q"])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("B2.TIF", err)
+        self.assertFalse(os.path.exists(os.path.join(out, "r", "1988-08-14")))
+
+
+if __name__ == "__main__":
+    awtest.main()
