@@ -2,8 +2,8 @@
 #include <string.h>
 #include "aralwatch/kernels.h"
 
-static const char *const band_names[AW_BAND_COUNT] = {
-    "blue", "green", "red", "nir", "swir1", "swir2"};
+static const char *const band_names[AW_BAND_COUNT] = {"blue", "green", "red",
+                                                      "nir",  "swir1", "swir2"};
 
 const char *aw_band_name(aw_band b)
 {
