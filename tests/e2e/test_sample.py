@@ -259,6 +259,21 @@ class SampleRun(awtest.TempDirTest):
             with open(os.path.join(self.dir, o["file"]), "rb") as f:
                 self.assertEqual(o["sha256"], hashlib.sha256(f.read()).hexdigest())
 
+    def test_results_do_not_depend_on_the_thread_count(self):
+        with open(os.path.join(self.dir, "zones.csv"), "rb") as f:
+            ref_csv = f.read()
+        _, ref_mndwi = read(os.path.join(self.dir, "mndwi.tif"))
+        for threads in ("1", "3"):
+            out = os.path.join(self.tmp, "t" + threads)
+            rc, _, err = run(["run", "--config", CONFIG, "--out", out,
+                              "--threads", threads, "-q"])
+            self.assertEqual(rc, 10, err)
+            d = os.path.join(out, "para_reservoir", DATE)
+            with open(os.path.join(d, "zones.csv"), "rb") as f:
+                self.assertEqual(f.read(), ref_csv, threads)
+            _, mndwi = read(os.path.join(d, "mndwi.tif"))
+            np.testing.assert_array_equal(mndwi, ref_mndwi)
+
     def test_valid_codes_count_like_the_manifest(self):
         _, code = read(os.path.join(self.dir, "valid.tif"))
         with open(os.path.join(self.dir, "manifest.json")) as f:

@@ -56,6 +56,34 @@ zones: {file: zones.geojson, id_field: zone_id, kind_field: kind}
         cls.rc, _, cls.err = run(["run", "--config", path, "--out",
                                   os.path.join(cls.dir, "out"), "-q"])
 
+    def test_geographic_grid_measures_true_area(self):
+        # The same lake on a lon/lat grid: pixels are not squares of fixed
+        # size, so the area must come from the geodesic cell area per row.
+        cfg = os.path.join(self.dir, "lake.yaml")
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace("crs: EPSG:32640", "crs: EPSG:4326").replace(
+            "resolution: 20", "resolution: 0.0002").replace(
+            "name: lake", "name: lake_geo")
+        path = os.path.join(self.dir, "lake_geo.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        rc, _, err = run(["run", "--config", path, "--out",
+                          os.path.join(self.dir, "out"), "-q"])
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(self.dir, "out", "lake_geo", "2024-06-01",
+                               "zones.csv")) as f:
+            row = next(csv.DictReader(f))
+        # 0.0002 deg is about 22 m x 16 m here: 1.5 % as for 20 m pixels.
+        self.assertLess(abs(float(row["water_area_km2"]) / TRUE_AREA_KM2 - 1),
+                        0.015)
+        # The zone is a 0.06 x 0.06 degree square at 45 N, cut by the region
+        # bbox to 0.06 deg of longitude x 0.05 deg of latitude: on the
+        # ellipsoid about 0.06 * 78846.81 m x 0.05 * 111131.75 m (the cosine
+        # of latitude varies by < 0.1 % over the box).
+        expect = 0.06 * syn.M_PER_DEG_LON * 0.05 * syn.M_PER_DEG_LAT / 1e6
+        self.assertLess(abs(float(row["zone_area_km2"]) / expect - 1), 0.002)
+
     def out(self, date, name):
         return os.path.join(self.dir, "out", "lake", date, name)
 
