@@ -708,6 +708,9 @@ static aw_status stage_write(aw_ctx *ctx, run_state *rs, scene_work *w)
                      final);
         goto done;
     }
+    st = aw_mkdirs(ctx, rs->region_dir);
+    if (st != AW_OK)
+        goto done;
     remove_tree(stage); /* a leftover from a killed run with our pid */
     if (mkdir(stage, 0777) != 0) {
         st = aw_fail(ctx, AW_ERR_IO, "cannot create %s: %s", stage,
@@ -823,9 +826,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     rs.region_dir = aw_path_join(out, cfg->region_name);
     if (!rs.region_dir)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    aw_status st = aw_mkdirs(ctx, rs.region_dir);
-    if (st != AW_OK)
-        goto done;
+    aw_status st = AW_OK;
 
     double t0 = aw_now();
     st = aw_grid_build(ctx, cfg, &rs.grid, &rs.aoi);

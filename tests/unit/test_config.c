@@ -774,6 +774,9 @@ static void a_missing_file_is_reported_with_its_resolved_path(void **state)
     free(needle);
     free(p);
 
+    /* The band files of a missing scene folder are not reported again. */
+    assert_null(strstr(msg, "scenes[1].bands"));
+
     p = in_dir(f, "configs/zones.geojson");
     needle =
         aw_asprintf("configs/test.yaml:16: zones.file: file not found: %s", p);
@@ -898,8 +901,8 @@ static void bad_rule_fields_are_rejected(void **state)
                           "      alert: 1\n"
                           "      kind: lake\n"
                           "      zones: tucurui\n"
-                          "    - id: a\n"
-                          "      type: custom\n"
+                          "    - type: custom\n"
+                          "      id: a\n"
                           "      metric: water_fraction\n"
                           "      when: above\n"
                           "      alert: 0.9\n"
@@ -917,7 +920,7 @@ static void bad_rule_fields_are_rejected(void **state)
                   "kind 'lake'",
                   "configs/test.yaml:21: alerts.rules[0].zones: expected a "
                   "list of zone ids, got 'tucurui'",
-                  "configs/test.yaml:22: alerts.rules[1].id: duplicate rule "
+                  "configs/test.yaml:23: alerts.rules[1].id: duplicate rule "
                   "id 'a' (also alerts.rules[0], line 15)",
                   "configs/test.yaml:27: alerts.rules[1].min_valid_fraction: "
                   "must be between 0 and 1, got -1",
@@ -1252,42 +1255,52 @@ static void the_fixture_files_load_or_fail_as_they_say(void **state)
     assert_true(n_fixtures >= 4);
 }
 
+/* Load configs/<name> of the source tree in place: the examples point at
+ * the real sample data in sample_rasters/. */
 static aw_config *load_example(fx *f, const char *name)
 {
-    const char *src = getenv("AW_SOURCE_DIR");
-    if (!src)
-        return NULL;
-    char *path = aw_asprintf("%s/configs/%s", src, name);
+    char *path = aw_asprintf("%s/configs/%s", getenv("AW_SOURCE_DIR"), name);
     assert_non_null(path);
-    char *text = aw_test_read(path);
-    assert_non_null(text);
-    aw_config *cfg = NULL;
-    aw_status st = load_named(f, name, text, &cfg);
+    aw_config *cfg = &untouched;
+    aw_status st = aw_config_load(f->ctx, path, &cfg);
     if (st != AW_OK)
         print_error("%s:\n%s\n", name, aw_ctx_errmsg(f->ctx));
     assert_int_equal(st, AW_OK);
-    free(text);
     free(path);
     return cfg;
 }
 
-static void the_example_configs_are_valid(void **state)
+static void the_example_and_sample_configs_are_valid(void **state)
 {
     fx *f = *state;
     if (!getenv("AW_SOURCE_DIR"))
         skip();
     aw_config *cfg = load_example(f, "example_full.yaml");
-    assert_int_equal(cfg->n_scenes, 2);
+    assert_int_equal(cfg->n_scenes, 1);
+    assert_string_equal(cfg->scenes[0].id, "LT52240631988227CUB02");
+    assert_close(cfg->scenes[0].bands[AW_BAND_GREEN].scale, 0.00310791223, 0.0);
+    assert_close(cfg->scenes[0].bands[AW_BAND_GREEN].nodata, 255.0, 0.0);
+    assert_int_equal(cfg->scenes[0].qa.present, 0);
     assert_non_null(cfg->aoi_path);
-    assert_non_null(cfg->zones_path);
-    assert_true(cfg->n_rules >= 2);
-    assert_true(cfg->scenes[0].qa.present);
+    assert_string_equal(cfg->zones_kind_field, "kind");
+    assert_int_equal(cfg->n_rules, 3);
+    for (int i = 0; i < AW_IDX_COUNT; i++)
+        assert_int_equal(cfg->indices[i], 1);
+    assert_int_equal(aw_config_needed_bands(cfg), (1u << AW_BAND_COUNT) - 1);
     aw_config_destroy(cfg);
 
     cfg = load_example(f, "example_otsu_bbox.yaml");
     assert_int_equal(cfg->has_bbox, 1);
-    assert_int_equal(cfg->water_method, AW_WATER_OTSU);
     assert_null(cfg->aoi_path);
+    assert_int_equal(cfg->water_method, AW_WATER_OTSU);
+    assert_int_equal(cfg->water_index, AW_IDX_NDWI);
+    assert_string_equal(cfg->scenes[0].id, "landsat5_para");
+    assert_int_equal(aw_config_needed_bands(cfg),
+                     (1u << AW_BAND_GREEN) | (1u << AW_BAND_NIR));
+    aw_config_destroy(cfg);
+
+    cfg = load_example(f, "sample.yaml");
+    assert_string_equal(cfg->region_name, "para_reservoir");
     aw_config_destroy(cfg);
 }
 
@@ -1331,7 +1344,7 @@ int main(void)
         T(every_error_is_reported_together_in_line_order),
         T(errors_beyond_the_cap_are_counted_not_listed),
         T(the_fixture_files_load_or_fail_as_they_say),
-        T(the_example_configs_are_valid),
+        T(the_example_and_sample_configs_are_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
