@@ -225,29 +225,44 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
     return AW_OK;
 }
 
-aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
+/* Warp and read one band into a new buffer of `type` (Float32/Float64). */
+static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
-                           float **out)
+                           GDALDataType type, void **out)
 {
     GDALDatasetH mem = NULL;
-    aw_status st = warp_to_mem(ctx, src, grid, rs, threads, GDT_Float32, &mem);
+    aw_status st = warp_to_mem(ctx, src, grid, rs, threads, type, &mem);
     if (st != AW_OK)
         return st;
     size_t n = (size_t)grid->width * (size_t)grid->height;
-    float *buf = aw_calloc2(n, sizeof *buf);
+    void *buf = aw_calloc2(n, (size_t)GDALGetDataTypeSizeBytes(type));
     if (!buf) {
         GDALClose(mem);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
     }
-    CPLErr e = GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Read, 0, 0,
-                            grid->width, grid->height, buf, grid->width,
-                            grid->height, GDT_Float32, 0, 0);
+    CPLErr e =
+        GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Read, 0, 0, grid->width,
+                     grid->height, buf, grid->width, grid->height, type, 0, 0);
     GDALClose(mem);
     if (e != CE_None) {
         free(buf);
         return aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s",
                        src->path, src->band, aw_gdal_last_error());
     }
+    *out = buf;
+    return AW_OK;
+}
+
+aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid, aw_resampling rs, int threads,
+                           float **out)
+{
+    void *raw = NULL;
+    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float32, &raw);
+    if (st != AW_OK)
+        return st;
+    float *buf = raw;
+    size_t n = (size_t)grid->width * (size_t)grid->height;
     const float scale = (float)src->scale, offset = (float)src->offset;
     /* NaN stays NaN through the affine map. */
 #pragma omp parallel for schedule(static)
@@ -261,27 +276,11 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
                            double **out)
 {
-    GDALDatasetH mem = NULL;
-    aw_status st = warp_to_mem(ctx, src, grid, rs, threads, GDT_Float64, &mem);
-    if (st != AW_OK)
-        return st;
-    size_t n = (size_t)grid->width * (size_t)grid->height;
-    double *buf = aw_calloc2(n, sizeof *buf);
-    if (!buf) {
-        GDALClose(mem);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
-    }
-    CPLErr e = GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Read, 0, 0,
-                            grid->width, grid->height, buf, grid->width,
-                            grid->height, GDT_Float64, 0, 0);
-    GDALClose(mem);
-    if (e != CE_None) {
-        free(buf);
-        return aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s",
-                       src->path, src->band, aw_gdal_last_error());
-    }
-    *out = buf;
-    return AW_OK;
+    void *raw = NULL;
+    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float64, &raw);
+    if (st == AW_OK)
+        *out = raw;
+    return st;
 }
 
 /* ---- Writing ---- */
