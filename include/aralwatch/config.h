@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "aralwatch/ctx.h"
 #include "aralwatch/kernels.h"
+#include "aralwatch/quality.h"
 
 #define AW_CONFIG_VERSION 1
 
@@ -54,8 +55,19 @@ typedef struct aw_scene_cfg {
 
 typedef enum aw_water_method {
     AW_WATER_THRESHOLD = 0,
-    AW_WATER_OTSU
+    AW_WATER_OTSU,
+    AW_WATER_DSWE, /* USGS DSWE classes; water = classes 1 and 2 */
+    AW_WATER_WOFS  /* WOfS decision tree; water = wet */
 } aw_water_method;
+
+/* Which observation a same-date mosaic keeps per pixel (among the clearest:
+ * valid beats cloud/shadow/snow/masked beats nodata). */
+typedef enum aw_mosaic_order {
+    AW_MOSAIC_FIRST = 0,   /* the first scene in config/inbox order */
+    AW_MOSAIC_LEAST_CLOUD, /* the scene with the lowest cloud fraction over
+                              the region */
+    AW_MOSAIC_LATEST       /* the latest acquisition time */
+} aw_mosaic_order;
 
 typedef enum aw_zone_kind {
     AW_ZONE_WATERBODY = 0,
@@ -119,6 +131,19 @@ typedef struct aw_config {
 
     aw_scene_cfg *scenes;
     size_t n_scenes;
+
+    /* inbox folders: every product found in them became a scene above */
+    char **inbox;
+    size_t n_inbox;
+
+    /* quality */
+    aw_qa_policy qa_policy;      /* defaults: aw_qa_policy_default */
+    int dilate_cloud_px;         /* 0 */
+    int dilate_shadow_px;        /* 0 */
+    double min_valid_fraction;   /* of the region's covered pixels; a scene
+                                    below it is skipped (default 0) */
+    aw_mosaic_order mosaic_order; /* default least_cloud */
+    char *dem_path;              /* optional DEM for the DSWE terrain filter */
 
     aw_resampling resample_reflectance; /* default bilinear */
     aw_resampling resample_qa;          /* default nearest */
