@@ -178,10 +178,12 @@ aw_status aw_alerts_eval(aw_ctx *ctx, const aw_config *cfg,
             json_object_set_new(a, "valid_fraction",
                                 json_real(s->valid_fraction));
             json_object_set_new(a, "zone_area_km2", json_real(z->area_km2));
-            json_object_set_new(a, "n_scenes", json_integer(1));
+            json_object_set_new(a, "n_scenes",
+                                json_integer((json_int_t)in->n_scenes));
             json_object_set_new(a, "thresholds", thresholds_json(r, min_valid));
             json_t *inputs = json_array();
-            json_array_append_new(inputs, json_string(in->scene_id));
+            for (size_t k = 0; k < in->n_scenes; k++)
+                json_array_append_new(inputs, json_string(in->scene_ids[k]));
             json_object_set_new(a, "inputs", inputs);
             json_t *sw = json_object();
             json_object_set_new(sw, "name", json_string("aralwatch"));

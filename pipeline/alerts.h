@@ -6,8 +6,9 @@
 #include "aralwatch/pipeline.h"
 
 typedef struct aw_alert_input {
-    const char *date; /* YYYY-MM-DD */
-    const char *scene_id;
+    const char *date;             /* YYYY-MM-DD */
+    const char *const *scene_ids; /* the scenes the date's mosaic used */
+    size_t n_scenes;
 } aw_alert_input;
 
 /* Highest level (0 watch, 1 warning, 2 alert) the value reaches under the

@@ -25,10 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 #include "aralwatch/config.h"
+#include "aralwatch/profile.h"
 #include "aralwatch/util.h"
 
 #define MAX_REPORTED_ERRORS 50
@@ -53,7 +55,14 @@ static const char *const resampling_names[] = {"nearest", "bilinear", "cubic",
                                                "average"};
 static const char *const zone_kind_names[] = {"waterbody", "cropland", "other"};
 static const char *const cmp_names[] = {"below", "above"};
-static const char *const water_method_names[] = {"threshold", "otsu"};
+static const char *const water_method_names[] = {"threshold", "otsu", "dswe",
+                                                 "wofs"};
+static const char *const sensor_names[] = {"auto", "generic", "landsat_c2_l2",
+                                           "sentinel2_l2a"};
+static const char *const mosaic_names[] = {"first", "least_cloud", "latest"};
+static const char *const landsat_flag_names[] = {"dilated_cloud", "cirrus",
+                                                 "cloud", "shadow", "snow"};
+static const char *const confidence_names[] = {"none", "low", "medium", "high"};
 static const char *const rule_type_names[] = {
     "water_shrinkage", "flood_expansion", "crop_stress", "custom"};
 static const char *const compress_names[] = {"deflate", "zstd", "lzw", "none"};
@@ -102,6 +111,7 @@ typedef struct rule_meta {
 } rule_meta;
 
 typedef struct loader {
+    aw_ctx *ctx;      /* for product detection and inbox warnings */
     const char *file; /* config path as given, for messages */
     yaml_document_t *doc;
     aw_config *cfg;
@@ -976,16 +986,34 @@ static void parse_qa_mask(loader *L, yaml_node_t *n, const char *path,
     }
 }
 
+/* Fill a scene from its product (sensor profile), reporting a failure at
+ * `line` under key path `kp`. */
+static int detect_product(loader *L, const char *product, aw_sensor sensor,
+                          aw_scene_cfg *sc, int line, const char *kp)
+{
+    aw_ctx_clear_error(L->ctx);
+    aw_status st = aw_profile_detect(L->ctx, product, sensor, sc);
+    if (st == AW_ERR_NOMEM) {
+        L->nomem = 1;
+        return 0;
+    }
+    if (st != AW_OK) {
+        add_error(L, line, kp, "%s", aw_ctx_errmsg(L->ctx));
+        return 0;
+    }
+    return 1;
+}
+
 static void parse_scene(loader *L, yaml_node_t *n, const char *path,
                         aw_scene_cfg *sc, scene_meta *sm)
 {
     aw_config *cfg = L->cfg;
     sc->line = line_of(n);
     sm->id_line = line_of(n);
-    enum { ID, DATE, PATH, SCALE, OFFSET, NODATA, BANDS, QA_MASK, N };
-    field f[N] = {{.name = "id"},    {.name = "date"},   {.name = "path"},
-                  {.name = "scale"}, {.name = "offset"}, {.name = "nodata"},
-                  {.name = "bands"}, {.name = "qa_mask"}};
+    enum { ID, DATE, PATH, SENSOR, SCALE, OFFSET, NODATA, BANDS, QA_MASK, N };
+    field f[N] = {{.name = "id"},     {.name = "date"},  {.name = "path"},
+                  {.name = "sensor"}, {.name = "scale"}, {.name = "offset"},
+                  {.name = "nodata"}, {.name = "bands"}, {.name = "qa_mask"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -995,25 +1023,57 @@ static void parse_scene(loader *L, yaml_node_t *n, const char *path,
         sm->id_given = get_string(L, f[ID].val, kp, &sc->id);
         sm->id_line = line_of(f[ID].val);
     }
-    if (require(L, n, path, &f[DATE])) {
+    /* A scene with a band map is generic; without one, its product is
+     * recognised by a sensor profile (sensor: auto by default). */
+    int sensor = f[BANDS].val ? AW_SENSOR_GENERIC : AW_SENSOR_AUTO;
+    int sensor_ok = 1;
+    if (f[SENSOR].val) {
+        key_path(kp, path, "sensor");
+        sensor_ok = get_enum(L, f[SENSOR].val, kp, "sensor", sensor_names,
+                             COUNT_OF(sensor_names), 0, &sensor);
+        if (sensor_ok && f[BANDS].val && sensor != AW_SENSOR_GENERIC) {
+            add_error(L, line_of(f[SENSOR].val), kp,
+                      "a band map ('bands') goes with sensor 'generic'; the "
+                      "%s profile finds its bands itself",
+                      sensor_names[sensor]);
+            sensor_ok = 0;
+        }
+    }
+    int profile = sensor != AW_SENSOR_GENERIC;
+    if (f[DATE].val) {
         key_path(kp, path, "date");
         sm->date_ok = get_date(L, f[DATE].val, kp, sc->date);
         sm->date_line = line_of(f[DATE].val);
     }
+    else if (!profile) {
+        require(L, n, path, &f[DATE]);
+    }
     int dir_ok = 0;
+    char *product = NULL;
     if (f[PATH].val) {
         key_path(kp, path, "path");
-        dir_ok =
-            get_path(L, f[PATH].val, kp, cfg->dir, WANT_DIR, &sc->dir) == 1;
+        if (profile)
+            dir_ok =
+                get_path(L, f[PATH].val, kp, cfg->dir, WANT_ANY, &product) == 1;
+        else
+            dir_ok =
+                get_path(L, f[PATH].val, kp, cfg->dir, WANT_DIR, &sc->dir) == 1;
+    }
+    else if (profile) {
+        add_error(L, line_of(n), path,
+                  "needs 'path' (the product folder or file) or a band map "
+                  "('bands')");
     }
     band_defaults def = {1.0, 0.0, 0, 0.0};
+    int has_scale = 0, has_offset = 0;
     if (f[SCALE].val) {
         key_path(kp, path, "scale");
+        has_scale = 1;
         parse_scale(L, f[SCALE].val, kp, &def.scale);
     }
     if (f[OFFSET].val) {
         key_path(kp, path, "offset");
-        get_number(L, f[OFFSET].val, kp, 0, &def.offset);
+        has_offset = get_number(L, f[OFFSET].val, kp, 0, &def.offset);
     }
     if (f[NODATA].val) {
         key_path(kp, path, "nodata");
@@ -1021,7 +1081,7 @@ static void parse_scene(loader *L, yaml_node_t *n, const char *path,
             def.has_nodata = 1;
     }
     const char *first_file = NULL;
-    if (require(L, n, path, &f[BANDS])) {
+    if (!profile && require(L, n, path, &f[BANDS])) {
         key_path(kp, path, "bands");
         sm->bands_line = line_of(f[BANDS].key);
         sm->bands_ok = f[BANDS].val->type == YAML_MAPPING_NODE;
@@ -1030,14 +1090,59 @@ static void parse_scene(loader *L, yaml_node_t *n, const char *path,
         int want = f[PATH].val && !dir_ok ? WANT_UNCHECKED : WANT_FILE;
         parse_bands(L, f[BANDS].val, kp, sc->dir ? sc->dir : cfg->dir, want,
                     &def, sc, &first_file);
+        sc->sensor = AW_SENSOR_GENERIC;
+        if (sc->qa.present)
+            sc->qa_kind = AW_QA_GENERIC;
     }
+    if (profile && dir_ok && sensor_ok) {
+        key_path(kp, path, "path");
+        int line = line_of(f[PATH].val);
+        if (detect_product(L, product, (aw_sensor)sensor, sc, line, kp)) {
+            sm->bands_ok = 1;
+            sm->bands_line = line;
+            /* The config may correct a product's scale/offset/nodata (e.g.
+             * an archive that pre-applied the Sentinel-2 offset). */
+            for (int b = 0; b < AW_BAND_COUNT; b++) {
+                aw_band_src *bs = &sc->bands[b];
+                if (!bs->present)
+                    continue;
+                if (has_scale)
+                    bs->scale = def.scale;
+                if (has_offset)
+                    bs->offset = def.offset;
+                if (def.has_nodata) {
+                    bs->has_nodata = 1;
+                    bs->nodata = def.nodata;
+                }
+            }
+            if (has_scale || has_offset || def.has_nodata) {
+                char *note = aw_asprintf(
+                    "%s; scale/offset/nodata overridden by the config",
+                    sc->offset_note ? sc->offset_note : "");
+                free(sc->offset_note);
+                sc->offset_note = note;
+            }
+            if (!f[DATE].val && sc->date[0])
+                sm->date_ok = 1;
+            sm->date_line = line;
+            if (!f[DATE].val && !sc->date[0])
+                add_error(L, line, kp,
+                          "no acquisition date in the product's metadata or "
+                          "name; give the scene a 'date'");
+        }
+    }
+    free(product);
     if (f[QA_MASK].val) {
         key_path(kp, path, "qa_mask");
         parse_qa_mask(L, f[QA_MASK].val, kp, sc);
         /* qa.line is set when a qa entry was given, even a broken one. */
-        if (!sc->qa.line && (sm->bands_ok || !f[BANDS].val))
+        if (!profile && !sc->qa.line && (sm->bands_ok || !f[BANDS].val))
             add_error(L, line_of(f[QA_MASK].key), kp,
                       "'qa_mask' needs a 'qa' band in %s.bands", path);
+        if (profile)
+            add_error(L, line_of(f[QA_MASK].key), kp,
+                      "'qa_mask' is for generic scenes; the quality band of "
+                      "a sensor profile is set under 'quality'");
     }
     if (!sc->id) {
         const char *from = sc->dir ? sc->dir : first_file;
@@ -1068,11 +1173,251 @@ static void parse_scenes(loader *L, yaml_node_t *n, const char *path)
     }
     cfg->n_scenes = count;
     for (size_t i = 0; i < count; i++) {
+        cfg->scenes[i].cloud_cover = NAN;
+        cfg->scenes[i].sun_elevation = NAN;
+    }
+    for (size_t i = 0; i < count; i++) {
         char ip[KEY_PATH_MAX];
         item_path(ip, path, i);
         yaml_node_t *it = node_at(L, n->data.sequence.items.start[i]);
         if (it)
             parse_scene(L, it, ip, &cfg->scenes[i], &L->smeta[i]);
+    }
+}
+
+void aw_scene_free(aw_scene_cfg *sc)
+{
+    free(sc->id);
+    free(sc->dir);
+    for (int b = 0; b < AW_BAND_COUNT; b++)
+        free(sc->bands[b].path);
+    free(sc->qa.path);
+    free(sc->qa_mask_values);
+    free(sc->platform);
+    free(sc->product_id);
+    free(sc->tile_id);
+    free(sc->processing_baseline);
+    free(sc->offset_note);
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Append one scene (zeroed, metadata unknown) to the config; NULL on no
+ * memory. */
+static aw_scene_cfg *append_scene(loader *L)
+{
+    aw_config *cfg = L->cfg;
+    size_t n = cfg->n_scenes + 1;
+    aw_scene_cfg *sc = realloc(cfg->scenes, n * sizeof *sc);
+    if (!sc) {
+        L->nomem = 1;
+        return NULL;
+    }
+    cfg->scenes = sc;
+    scene_meta *sm = realloc(L->smeta, n * sizeof *sm);
+    if (!sm) {
+        L->nomem = 1;
+        return NULL;
+    }
+    L->smeta = sm;
+    memset(&cfg->scenes[n - 1], 0, sizeof cfg->scenes[n - 1]);
+    memset(&L->smeta[n - 1], 0, sizeof L->smeta[n - 1]);
+    cfg->scenes[n - 1].cloud_cover = NAN;
+    cfg->scenes[n - 1].sun_elevation = NAN;
+    cfg->n_scenes = n;
+    return &cfg->scenes[n - 1];
+}
+
+/* Every entry of an inbox folder that a sensor profile recognises becomes a
+ * scene; other entries are logged and left alone. */
+static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, name_cmp);
+    if (n < 0) {
+        add_error(L, line, kp, "cannot list the inbox folder %s: %s", dir,
+                  strerror(errno));
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *nm = list[i]->d_name;
+        char *p = nm[0] == '.' ? NULL : resolve(L, dir, nm);
+        if (p) {
+            aw_scene_cfg tmp;
+            memset(&tmp, 0, sizeof tmp);
+            tmp.cloud_cover = NAN;
+            tmp.sun_elevation = NAN;
+            aw_ctx_clear_error(L->ctx);
+            aw_status st = aw_profile_detect(L->ctx, p, AW_SENSOR_AUTO, &tmp);
+            if (st == AW_OK && !tmp.date[0]) {
+                aw_log(L->ctx, AW_LOG_WARN,
+                       "inbox: %s: no acquisition date in its metadata or "
+                       "name; not used",
+                       p);
+                st = AW_ERR_INPUT;
+            }
+            else if (st != AW_OK && st != AW_ERR_NOMEM) {
+                aw_log(L->ctx, AW_LOG_WARN, "inbox: not a scene: %s",
+                       aw_ctx_errmsg(L->ctx));
+            }
+            if (st == AW_ERR_NOMEM)
+                L->nomem = 1;
+            aw_scene_cfg *sc = st == AW_OK ? append_scene(L) : NULL;
+            if (sc) {
+                *sc = tmp;
+                sc->line = line;
+                scene_meta *sm = &L->smeta[L->cfg->n_scenes - 1];
+                sm->date_ok = sm->bands_ok = 1;
+                sm->date_line = sm->bands_line = sm->id_line = line;
+            }
+            else {
+                aw_scene_free(&tmp);
+            }
+        }
+        free(p);
+        free(list[i]);
+    }
+    free(list);
+}
+
+static void parse_inbox(loader *L, const yaml_node_t *n, const char *path)
+{
+    aw_config *cfg = L->cfg;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        type_error(L, n, path, "a list of folders");
+        return;
+    }
+    size_t count =
+        (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->inbox = aw_calloc2(count ? count : 1, sizeof *cfg->inbox);
+    if (!cfg->inbox) {
+        L->nomem = 1;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char ip[KEY_PATH_MAX];
+        item_path(ip, path, i);
+        yaml_node_t *it = node_at(L, n->data.sequence.items.start[i]);
+        char *dir = NULL;
+        if (it && get_path(L, it, ip, cfg->dir, WANT_DIR, &dir) == 1)
+            scan_inbox(L, dir, line_of(it), ip);
+        if (dir)
+            cfg->inbox[cfg->n_inbox++] = dir;
+    }
+}
+
+static void parse_name_set(loader *L, const yaml_node_t *n, const char *path,
+                           const char *what, const char *const *names,
+                           size_t n_names, unsigned *out)
+{
+    if (n->type != YAML_SEQUENCE_NODE) {
+        type_error(L, n, path, "a list");
+        return;
+    }
+    unsigned set = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start;
+         it < n->data.sequence.items.top; it++) {
+        char ip[KEY_PATH_MAX];
+        item_path(ip, path, (size_t)(it - n->data.sequence.items.start));
+        int v;
+        yaml_node_t *e = node_at(L, *it);
+        if (e && get_enum(L, e, ip, what, names, n_names, 0, &v))
+            set |= 1u << v;
+    }
+    *out = set;
+}
+
+static void parse_quality(loader *L, yaml_node_t *n, const char *path)
+{
+    aw_config *cfg = L->cfg;
+    enum {
+        LMASK,
+        CLOUDC,
+        SHADOWC,
+        SNOWC,
+        CIRRUSC,
+        SCL,
+        DCLOUD,
+        DSHADOW,
+        MINVALID,
+        N
+    };
+    field f[N] = {{.name = "landsat_mask"},      {.name = "cloud_confidence"},
+                  {.name = "shadow_confidence"}, {.name = "snow_confidence"},
+                  {.name = "cirrus_confidence"}, {.name = "scl_mask"},
+                  {.name = "dilate_cloud_px"},   {.name = "dilate_shadow_px"},
+                  {.name = "min_valid_fraction"}};
+    if (!read_mapping(L, n, path, f, N))
+        return;
+    char kp[KEY_PATH_MAX];
+    if (f[LMASK].val) {
+        key_path(kp, path, "landsat_mask");
+        parse_name_set(L, f[LMASK].val, kp, "flag", landsat_flag_names,
+                       COUNT_OF(landsat_flag_names),
+                       &cfg->qa_policy.landsat_flags);
+    }
+    int *conf[4] = {&cfg->qa_policy.cloud_conf, &cfg->qa_policy.shadow_conf,
+                    &cfg->qa_policy.snow_conf, &cfg->qa_policy.cirrus_conf};
+    for (int i = 0; i < 4; i++) {
+        if (!f[CLOUDC + i].val)
+            continue;
+        key_path(kp, path, f[CLOUDC + i].name);
+        int v;
+        if (get_enum(L, f[CLOUDC + i].val, kp, "confidence", confidence_names,
+                     COUNT_OF(confidence_names), 0, &v))
+            *conf[i] = v;
+    }
+    if (f[SCL].val) {
+        key_path(kp, path, "scl_mask");
+        if (f[SCL].val->type != YAML_SEQUENCE_NODE) {
+            type_error(L, f[SCL].val, kp, "a list of SCL classes 0..11");
+        }
+        else {
+            unsigned set = 0;
+            yaml_node_t *seq = f[SCL].val;
+            for (yaml_node_item_t *it = seq->data.sequence.items.start;
+                 it < seq->data.sequence.items.top; it++) {
+                char ip[KEY_PATH_MAX];
+                item_path(ip, kp,
+                          (size_t)(it - seq->data.sequence.items.start));
+                int v;
+                yaml_node_t *e = node_at(L, *it);
+                if (e && get_int(L, e, ip, 0, 11, &v))
+                    set |= 1u << v;
+            }
+            cfg->qa_policy.scl_mask = set;
+        }
+    }
+    if (f[DCLOUD].val) {
+        key_path(kp, path, "dilate_cloud_px");
+        get_int(L, f[DCLOUD].val, kp, 0, 100, &cfg->dilate_cloud_px);
+    }
+    if (f[DSHADOW].val) {
+        key_path(kp, path, "dilate_shadow_px");
+        get_int(L, f[DSHADOW].val, kp, 0, 100, &cfg->dilate_shadow_px);
+    }
+    if (f[MINVALID].val) {
+        key_path(kp, path, "min_valid_fraction");
+        get_fraction(L, f[MINVALID].val, kp, &cfg->min_valid_fraction);
+    }
+}
+
+static void parse_mosaic(loader *L, yaml_node_t *n, const char *path)
+{
+    enum { ORDER, N };
+    field f[N] = {{.name = "order"}};
+    if (!read_mapping(L, n, path, f, N))
+        return;
+    if (f[ORDER].val) {
+        char kp[KEY_PATH_MAX];
+        key_path(kp, path, "order");
+        int v;
+        if (get_enum(L, f[ORDER].val, kp, "order", mosaic_names,
+                     COUNT_OF(mosaic_names), 0, &v))
+            L->cfg->mosaic_order = (aw_mosaic_order)v;
     }
 }
 
@@ -1142,9 +1487,18 @@ static void parse_resampling(loader *L, yaml_node_t *n, const char *path)
         char kp[KEY_PATH_MAX];
         key_path(kp, path, f[i].name);
         int v;
-        if (get_enum(L, f[i].val, kp, "resampling", resampling_names,
-                     COUNT_OF(resampling_names), 0, &v))
-            *dst[i] = (aw_resampling)v;
+        if (!get_enum(L, f[i].val, kp, "resampling", resampling_names,
+                      COUNT_OF(resampling_names), 0, &v))
+            continue;
+        /* Quality values are codes and bit fields: interpolating them
+         * invents codes. */
+        if (i == QA && v != AW_RESAMPLE_NEAREST) {
+            add_error(L, line_of(f[i].val), kp,
+                      "quality bands can only be resampled with 'nearest' "
+                      "(their values are codes and bit flags)");
+            continue;
+        }
+        *dst[i] = (aw_resampling)v;
     }
 }
 
@@ -1516,6 +1870,10 @@ static void check_scene_bands(loader *L)
         if (cfg->indices[i] ||
             (L->water_index_ok && i == (int)cfg->water_index))
             needed |= aw_index_get((aw_index)i)->bands;
+    int class_method = cfg->water_method == AW_WATER_DSWE ||
+                       cfg->water_method == AW_WATER_WOFS;
+    if (class_method)
+        needed |= (1u << AW_BAND_COUNT) - 1u;
     for (size_t s = 0; s < cfg->n_scenes; s++) {
         const aw_scene_cfg *sc = &cfg->scenes[s];
         if (!L->smeta[s].bands_ok)
@@ -1541,6 +1899,13 @@ static void check_scene_bands(loader *L)
                 if (w > 0 && (size_t)w < sizeof users - len)
                     len += (size_t)w;
             }
+            if (class_method && len + 32 < sizeof users) {
+                int w = snprintf(users + len, sizeof users - len,
+                                 "%swater method %s", len ? ", " : "",
+                                 water_method_names[cfg->water_method]);
+                if (w > 0)
+                    len += (size_t)w;
+            }
             char kp[KEY_PATH_MAX], ip[KEY_PATH_MAX];
             item_path(ip, "scenes", s);
             key_path(kp, ip, "bands");
@@ -1556,18 +1921,6 @@ static void check_scene_uniqueness(loader *L)
     const aw_config *cfg = L->cfg;
     for (size_t i = 0; i < cfg->n_scenes; i++) {
         const aw_scene_cfg *a = &cfg->scenes[i];
-        for (size_t j = 0; j < i && L->smeta[i].date_ok; j++) {
-            if (!L->smeta[j].date_ok || strcmp(cfg->scenes[j].date, a->date))
-                continue;
-            char kp[KEY_PATH_MAX];
-            snprintf(kp, sizeof kp, "scenes[%zu].date", i);
-            add_error(L, L->smeta[i].date_line, kp,
-                      "date %s is already used by scenes[%zu] (line %d); "
-                      "several scenes on one date are not supported yet "
-                      "(mosaicking comes later)",
-                      a->date, j, L->smeta[j].date_line);
-            break;
-        }
         for (size_t j = 0; j < i && a->id; j++) {
             if (!cfg->scenes[j].id || strcmp(cfg->scenes[j].id, a->id))
                 continue;
@@ -1614,6 +1967,8 @@ static void set_defaults(aw_config *cfg)
     cfg->cog = 1;
     cfg->blocksize = 256;
     cfg->overwrite = 1;
+    aw_qa_policy_default(&cfg->qa_policy);
+    cfg->mosaic_order = AW_MOSAIC_LEAST_CLOUD;
 }
 
 static void parse_root(loader *L, yaml_node_t *root)
@@ -1630,13 +1985,18 @@ static void parse_root(loader *L, yaml_node_t *root)
         ZONES,
         ALERTS,
         OUTPUTS,
+        INBOX,
+        QUALITY,
+        MOSAIC,
+        DEM,
         N
     };
-    field f[N] = {{.name = "version"},      {.name = "region"},
-                  {.name = "scenes"},       {.name = "indices"},
-                  {.name = "index_params"}, {.name = "resampling"},
-                  {.name = "water"},        {.name = "zones"},
-                  {.name = "alerts"},       {.name = "outputs"}};
+    field f[N] = {
+        {.name = "version"}, {.name = "region"},       {.name = "scenes"},
+        {.name = "indices"}, {.name = "index_params"}, {.name = "resampling"},
+        {.name = "water"},   {.name = "zones"},        {.name = "alerts"},
+        {.name = "outputs"}, {.name = "inbox"},        {.name = "quality"},
+        {.name = "mosaic"},  {.name = "dem"}};
     if (!read_mapping(L, root, "", f, N))
         return;
     if (require(L, root, "", &f[VERSION])) {
@@ -1652,8 +2012,22 @@ static void parse_root(loader *L, yaml_node_t *root)
     }
     if (require(L, root, "", &f[REGION]))
         parse_region(L, f[REGION].val, "region");
-    if (require(L, root, "", &f[SCENES]))
-        parse_scenes(L, f[SCENES].val, "scenes");
+    if (f[SCENES].val || !f[INBOX].val) {
+        if (require(L, root, "", &f[SCENES]))
+            parse_scenes(L, f[SCENES].val, "scenes");
+    }
+    if (f[INBOX].val) {
+        parse_inbox(L, f[INBOX].val, "inbox");
+        if (cfg->n_scenes == 0 && !L->nomem)
+            add_error(L, line_of(f[INBOX].val), "inbox",
+                      "no scene found in the inbox folder(s)");
+    }
+    if (f[QUALITY].val)
+        parse_quality(L, f[QUALITY].val, "quality");
+    if (f[MOSAIC].val)
+        parse_mosaic(L, f[MOSAIC].val, "mosaic");
+    if (f[DEM].val)
+        get_path(L, f[DEM].val, "dem", cfg->dir, WANT_FILE, &cfg->dem_path);
     if (f[INDICES].val)
         parse_indices(L, f[INDICES].val, "indices");
     if (f[INDEX_PARAMS].val)
@@ -1799,16 +2173,13 @@ void aw_config_destroy(aw_config *cfg)
     free(cfg->aoi_path);
     free(cfg->aoi_layer);
     free(cfg->bbox_crs);
-    for (size_t i = 0; i < cfg->n_scenes; i++) {
-        aw_scene_cfg *sc = &cfg->scenes[i];
-        free(sc->id);
-        free(sc->dir);
-        for (int b = 0; b < AW_BAND_COUNT; b++)
-            free(sc->bands[b].path);
-        free(sc->qa.path);
-        free(sc->qa_mask_values);
-    }
+    for (size_t i = 0; i < cfg->n_scenes; i++)
+        aw_scene_free(&cfg->scenes[i]);
     free(cfg->scenes);
+    for (size_t i = 0; i < cfg->n_inbox; i++)
+        free(cfg->inbox[i]);
+    free(cfg->inbox);
+    free(cfg->dem_path);
     free(cfg->zones_path);
     free(cfg->zones_layer);
     free(cfg->zones_id_field);
@@ -1838,6 +2209,9 @@ unsigned aw_config_needed_bands(const aw_config *cfg)
             bands |= aw_index_get((aw_index)i)->bands;
     if ((unsigned)cfg->water_index < AW_IDX_COUNT)
         bands |= aw_index_get(cfg->water_index)->bands;
+    if (cfg->water_method == AW_WATER_DSWE ||
+        cfg->water_method == AW_WATER_WOFS)
+        bands |= (1u << AW_BAND_COUNT) - 1u; /* all six */
     return bands;
 }
 
@@ -1857,7 +2231,7 @@ aw_status aw_config_load(aw_ctx *ctx, const char *path, aw_config **out)
         return st;
     }
 
-    loader L = {.file = path, .doc = &doc, .water_index_ok = 1};
+    loader L = {.ctx = ctx, .file = path, .doc = &doc, .water_index_ok = 1};
     for (int i = 0; i < AW_IDX_COUNT; i++)
         L.index_names[i] = aw_index_get((aw_index)i)->name;
     aw_config *cfg = calloc(1, sizeof *cfg);

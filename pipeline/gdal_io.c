@@ -55,6 +55,16 @@ const char *aw_gdal_last_error(void)
     return m ? m : "";
 }
 
+/* GDAL progress callback that only answers "stop" once a cancel was
+ * requested (SIGINT/SIGTERM). */
+static int CPL_STDCALL cancel_progress(double done, const char *msg, void *arg)
+{
+    (void)done;
+    (void)msg;
+    (void)arg;
+    return !aw_cancel_requested();
+}
+
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds)
 {
     CPLErrorReset();
@@ -212,11 +222,14 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
         wl = CSLAddString(wl, wargv[i]);
     GDALWarpAppOptions *wopt = GDALWarpAppOptionsNew(wl, NULL);
     CSLDestroy(wl);
+    GDALWarpAppOptionsSetProgress(wopt, cancel_progress, NULL);
     CPLErrorReset();
     GDALDatasetH mem = GDALWarp("", NULL, 1, &vrt, wopt, &usage_err);
     GDALWarpAppOptionsFree(wopt);
     GDALClose(vrt);
     GDALClose(in);
+    if (!mem && aw_cancel_requested())
+        return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
     if (!mem)
         return aw_fail(ctx, AW_ERR_INPUT,
                        "%s band %d: warping onto the region grid failed: %s",
@@ -281,6 +294,57 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
     if (st == AW_OK)
         *out = raw;
     return st;
+}
+
+aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid)
+{
+    GDALDatasetH ds = NULL;
+    aw_status st = aw_open_raster(ctx, src->path, &ds);
+    if (st != AW_OK)
+        return st;
+    double gt[6];
+    const char *wkt = GDALGetProjectionRef(ds);
+    if (GDALGetGeoTransform(ds, gt) != CE_None || !wkt || !wkt[0]) {
+        GDALClose(ds);
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: has no geotransform or no CRS, so it cannot be "
+                       "placed on the region grid",
+                       src->path);
+    }
+    int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+    double xs[4] = {gt[0], gt[0] + gt[1] * w, gt[0] + gt[2] * h,
+                    gt[0] + gt[1] * w + gt[2] * h};
+    double ys[4] = {gt[3], gt[3] + gt[4] * w, gt[3] + gt[5] * h,
+                    gt[3] + gt[4] * w + gt[5] * h};
+    double in[4] = {fmin(fmin(xs[0], xs[1]), fmin(xs[2], xs[3])),
+                    fmin(fmin(ys[0], ys[1]), fmin(ys[2], ys[3])),
+                    fmax(fmax(xs[0], xs[1]), fmax(xs[2], xs[3])),
+                    fmax(fmax(ys[0], ys[1]), fmax(ys[2], ys[3]))};
+    OGRSpatialReferenceH s = OSRNewSpatialReference(wkt);
+    OGRSpatialReferenceH t = OSRNewSpatialReference(grid->wkt);
+    OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+    OSRSetAxisMappingStrategy(t, OAMS_TRADITIONAL_GIS_ORDER);
+    double out[4];
+    st = aw_transform_bounds(ctx, s, t, in, out);
+    OSRDestroySpatialReference(s);
+    OSRDestroySpatialReference(t);
+    GDALClose(ds);
+    if (st != AW_OK)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: its footprint cannot be expressed in the region "
+                       "CRS: %s",
+                       src->path, aw_ctx_errmsg(ctx));
+    double gx0 = grid->gt[0], gx1 = grid->gt[0] + grid->gt[1] * grid->width;
+    double gy1 = grid->gt[3], gy0 = grid->gt[3] + grid->gt[5] * grid->height;
+    if (out[2] <= gx0 || out[0] >= gx1 || out[3] <= gy0 || out[1] >= gy1)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: does not overlap the region (its footprint "
+                       "%.3f..%.3f x %.3f..%.3f, the region %.3f..%.3f x "
+                       "%.3f..%.3f in the region CRS)",
+                       src->path, out[0], out[2], out[1], out[3], gx0, gx1, gy0,
+                       gy1);
+    return AW_OK;
 }
 
 /* ---- Writing ---- */
@@ -348,8 +412,11 @@ static aw_status copy_out(aw_ctx *ctx, GDALDatasetH mem, const char *path,
                        wo->cog ? "COG" : "GTiff");
     char **opts = creation_options(wo, is_class);
     CPLErrorReset();
-    GDALDatasetH out = GDALCreateCopy(drv, path, mem, FALSE, opts, NULL, NULL);
+    GDALDatasetH out =
+        GDALCreateCopy(drv, path, mem, FALSE, opts, cancel_progress, NULL);
     CSLDestroy(opts);
+    if (!out && aw_cancel_requested())
+        return aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", path);
     if (!out)
         return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", path,
                        aw_gdal_last_error());

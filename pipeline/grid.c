@@ -2,6 +2,7 @@
  * to the first scene's native grid; the AOI mask; the true area of a pixel
  * in each row (projected: from the grid and the CRS's linear unit;
  * geographic: geodesic area on the CRS's ellipsoid, PROJ's geodesic.h). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,34 +137,81 @@ static double snap_up(double v, double anchor, double res)
     return anchor + ceil((v - anchor) / res - 1e-9) * res;
 }
 
+/* Geodesic area of the pixel of `row` at the grid's central column. */
+static double geodesic_cell_area(const aw_grid *grid, long row)
+{
+    double cx = grid->gt[0] + grid->gt[1] * (double)(grid->width / 2);
+    double y0 = grid->gt[3] + grid->gt[5] * (double)row;
+    double y1 = y0 + grid->gt[5];
+    double x[4] = {cx, cx + grid->gt[1], cx + grid->gt[1], cx};
+    double y[4] = {y0, y0, y1, y1};
+    int ok[4] = {0, 0, 0, 0};
+    if (!OCTTransformEx((OGRCoordinateTransformationH)grid->to_lonlat, 4, x, y,
+                        NULL, ok) ||
+        !ok[0] || !ok[1] || !ok[2] || !ok[3])
+        return NAN;
+    struct geod_geodesic g;
+    geod_init(&g, grid->geod_a, grid->geod_f);
+    double area = 0, perim = 0;
+    /* x = longitude, y = latitude (traditional GIS order). */
+    geod_polygonarea(&g, y, x, 4, &area, &perim);
+    return fabs(area);
+}
+
+double aw_grid_cell_area(const aw_grid *grid, long row)
+{
+    if (row >= 0 && row < grid->height)
+        return grid->row_area_m2[row];
+    if (grid->area_geodesic)
+        return geodesic_cell_area(grid, row);
+    return grid->row_area_m2[0];
+}
+
 static aw_status row_areas(aw_ctx *ctx, OGRSpatialReferenceH srs, aw_grid *grid)
 {
     grid->row_area_m2 = aw_calloc2((size_t)grid->height, sizeof(double));
     if (!grid->row_area_m2)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    OGRSpatialReferenceH geo = OSRCloneGeogCS(srs);
+    if (!geo)
+        return aw_fail(ctx, AW_ERR_PROJ, "the grid CRS has no geographic CRS");
+    OSRSetAxisMappingStrategy(geo, OAMS_TRADITIONAL_GIS_ORDER);
+    OGRErr err = OGRERR_NONE;
+    grid->geod_a = OSRGetSemiMajor(geo, &err);
+    double invf = OSRGetInvFlattening(geo, &err);
+    grid->geod_f = invf != 0.0 ? 1.0 / invf : 0.0;
+    /* geod_polygonarea takes degrees: the geographic CRSs GDAL builds from
+     * EPSG codes are all in degrees. */
+    grid->to_lonlat = OCTNewCoordinateTransformation(srs, geo);
+    OSRDestroySpatialReference(geo);
+    if (!grid->to_lonlat)
+        return aw_fail(ctx, AW_ERR_PROJ,
+                       "cannot transform the grid CRS to longitude/latitude: "
+                       "%s",
+                       aw_gdal_last_error());
+    grid->area_geodesic = grid->geographic;
     if (!grid->geographic) {
         double unit = OSRGetLinearUnits(srs, NULL); /* metres per unit */
-        double a = fabs(grid->gt[1] * grid->gt[5]) * unit * unit;
-        for (int r = 0; r < grid->height; r++)
-            grid->row_area_m2[r] = a;
-        return AW_OK;
+        double nominal = fabs(grid->gt[1] * grid->gt[5]) * unit * unit;
+        double centre = geodesic_cell_area(grid, grid->height / 2);
+        if (isfinite(centre) && fabs(nominal / centre - 1.0) > 0.02) {
+            grid->area_geodesic = 1;
+            aw_log(ctx, AW_LOG_INFO,
+                   "grid cells of %.6g m^2 cover %.6g m^2 of ground at the "
+                   "region centre; areas use the geodesic cell area per row",
+                   nominal, centre);
+        }
+        else {
+            for (int r = 0; r < grid->height; r++)
+                grid->row_area_m2[r] = nominal;
+            return AW_OK;
+        }
     }
-    OGRErr err = OGRERR_NONE;
-    double a = OSRGetSemiMajor(srs, &err);
-    double invf = OSRGetInvFlattening(srs, &err);
-    double deg = OSRGetAngularUnits(srs, NULL) * 180.0 / M_PI; /* deg/unit */
-    struct geod_geodesic g;
-    geod_init(&g, a, invf != 0.0 ? 1.0 / invf : 0.0);
     for (int r = 0; r < grid->height; r++) {
-        double lat0 = (grid->gt[3] + grid->gt[5] * r) * deg;
-        double lat1 = (grid->gt[3] + grid->gt[5] * (r + 1)) * deg;
-        double lon0 = grid->gt[0] * deg,
-               lon1 = (grid->gt[0] + grid->gt[1]) * deg;
-        double lats[4] = {lat0, lat0, lat1, lat1};
-        double lons[4] = {lon0, lon1, lon1, lon0};
-        double area = 0, perim = 0;
-        geod_polygonarea(&g, lats, lons, 4, &area, &perim);
-        grid->row_area_m2[r] = fabs(area);
+        grid->row_area_m2[r] = geodesic_cell_area(grid, r);
+        if (!isfinite(grid->row_area_m2[r]))
+            return aw_fail(ctx, AW_ERR_PROJ,
+                           "cannot compute the area of grid row %d", r);
     }
     return AW_OK;
 }
@@ -180,20 +228,40 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     size_t n_aoi = 0;
     uint8_t *mask = NULL;
 
-    const aw_band_src *fb = cfg->n_scenes ? first_band(&cfg->scenes[0]) : NULL;
-    if (!fb)
-        return aw_fail(ctx, AW_ERR_CONFIG, "%s: the first scene has no band",
-                       cfg->path);
-    st = aw_open_raster(ctx, fb->path, &first);
-    if (st != AW_OK)
-        return st;
+    /* The first scene that opens with georeferencing anchors the defaults
+     * (CRS, resolution, extent, pixel alignment). A scene that does not
+     * open is skipped here; it fails on its own later. */
+    const aw_band_src *fb = NULL;
     double fgt[6];
-    const char *fwkt = GDALGetProjectionRef(first);
-    if (GDALGetGeoTransform(first, fgt) != CE_None || !fwkt || !fwkt[0]) {
+    const char *fwkt = NULL;
+    char why[1024] = "";
+    for (size_t i = 0; i < cfg->n_scenes && !first; i++) {
+        const aw_band_src *b = first_band(&cfg->scenes[i]);
+        if (!b)
+            continue;
+        aw_ctx_clear_error(ctx);
+        if (aw_open_raster(ctx, b->path, &first) != AW_OK) {
+            if (!why[0])
+                snprintf(why, sizeof why, "%s", aw_ctx_errmsg(ctx));
+            continue;
+        }
+        fwkt = GDALGetProjectionRef(first);
+        if (GDALGetGeoTransform(first, fgt) != CE_None || !fwkt || !fwkt[0]) {
+            if (!why[0])
+                snprintf(why, sizeof why, "%s: has no geotransform or no CRS",
+                         b->path);
+            GDALClose(first);
+            first = NULL;
+            continue;
+        }
+        fb = b;
+    }
+    if (!first) {
         st = aw_fail(ctx, AW_ERR_INPUT,
-                     "%s: has no georeferencing (geotransform and CRS), so the "
-                     "region grid cannot default to it",
-                     fb->path);
+                     "%s: no scene opens with georeferencing (geotransform "
+                     "and CRS), so the region grid has nothing to default "
+                     "to; first problem: %s",
+                     cfg->path, why);
         goto done;
     }
     fsrs = OSRNewSpatialReference(fwkt);
@@ -285,7 +353,8 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     double ymin = snap_down(ext[1], anchor_y, res);
     double ymax = snap_up(ext[3], anchor_y, res);
     double wd = (xmax - xmin) / res, hd = (ymax - ymin) / res;
-    if (!(wd >= 1 && hd >= 1) || wd * hd > 4e9) {
+    if (!(wd >= 1 && hd >= 1) || wd > INT_MAX / 2 || hd > INT_MAX / 2 ||
+        wd * hd > 4e9) {
         st = aw_fail(ctx, AW_ERR_CONFIG,
                      "%s: the region grid would be %.0f x %.0f pixels at "
                      "resolution %g; check region.resolution and the extent",
@@ -367,6 +436,9 @@ void aw_grid_free(aw_grid *grid)
 {
     if (!grid)
         return;
+    if (grid->to_lonlat)
+        OCTDestroyCoordinateTransformation(
+            (OGRCoordinateTransformationH)grid->to_lonlat);
     free(grid->wkt);
     free(grid->row_area_m2);
     memset(grid, 0, sizeof *grid);

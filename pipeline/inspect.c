@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <cpl_conv.h>
 #include <cpl_string.h>
+#include "aralwatch/config.h"
+#include "aralwatch/profile.h"
 #include "aralwatch/util.h"
 #include "internal.h"
 
@@ -120,11 +122,77 @@ static int name_cmp(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+static void print_band(FILE *out, const char *role, const aw_band_src *b)
+{
+    if (!b->present)
+        return;
+    GDALDatasetH ds = NULL;
+    char res[64] = "";
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpen(b->path, GA_ReadOnly);
+    CPLPopErrorHandler();
+    double gt[6];
+    if (ds && GDALGetGeoTransform(ds, gt) == CE_None)
+        snprintf(res, sizeof res, ", %.10g m", fabs(gt[1]));
+    if (ds)
+        GDALClose(ds);
+    fprintf(out, "    %-6s %s (band %d%s", role, b->path, b->band, res);
+    if (strcmp(role, "qa") != 0)
+        fprintf(out, ", reflectance = DN * %.10g + %.10g", b->scale, b->offset);
+    if (b->has_nodata)
+        fprintf(out, ", nodata %.10g", b->nodata);
+    fputs(")\n", out);
+}
+
+/* The product as a sensor profile sees it; 1 when one was recognised. */
+static int inspect_product(aw_ctx *ctx, const char *path, FILE *out)
+{
+    aw_scene_cfg sc;
+    memset(&sc, 0, sizeof sc);
+    sc.cloud_cover = NAN;
+    sc.sun_elevation = NAN;
+    if (aw_profile_detect(ctx, path, AW_SENSOR_AUTO, &sc) != AW_OK) {
+        aw_scene_free(&sc);
+        aw_ctx_clear_error(ctx);
+        return 0;
+    }
+    static const char *const qa_names[] = {"none", "generic", "QA_PIXEL",
+                                           "SCL"};
+    fprintf(out, "product %s\n", path);
+    fprintf(out, "  sensor:      %s\n", aw_sensor_name(sc.sensor));
+    fprintf(out, "  id:          %s\n", sc.id ? sc.id : "");
+    if (sc.platform)
+        fprintf(out, "  platform:    %s\n", sc.platform);
+    fprintf(out, "  date:        %s%s%s\n", sc.date[0] ? sc.date : "unknown",
+            sc.datetime[0] ? "  " : "", sc.datetime);
+    if (sc.wrs_path > 0)
+        fprintf(out, "  wrs:         path %d row %d\n", sc.wrs_path,
+                sc.wrs_row);
+    if (sc.tile_id)
+        fprintf(out, "  tile:        %s\n", sc.tile_id);
+    if (sc.processing_baseline)
+        fprintf(out, "  baseline:    %s\n", sc.processing_baseline);
+    if (isfinite(sc.cloud_cover))
+        fprintf(out, "  cloud cover: %.2f %% (provider)\n", sc.cloud_cover);
+    if (isfinite(sc.sun_elevation))
+        fprintf(out, "  sun elev.:   %.4f deg\n", sc.sun_elevation);
+    fprintf(out, "  quality:     %s\n", qa_names[sc.qa_kind]);
+    if (sc.offset_note)
+        fprintf(out, "  scale/offset: %s\n", sc.offset_note);
+    fputs("  bands:\n", out);
+    for (int b = 0; b < AW_BAND_COUNT; b++)
+        print_band(out, aw_band_name((aw_band)b), &sc.bands[b]);
+    print_band(out, "qa", &sc.qa);
+    aw_scene_free(&sc);
+    return 1;
+}
+
 aw_status aw_inspect(aw_ctx *ctx, const char *path, FILE *out)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
         return aw_fail(ctx, AW_ERR_INPUT, "%s: no such file or folder", path);
+    inspect_product(ctx, path, out);
     if (!S_ISDIR(sb.st_mode))
         return inspect_file(ctx, path, out);
     struct dirent **list = NULL;

@@ -36,6 +36,11 @@ aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
                            size_t n_classes, int has_nodata, int nodata,
                            const aw_write_opts *wo);
 
+/* AW_OK when the raster's footprint overlaps the grid's extent, else
+ * AW_ERR_INPUT naming the file (checked before any pixel is warped). */
+aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
+                           const aw_grid *grid);
+
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 

@@ -2,6 +2,7 @@
  * Only this file turns statuses into exit codes (README "Exit codes"). */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <stdarg.h>
 #include "aralwatch/config.h"
 #include "aralwatch/pipeline.h"
+#include "aralwatch/util.h"
 #include "aralwatch/version.h"
 
 static const char *const main_usage =
@@ -166,10 +168,10 @@ static int cmd_run(aw_ctx *ctx, int argc, char **argv)
     }
     if (!ro.quiet)
         fprintf(stderr,
-                "aralwatch: %zu scene(s): %zu written, %zu failed; %zu "
-                "alert(s), %zu insufficient-data notice(s)\n",
-                res.n_scenes, res.n_ok, res.n_failed, res.n_alerts,
-                res.n_notices);
+                "aralwatch: %zu scene(s): %zu used, %zu skipped, %zu failed; "
+                "%zu alert(s), %zu insufficient-data notice(s)\n",
+                res.n_scenes, res.n_ok, res.n_skipped, res.n_failed,
+                res.n_alerts, res.n_notices);
     if (res.n_failed > 0 && res.n_ok > 0)
         return AW_EXIT_PARTIAL;
     if (res.n_failed > 0)
@@ -239,6 +241,26 @@ static int cmd_inspect(aw_ctx *ctx, int argc, char **argv)
     return AW_EXIT_OK;
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+    aw_request_cancel();
+}
+
+/* SIGINT/SIGTERM ask the run to stop at the next check: the date being
+ * written is abandoned (its staging folder removed) and aralwatch exits
+ * 130. A second signal kills at once (SA_RESETHAND). */
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = (int)SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -271,6 +293,7 @@ int main(int argc, char **argv)
         return AW_EXIT_PROCESS;
     }
     aw_gdal_init(ctx);
+    install_signal_handlers();
     int rc = fn(ctx, argc - 1, argv + 1);
     aw_gdal_cleanup();
     aw_ctx_destroy(ctx);

@@ -1,84 +1,63 @@
-/* `aralwatch run`: the pipeline for every scene of the config.
+/* `aralwatch run`: the pipeline for every date of the config.
  *
- *   plan -> grid + AOI -> zones -> per scene: ingest (warp every band onto
- *   the grid, scale/offset to reflectance) -> mask (nodata, QA, AOI) ->
- *   indices -> water classification -> zone statistics -> alerts -> write
+ *   plan (grid + AOI, zones, scenes grouped by date)
+ *   -> per date: per scene ingest (warp every band onto the grid, scale and
+ *      offset to reflectance) and mask (nodata, QA_PIXEL / SCL / generic QA,
+ *      dilation, AOI) -> mosaic of the date's scenes (per pixel the clearest
+ *      observation, ties broken by the mosaic order) -> indices -> water
+ *      classification (threshold, Otsu, DSWE or WOfS) -> zone statistics ->
+ *      alerts -> write (pipeline/output.c)
  *
- * Outputs of one scene and date are written into a staging folder
- * OUT/<region>/.<date>.partial-<pid>/ and the folder is renamed to
- * OUT/<region>/<date>/ only when every file is complete, so a reader never
- * sees a half-written product set. One failing scene is logged and recorded;
- * the others still run. */
+ * A scene that fails is recorded with its reason and the date goes on with
+ * its other scenes; a scene with too little valid area is skipped (recorded,
+ * not used). A summary of every scene is written to
+ * OUT/<region>/last_run.json. */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <jansson.h>
 #include <omp.h>
-#include <proj.h>
 #include <cpl_conv.h>
-#include <cpl_string.h>
+#include "aralwatch/profile.h"
+#include "aralwatch/quality.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
 #include "alerts.h"
 #include "internal.h"
+#include "runwork.h"
 
-enum {
-    ST_INGEST = 0,
-    ST_MASK,
-    ST_INDICES,
-    ST_CLASSIFY,
-    ST_ZONES,
-    ST_ALERTS,
-    ST_WRITE,
-    ST_COUNT
-};
-static const char *const stage_names[ST_COUNT] = {
-    "ingest", "mask", "indices", "classify", "zones", "alerts", "write"};
+const char *const aw_stage_names[ST_COUNT] = {"ingest",  "mask",     "mosaic",
+                                              "indices", "classify", "zones",
+                                              "alerts",  "write"};
 
-typedef struct scene_work {
-    const aw_scene_cfg *sc;
-    float *refl[AW_BAND_COUNT];
-    double *qa;
-    uint8_t *code;  /* valid.tif codes */
-    uint8_t *valid; /* 0 / 255 for the kernels */
-    float *index[AW_IDX_COUNT];
-    uint8_t *water;
-    aw_zone_stats *stats;
-    double t[ST_COUNT];
-    float water_threshold;
-    int otsu_fallback;
-    int64_t n_ok, n_nodata, n_masked, n_outside;
-    json_t *alerts, *notices;
-    size_t n_alerts;
-} scene_work;
-
-typedef struct run_state {
-    const aw_config *cfg;
-    const aw_run_opts *opts;
-    aw_grid grid;
-    uint8_t *aoi;
-    aw_zones zones;
-    char *region_dir;
-    int threads;
-    size_t scene_i;
-} run_state;
-
-static void work_free(scene_work *w)
+static void scene_free(scene_buf *s)
 {
+    for (int b = 0; b < AW_BAND_COUNT; b++) {
+        free(s->refl[b]);
+        s->refl[b] = NULL;
+    }
+    free(s->qcls);
+    s->qcls = NULL;
+}
+
+static void date_free(date_work *w)
+{
+    for (size_t i = 0; i < w->n_sb; i++) {
+        scene_free(&w->sb[i]);
+        free(w->sb[i].reason);
+    }
+    free(w->sb);
     for (int b = 0; b < AW_BAND_COUNT; b++)
         free(w->refl[b]);
     for (int i = 0; i < AW_IDX_COUNT; i++)
         free(w->index[i]);
-    free(w->qa);
-    free(w->code);
+    free(w->qcls);
     free(w->valid);
+    free(w->source);
     free(w->water);
+    free(w->dswe);
+    free(w->wofl);
     free(w->stats);
     json_decref(w->alerts);
     json_decref(w->notices);
@@ -89,118 +68,267 @@ static void progress(const run_state *rs, int stage, const char *what)
 {
     if (!rs->opts->progress_bar)
         return;
-    double n = (double)rs->cfg->n_scenes;
-    double f = ((double)rs->scene_i + (double)stage / ST_COUNT) / n;
+    double n = (double)rs->n_dates;
+    double f = ((double)rs->date_i + (double)stage / ST_COUNT) / n;
     GDALTermProgress(f, what, NULL);
 }
 
-/* Bands needed: the selected indices plus the water index. */
-static unsigned needed_bands(const aw_config *cfg)
+static size_t npix(const run_state *rs)
 {
-    return aw_config_needed_bands(cfg);
+    return (size_t)rs->grid.width * (size_t)rs->grid.height;
 }
 
-static aw_status stage_ingest(aw_ctx *ctx, run_state *rs, scene_work *w)
+/* ---- Per scene: ingest and mask ---- */
+
+static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s,
+                              double *qa)
 {
-    const aw_scene_cfg *sc = w->sc;
-    unsigned need = needed_bands(rs->cfg);
+    const aw_scene_cfg *sc = s->sc;
+    unsigned need = aw_config_needed_bands(rs->cfg);
+    /* Fail fast, before warping, when the scene misses the region. */
+    for (int b = 0; b < AW_BAND_COUNT; b++) {
+        if ((need & (1u << b)) && sc->bands[b].present) {
+            aw_status st = aw_check_overlap(ctx, &sc->bands[b], &rs->grid);
+            if (st != AW_OK)
+                return st;
+            break;
+        }
+    }
     for (int b = 0; b < AW_BAND_COUNT; b++) {
         if (!(need & (1u << b)))
             continue;
         if (!sc->bands[b].present)
-            return aw_fail(ctx, AW_ERR_CONFIG,
-                           "scene %s: band '%s' is needed but not mapped",
+            return aw_fail(ctx, AW_ERR_INPUT,
+                           "scene %s: band '%s' is needed but the product "
+                           "has none",
                            sc->id, aw_band_name((aw_band)b));
         aw_status st = aw_warp_band_f32(ctx, &sc->bands[b], &rs->grid,
                                         rs->cfg->resample_reflectance,
-                                        rs->threads, &w->refl[b]);
+                                        rs->threads, &s->refl[b]);
         if (st != AW_OK)
             return st;
     }
-    if (sc->qa.present)
-        return aw_warp_band_f64(ctx, &sc->qa, &rs->grid, rs->cfg->resample_qa,
-                                rs->threads, &w->qa);
+    (void)qa;
     return AW_OK;
 }
 
-static int qa_masked(const aw_scene_cfg *sc, double q)
+/* Generic QA: masked when the value is listed or has a listed bit set.
+ * Bit tests only apply to whole numbers in [0, 2^63). */
+static int generic_masked(const aw_scene_cfg *sc, double q)
 {
-    uint64_t v = (uint64_t)q;
-    if (sc->qa_mask_bits & v)
-        return 1;
     for (size_t i = 0; i < sc->n_qa_mask_values; i++)
         if (sc->qa_mask_values[i] == q)
             return 1;
+    if (sc->qa_mask_bits && q >= 0.0 && q < 9.2e18 && q == floor(q) &&
+        (sc->qa_mask_bits & (uint64_t)q))
+        return 1;
     return 0;
 }
 
-static aw_status stage_mask(aw_ctx *ctx, run_state *rs, scene_work *w)
+/* Quality classes of one scene: OUTSIDE from the AOI, NODATA where a band
+ * is not finite, then the quality band, then dilation. */
+static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
 {
-    size_t n = (size_t)rs->grid.width * (size_t)rs->grid.height;
-    w->code = aw_calloc2(n, 1);
-    w->valid = aw_calloc2(n, 1);
-    if (!w->code || !w->valid)
+    const aw_config *cfg = rs->cfg;
+    const aw_scene_cfg *sc = s->sc;
+    size_t n = npix(rs);
+    s->qcls = aw_calloc2(n, 1);
+    if (!s->qcls)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
     const float *refl[AW_BAND_COUNT];
     for (int b = 0; b < AW_BAND_COUNT; b++)
-        refl[b] = w->refl[b];
-    const double *qa = w->qa;
+        refl[b] = s->refl[b];
     const uint8_t *aoi = rs->aoi;
-    const aw_scene_cfg *sc = w->sc;
-    int64_t n_ok = 0, n_nd = 0, n_mk = 0, n_out = 0;
-#pragma omp parallel for schedule(static) reduction(+ : n_ok, n_nd, n_mk, n_out)
+    uint8_t *q = s->qcls;
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        uint8_t c = AW_VALID_OK;
-        if (!aoi[i]) {
-            c = AW_VALID_OUTSIDE;
-        }
-        else {
-            for (int b = 0; b < AW_BAND_COUNT; b++)
-                if (refl[b] && !isfinite(refl[b][i]))
-                    c = AW_VALID_NODATA;
-            if (c == AW_VALID_OK && qa) {
-                if (isnan(qa[i]))
-                    c = AW_VALID_NODATA;
-                else if (qa_masked(sc, qa[i]))
-                    c = AW_VALID_MASKED;
-            }
-        }
-        w->code[i] = c;
-        w->valid[i] = c == AW_VALID_OK ? 255 : 0;
-        n_ok += c == AW_VALID_OK;
-        n_nd += c == AW_VALID_NODATA;
-        n_mk += c == AW_VALID_MASKED;
-        n_out += c == AW_VALID_OUTSIDE;
+        uint8_t c = aoi[i] ? AW_Q_VALID : AW_Q_OUTSIDE;
+        for (int b = 0; b < AW_BAND_COUNT; b++)
+            if (c == AW_Q_VALID && refl[b] && !isfinite(refl[b][i]))
+                c = AW_Q_NODATA;
+        q[i] = c;
     }
-    w->n_ok = n_ok;
-    w->n_nodata = n_nd;
-    w->n_masked = n_mk;
-    w->n_outside = n_out;
-    if (n_ok + n_mk == 0)
+    if (sc->qa.present && sc->qa_kind != AW_QA_NONE) {
+        double *qa = NULL;
+        aw_status st = aw_warp_band_f64(ctx, &sc->qa, &rs->grid,
+                                        cfg->resample_qa, rs->threads, &qa);
+        if (st != AW_OK)
+            return st;
+        switch (sc->qa_kind) {
+        case AW_QA_LANDSAT_C2:
+            aw_qa_landsat_c2(qa, q, n, &cfg->qa_policy);
+            break;
+        case AW_QA_S2_SCL:
+            aw_qa_s2_scl(qa, q, n, &cfg->qa_policy);
+            break;
+        case AW_QA_GENERIC:
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                if (q[i] != AW_Q_VALID)
+                    continue;
+                if (isnan(qa[i]))
+                    q[i] = AW_Q_NODATA;
+                else if (generic_masked(sc, qa[i]))
+                    q[i] = AW_Q_MASKED;
+            }
+            break;
+        case AW_QA_NONE:
+            break;
+        }
+        free(qa);
+    }
+    if (cfg->dilate_cloud_px > 0 || cfg->dilate_shadow_px > 0) {
+        uint8_t *tmp = aw_calloc2(n, 1);
+        if (!tmp)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        size_t rows = (size_t)rs->grid.height, cols = (size_t)rs->grid.width;
+        aw_dilate_class(q, tmp, rows, cols, AW_Q_CLOUD, cfg->dilate_cloud_px);
+        aw_dilate_class(q, tmp, rows, cols, AW_Q_SHADOW, cfg->dilate_shadow_px);
+        free(tmp);
+    }
+    /* Pixels outside the AOI stay OUTSIDE whatever the QA said. */
+    for (size_t i = 0; i < n; i++)
+        s->count[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
+    int64_t inside = (int64_t)n - s->count[AW_Q_OUTSIDE];
+    int64_t observed = inside - s->count[AW_Q_NODATA];
+    if (observed <= 0)
         return aw_fail(ctx, AW_ERR_INPUT,
-                       "scene %s (%s): no pixel of the scene falls inside the "
+                       "scene %s: no pixel of the scene falls inside the "
                        "region%s (every pixel is nodata or outside)",
-                       sc->id,
-                       sc->bands[AW_BAND_GREEN].present
-                           ? sc->bands[AW_BAND_GREEN].path
-                           : "",
-                       rs->cfg->aoi_path ? " AOI" : "");
-    if (n_ok == 0)
-        aw_log(ctx, AW_LOG_WARN,
-               "scene %s: every pixel in the region is masked by the quality "
-               "band",
-               sc->id);
+                       sc->id, cfg->aoi_path ? " AOI" : "");
+    s->valid_fraction =
+        inside ? (double)s->count[AW_Q_VALID] / (double)inside : 0.0;
+    s->cloud_pct = 100.0 * (double)s->count[AW_Q_CLOUD] / (double)observed;
+    s->shadow_pct = 100.0 * (double)s->count[AW_Q_SHADOW] / (double)observed;
+    s->snow_pct = 100.0 * (double)s->count[AW_Q_SNOW] / (double)observed;
     return AW_OK;
 }
 
-static aw_status stage_indices(aw_ctx *ctx, run_state *rs, scene_work *w)
+/* ---- Mosaic ---- */
+
+/* How clear a quality class is: valid > masked (cloud, shadow, snow,
+ * other) > nodata > outside. */
+static int clearness(uint8_t q)
+{
+    switch (q) {
+    case AW_Q_VALID:
+        return 3;
+    case AW_Q_CLOUD:
+    case AW_Q_SHADOW:
+    case AW_Q_SNOW:
+    case AW_Q_MASKED:
+        return 2;
+    case AW_Q_NODATA:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static const aw_mosaic_order *sort_order; /* for qsort only, main thread */
+static const scene_buf *sort_sb;
+
+static int cmp_scene(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    const scene_buf *x = &sort_sb[a], *y = &sort_sb[b];
+    if (*sort_order == AW_MOSAIC_LEAST_CLOUD) {
+        double cx = x->cloud_pct + x->shadow_pct;
+        double cy = y->cloud_pct + y->shadow_pct;
+        if (cx != cy)
+            return cx < cy ? -1 : 1;
+    }
+    else if (*sort_order == AW_MOSAIC_LATEST) {
+        int c = strcmp(y->sc->datetime, x->sc->datetime);
+        if (c)
+            return c;
+    }
+    return a < b ? -1 : a > b; /* then config / inbox order */
+}
+
+static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    size_t n = npix(rs);
+    size_t *order = aw_calloc2(w->n_sb, sizeof *order);
+    size_t k = 0;
+    if (!order)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < w->n_sb; i++)
+        if (w->sb[i].status == SCENE_USED)
+            order[k++] = i;
+    sort_order = &rs->cfg->mosaic_order;
+    sort_sb = w->sb;
+    qsort(order, k, sizeof *order, cmp_scene);
+    w->n_used = k;
+
+    w->qcls = aw_calloc2(n, 1);
+    w->valid = aw_calloc2(n, 1);
+    w->source = aw_calloc2(n, 1);
+    if (!w->qcls || !w->valid || !w->source) {
+        free(order);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    for (int b = 0; b < AW_BAND_COUNT; b++) {
+        if (!w->sb[order[0]].refl[b])
+            continue;
+        w->refl[b] = aw_calloc2(n, sizeof(float));
+        if (!w->refl[b]) {
+            free(order);
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++)
+            w->refl[b][i] = NAN;
+    }
+    /* Scenes in mosaic order: a later scene only replaces a pixel when it
+     * is strictly clearer there, so ties go to the earlier scene. */
+    for (size_t r = 0; r < k; r++) {
+        scene_buf *s = &w->sb[order[r]];
+        s->order = (int)r;
+        uint8_t src = (uint8_t)(order[r] + 1);
+        int64_t took = 0;
+#pragma omp parallel for schedule(static) reduction(+ : took)
+        for (size_t i = 0; i < n; i++) {
+            if (r > 0 && clearness(s->qcls[i]) <= clearness(w->qcls[i]))
+                continue;
+            w->qcls[i] = s->qcls[i];
+            w->source[i] = s->qcls[i] == AW_Q_OUTSIDE ? 0 : src;
+            for (int b = 0; b < AW_BAND_COUNT; b++)
+                if (w->refl[b])
+                    w->refl[b][i] = s->refl[b][i];
+            took++;
+        }
+        (void)took;
+        scene_free(s);
+    }
+    free(order);
+    memset(w->count, 0, sizeof w->count);
+    for (size_t i = 0; i < n; i++) {
+        w->valid[i] = w->qcls[i] == AW_Q_VALID ? 255 : 0;
+        w->count[w->qcls[i] < AW_Q_COUNT ? w->qcls[i] : AW_Q_MASKED]++;
+        if (w->source[i])
+            w->sb[w->source[i] - 1].n_mosaic++;
+    }
+    if (w->count[AW_Q_VALID] == 0)
+        aw_log(ctx, AW_LOG_WARN,
+               "%s: no valid pixel in the region (all cloud, shadow, snow or "
+               "nodata)",
+               w->date);
+    return AW_OK;
+}
+
+/* ---- Indices, water, zones, alerts ---- */
+
+static aw_status stage_indices(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     size_t rows = (size_t)rs->grid.height, cols = (size_t)rs->grid.width;
     const float *bands[AW_BAND_COUNT];
     for (int b = 0; b < AW_BAND_COUNT; b++)
         bands[b] = w->refl[b];
+    int classic = rs->cfg->water_method == AW_WATER_THRESHOLD ||
+                  rs->cfg->water_method == AW_WATER_OTSU;
     for (int i = 0; i < AW_IDX_COUNT; i++) {
-        if (!rs->cfg->indices[i] && i != (int)rs->cfg->water_index)
+        if (!rs->cfg->indices[i] &&
+            !(classic && i == (int)rs->cfg->water_index))
             continue;
         w->index[i] = aw_calloc2(rows * cols, sizeof(float));
         if (!w->index[i])
@@ -211,14 +339,47 @@ static aw_status stage_indices(aw_ctx *ctx, run_state *rs, scene_work *w)
     return AW_OK;
 }
 
-static aw_status stage_classify(aw_ctx *ctx, run_state *rs, scene_work *w)
+static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
-    size_t n = (size_t)rs->grid.width * (size_t)rs->grid.height;
-    const float *idx = w->index[cfg->water_index];
+    size_t n = npix(rs);
     w->water = aw_calloc2(n, 1);
     if (!w->water)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    const float *bands[AW_BAND_COUNT];
+    for (int b = 0; b < AW_BAND_COUNT; b++)
+        bands[b] = w->refl[b];
+    w->water_threshold = NAN;
+    switch (cfg->water_method) {
+    case AW_WATER_DSWE:
+        w->dswe = aw_calloc2(n, 1);
+        if (!w->dswe)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        aw_dswe(bands, w->qcls, w->dswe, n);
+        /* Water for areas and rules: high and moderate confidence. */
+        for (size_t i = 0; i < n; i++) {
+            uint8_t c = w->dswe[i];
+            w->water[i] = c == AW_DSWE_HIGH || c == AW_DSWE_MODERATE
+                              ? AW_WATER_YES
+                          : c <= AW_DSWE_LOW ? AW_WATER_NO
+                                             : (uint8_t)AW_CLASS_NODATA;
+        }
+        return AW_OK;
+    case AW_WATER_WOFS:
+        w->wofl = aw_calloc2(n, 1);
+        if (!w->wofl)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        aw_wofs(bands, w->qcls, w->wofl, n);
+        for (size_t i = 0; i < n; i++)
+            w->water[i] = w->wofl[i] == AW_WOFS_WET ? AW_WATER_YES
+                          : w->wofl[i] == 0         ? AW_WATER_NO
+                                                    : (uint8_t)AW_CLASS_NODATA;
+        return AW_OK;
+    case AW_WATER_THRESHOLD:
+    case AW_WATER_OTSU:
+        break;
+    }
+    const float *idx = w->index[cfg->water_index];
     float thr = (float)cfg->water_threshold;
     w->otsu_fallback = 0;
     if (cfg->water_method == AW_WATER_OTSU) {
@@ -237,10 +398,9 @@ static aw_status stage_classify(aw_ctx *ctx, run_state *rs, scene_work *w)
         else {
             w->otsu_fallback = 1;
             aw_log(ctx, AW_LOG_WARN,
-                   "scene %s: Otsu found no two-class split of %s (a class "
-                   "under %.1f %% of valid pixels); using the fixed "
-                   "threshold %g",
-                   w->sc->id, info->name, 100.0 * cfg->otsu_min_class_fraction,
+                   "%s: Otsu found no two-class split of %s (a class under "
+                   "%.1f %% of valid pixels); using the fixed threshold %g",
+                   w->date, info->name, 100.0 * cfg->otsu_min_class_fraction,
                    cfg->water_threshold);
         }
         free(hist);
@@ -250,7 +410,7 @@ static aw_status stage_classify(aw_ctx *ctx, run_state *rs, scene_work *w)
     return AW_OK;
 }
 
-static aw_status stage_zones(aw_ctx *ctx, run_state *rs, scene_work *w)
+static aw_status stage_zones(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     if (rs->zones.n == 0)
         return AW_OK;
@@ -260,11 +420,11 @@ static aw_status stage_zones(aw_ctx *ctx, run_state *rs, scene_work *w)
     const float *idx[AW_IDX_COUNT];
     for (int i = 0; i < AW_IDX_COUNT; i++)
         idx[i] = rs->cfg->indices[i] ? w->index[i] : NULL;
-    return aw_zones_stats(ctx, &rs->zones, &rs->grid, idx, w->water, w->valid,
+    return aw_zones_stats(ctx, &rs->zones, &rs->grid, idx, w->water, w->qcls,
                           w->stats);
 }
 
-static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, scene_work *w)
+static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     w->alerts = json_array();
     w->notices = json_array();
@@ -272,542 +432,129 @@ static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, scene_work *w)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     if (rs->zones.n == 0)
         return AW_OK;
-    aw_alert_input in = {w->sc->date, w->sc->id};
-    return aw_alerts_eval(ctx, rs->cfg, &rs->zones, w->stats, &in, w->alerts,
-                          w->notices, &w->n_alerts);
-}
-
-/* ---- Writing ---- */
-
-static char **provenance(const run_state *rs, const scene_work *w)
-{
-    char **md = NULL;
-    md = CSLSetNameValue(md, "AW_SOFTWARE", "aralwatch " AW_VERSION);
-    md = CSLSetNameValue(md, "AW_GIT_SHA", AW_GIT_SHA);
-    md = CSLSetNameValue(md, "AW_REGION", rs->cfg->region_name);
-    md = CSLSetNameValue(md, "AW_SCENE_ID", w->sc->id);
-    md = CSLSetNameValue(md, "AW_DATE", w->sc->date);
-    md = CSLSetNameValue(md, "AW_CONFIG_SHA256", rs->cfg->sha256);
-    return md;
-}
-
-static void json_num(json_t *o, const char *k, double v)
-{
-    json_object_set_new(o, k, isfinite(v) ? json_real(v) : json_null());
-}
-
-static void csv_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ",%.9g", v);
-    else
-        fputs(",", f);
-}
-
-static void csv_text(FILE *f, const char *s)
-{
-    fputc(',', f);
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static aw_status write_text(aw_ctx *ctx, const char *dir, const char *name,
-                            const char *text)
-{
-    char *path = aw_path_join(dir, name);
-    if (!path)
+    const char **ids = aw_calloc2(w->n_sb, sizeof *ids);
+    if (!ids)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    aw_status st = aw_write_file_atomic(ctx, path, text, strlen(text));
-    free(path);
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_sb; i++)
+        if (w->sb[i].status == SCENE_USED)
+            ids[k++] = w->sb[i].sc->id;
+    aw_alert_input in = {w->date, ids, k};
+    aw_status st = aw_alerts_eval(ctx, rs->cfg, &rs->zones, w->stats, &in,
+                                  w->alerts, w->notices, &w->n_alerts);
+    free(ids);
     return st;
 }
 
-static aw_status write_json(aw_ctx *ctx, const char *dir, const char *name,
-                            json_t *j)
+/* ---- One date ---- */
+
+static void scene_failed(aw_ctx *ctx, scene_buf *s, aw_status st)
 {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    if (!text)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    size_t n = strlen(text);
-    char *withnl = malloc(n + 2);
-    if (!withnl) {
-        free(text);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    }
-    memcpy(withnl, text, n);
-    withnl[n] = '\n';
-    withnl[n + 1] = '\0';
-    free(text);
-    aw_status st = write_text(ctx, dir, name, withnl);
-    free(withnl);
-    return st;
+    s->status = SCENE_FAILED;
+    s->failure = st;
+    s->reason = aw_strdup(aw_ctx_errmsg(ctx));
+    scene_free(s);
+    aw_log(ctx, AW_LOG_ERROR, "scene %s failed (%s): %s", s->sc->id,
+           aw_status_str(st), aw_ctx_errmsg(ctx));
 }
 
-static aw_status write_zones(aw_ctx *ctx, run_state *rs, scene_work *w,
-                             const char *dir)
+static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    fputs("date,scene_id,zone_id,zone_name,kind,zone_area_km2,n_pixels,"
-          "n_valid,valid_fraction,n_water,water_area_km2,water_fraction",
-          f);
-    for (int i = 0; i < AW_IDX_COUNT; i++) {
-        if (!cfg->indices[i])
-            continue;
-        const char *nm = aw_index_get((aw_index)i)->name;
-        fprintf(f, ",%s_mean,%s_min,%s_max,%s_p10,%s_p50,%s_p90", nm, nm, nm,
-                nm, nm, nm);
-    }
-    fputs(",crop_mean_ndvi\n", f);
-
-    json_t *root = json_object();
-    json_object_set_new(root, "region", json_string(cfg->region_name));
-    json_object_set_new(root, "date", json_string(w->sc->date));
-    json_object_set_new(root, "scene_id", json_string(w->sc->id));
-    json_object_set_new(root, "water_index",
-                        json_string(aw_index_get(cfg->water_index)->name));
-    json_object_set_new(root, "water_threshold",
-                        json_real((double)w->water_threshold));
-    json_t *arr = json_array();
-    for (size_t zi = 0; zi < rs->zones.n; zi++) {
-        const aw_zone *z = &rs->zones.z[zi];
-        const aw_zone_stats *s = &w->stats[zi];
-        fputs(w->sc->date, f);
-        csv_text(f, w->sc->id);
-        csv_text(f, z->id);
-        csv_text(f, z->name);
-        csv_text(f, aw_zone_kind_name(z->kind));
-        csv_num(f, z->area_km2);
-        fprintf(f, ",%lld,%lld", (long long)s->n_pixels, (long long)s->n_valid);
-        csv_num(f, s->valid_fraction);
-        fprintf(f, ",%lld", (long long)s->n_water);
-        csv_num(f, s->water_area_km2);
-        csv_num(f, s->water_fraction);
-
-        json_t *o = json_object();
-        json_object_set_new(o, "zone_id", json_string(z->id));
-        json_object_set_new(o, "zone_name", json_string(z->name));
-        json_object_set_new(o, "kind", json_string(aw_zone_kind_name(z->kind)));
-        json_num(o, "zone_area_km2", z->area_km2);
-        json_object_set_new(o, "n_pixels", json_integer(s->n_pixels));
-        json_object_set_new(o, "n_valid", json_integer(s->n_valid));
-        json_num(o, "valid_fraction", s->valid_fraction);
-        json_object_set_new(o, "n_water", json_integer(s->n_water));
-        json_num(o, "water_area_km2", s->water_area_km2);
-        json_num(o, "water_fraction", s->water_fraction);
-        json_t *ix = json_object();
-        for (int i = 0; i < AW_IDX_COUNT; i++) {
-            if (!cfg->indices[i])
-                continue;
-            csv_num(f, s->mean[i]);
-            csv_num(f, s->min[i]);
-            csv_num(f, s->max[i]);
-            csv_num(f, s->p10[i]);
-            csv_num(f, s->p50[i]);
-            csv_num(f, s->p90[i]);
-            json_t *io = json_object();
-            json_num(io, "mean", s->mean[i]);
-            json_num(io, "min", s->min[i]);
-            json_num(io, "max", s->max[i]);
-            json_num(io, "p10", s->p10[i]);
-            json_num(io, "p50", s->p50[i]);
-            json_num(io, "p90", s->p90[i]);
-            json_object_set_new(ix, aw_index_get((aw_index)i)->name, io);
-        }
-        json_object_set_new(o, "indices", ix);
-        double crop = z->kind == AW_ZONE_CROPLAND && cfg->indices[AW_IDX_NDVI]
-                          ? s->mean[AW_IDX_NDVI]
-                          : (double)NAN;
-        csv_num(f, crop);
-        fputc('\n', f);
-        json_num(o, "crop_mean_ndvi", crop);
-        json_array_append_new(arr, o);
-    }
-    json_object_set_new(root, "zones", arr);
-    fclose(f);
-    aw_status st = write_text(ctx, dir, "zones.csv", buf);
-    free(buf);
-    if (st == AW_OK)
-        st = write_json(ctx, dir, "zones.json", root);
-    json_decref(root);
-    return st;
-}
-
-static aw_status write_alerts(aw_ctx *ctx, run_state *rs, scene_work *w,
-                              const char *dir)
-{
-    json_t *root = json_object();
-    json_object_set_new(root, "region", json_string(rs->cfg->region_name));
-    json_object_set_new(root, "date", json_string(w->sc->date));
-    json_object_set_new(root, "scene_id", json_string(w->sc->id));
-    json_object_set(root, "alerts", w->alerts);
-    json_object_set(root, "notices", w->notices);
-    aw_status st = write_json(ctx, dir, "alerts.json", root);
-    json_decref(root);
-    return st;
-}
-
-static const aw_class_def water_classes[] = {
-    {AW_WATER_NO, "not water", 230, 220, 190, 255},
-    {AW_WATER_YES, "water", 30, 90, 200, 255},
-    {AW_CLASS_NODATA, "nodata", 0, 0, 0, 0},
-};
-static const aw_class_def valid_classes[] = {
-    {AW_VALID_OUTSIDE, "outside region", 0, 0, 0, 0},
-    {AW_VALID_OK, "valid", 40, 160, 60, 255},
-    {AW_VALID_NODATA, "input nodata", 120, 120, 120, 255},
-    {AW_VALID_MASKED, "masked by quality band", 250, 250, 250, 255},
-};
-
-/* "0:not water;1:water;255:nodata": the classes inside the TIFF itself
- * (GDAL_METADATA tag); GDAL keeps the category names in a .aux.xml side-car,
- * which QGIS reads too. */
-static char **class_metadata(char **md, const aw_class_def *c, size_t n)
-{
-    char buf[512];
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && used < sizeof buf; i++)
-        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%d:%s",
-                                 i ? ";" : "", c[i].value, c[i].name);
-    return CSLSetNameValue(md, "AW_CLASSES", buf);
-}
-
-/* List a GDAL side-car (.aux.xml) among the outputs when one was written. */
-static void add_sidecar(json_t *outs, const char *dir, const char *name)
-{
-    char *p = aw_asprintf("%s/%s.aux.xml", dir, name);
-    struct stat sb;
-    if (p && stat(p, &sb) == 0) {
-        char *n = aw_asprintf("%s.aux.xml", name);
-        if (n)
-            json_array_append_new(outs, json_string(n));
-        free(n);
-    }
-    free(p);
-}
-
-static aw_status write_rasters(aw_ctx *ctx, run_state *rs, scene_work *w,
-                               const char *dir, json_t *outs)
-{
-    const aw_config *cfg = rs->cfg;
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
-    aw_status st = AW_OK;
-    for (int i = 0; i < AW_IDX_COUNT && st == AW_OK; i++) {
-        if (!cfg->indices[i])
-            continue;
-        const aw_index_info *info = aw_index_get((aw_index)i);
-        char name[64], desc[512];
-        snprintf(name, sizeof name, "%s.tif", info->name);
-        char upper[32];
-        size_t k = 0;
-        for (; info->name[k] && k < sizeof upper - 1; k++)
-            upper[k] = (char)(info->name[k] >= 'a' && info->name[k] <= 'z'
-                                  ? info->name[k] - 32
-                                  : info->name[k]);
-        upper[k] = '\0';
-        snprintf(desc, sizeof desc, "%s = %s (%s)", upper, info->formula,
-                 info->long_name);
-        char *path = aw_path_join(dir, name);
-        char **md = provenance(rs, w);
-        md = CSLSetNameValue(md, "AW_INDEX", info->name);
-        md = CSLSetNameValue(md, "AW_FORMULA", info->formula);
-        st = path ? aw_write_f32(ctx, path, &rs->grid, w->index[i], desc, md,
-                                 &wo)
-                  : AW_ERR_NOMEM;
-        CSLDestroy(md);
-        free(path);
-        json_array_append_new(outs, json_string(name));
-    }
-    if (st == AW_OK) {
-        char *path = aw_path_join(dir, "water.tif");
-        char desc[256], thr[64];
-        snprintf(desc, sizeof desc, "water class: %s > %g (%s)",
-                 aw_index_get(cfg->water_index)->name,
-                 (double)w->water_threshold,
-                 cfg->water_method == AW_WATER_OTSU
-                     ? (w->otsu_fallback ? "Otsu failed, fixed threshold"
-                                         : "Otsu threshold")
-                     : "fixed threshold");
-        snprintf(thr, sizeof thr, "%.9g", (double)w->water_threshold);
-        char **md = provenance(rs, w);
-        md = CSLSetNameValue(md, "AW_WATER_INDEX",
-                             aw_index_get(cfg->water_index)->name);
-        md = CSLSetNameValue(md, "AW_WATER_THRESHOLD", thr);
-        md = CSLSetNameValue(md, "AW_WATER_METHOD",
-                             cfg->water_method == AW_WATER_OTSU ? "otsu"
-                                                                : "threshold");
-        md = class_metadata(md, water_classes, 3);
-        st = aw_write_classes(ctx, path, &rs->grid, w->water, desc, md,
-                              water_classes, 3, 1, AW_CLASS_NODATA, &wo);
-        CSLDestroy(md);
-        free(path);
-        json_array_append_new(outs, json_string("water.tif"));
-        add_sidecar(outs, dir, "water.tif");
-    }
-    if (st == AW_OK) {
-        char *path = aw_path_join(dir, "valid.tif");
-        char **md = class_metadata(provenance(rs, w), valid_classes, 4);
-        st = aw_write_classes(
-            ctx, path, &rs->grid, w->code,
-            "validity: 0 outside region, 1 valid, 2 input nodata, 3 masked by "
-            "quality band",
-            md, valid_classes, 4, 0, 0, &wo);
-        CSLDestroy(md);
-        free(path);
-        json_array_append_new(outs, json_string("valid.tif"));
-        add_sidecar(outs, dir, "valid.tif");
-    }
-    return st;
-}
-
-static json_t *manifest(run_state *rs, scene_work *w, json_t *inputs,
-                        json_t *outs)
-{
-    const aw_config *cfg = rs->cfg;
-    json_t *m = json_object();
-    char now[21];
-    aw_utc_now(now);
-    json_t *sw = json_object();
-    json_object_set_new(sw, "name", json_string("aralwatch"));
-    json_object_set_new(sw, "version", json_string(AW_VERSION));
-    json_object_set_new(sw, "git_sha", json_string(AW_GIT_SHA));
-    json_object_set_new(sw, "gdal",
-                        json_string(GDALVersionInfo("RELEASE_NAME")));
-    json_object_set_new(sw, "proj", json_string(proj_info().version));
-    json_object_set_new(m, "software", sw);
-    json_object_set_new(m, "created", json_string(now));
-    json_t *c = json_object();
-    json_object_set_new(c, "path", json_string(cfg->path));
-    json_object_set_new(c, "sha256", json_string(cfg->sha256));
-    json_object_set_new(m, "config", c);
-    json_t *g = json_object();
-    json_object_set_new(g, "name", json_string(cfg->region_name));
-    json_object_set_new(g, "crs_wkt", json_string(rs->grid.wkt));
-    json_t *gt = json_array();
-    for (int i = 0; i < 6; i++)
-        json_array_append_new(gt, json_real(rs->grid.gt[i]));
-    json_object_set_new(g, "geotransform", gt);
-    json_object_set_new(g, "width", json_integer(rs->grid.width));
-    json_object_set_new(g, "height", json_integer(rs->grid.height));
-    json_object_set_new(m, "region", g);
-    json_t *s = json_object();
-    json_object_set_new(s, "id", json_string(w->sc->id));
-    json_object_set_new(s, "date", json_string(w->sc->date));
-    json_object_set_new(s, "inputs", inputs);
-    json_object_set_new(m, "scene", s);
-    json_t *px = json_object();
-    json_object_set_new(px, "valid", json_integer(w->n_ok));
-    json_object_set_new(px, "nodata", json_integer(w->n_nodata));
-    json_object_set_new(px, "masked", json_integer(w->n_masked));
-    json_object_set_new(px, "outside", json_integer(w->n_outside));
-    json_object_set_new(m, "pixels", px);
-    json_t *wa = json_object();
-    json_object_set_new(wa, "index",
-                        json_string(aw_index_get(cfg->water_index)->name));
-    json_object_set_new(
-        wa, "method",
-        json_string(cfg->water_method == AW_WATER_OTSU ? "otsu" : "threshold"));
-    json_object_set_new(wa, "threshold", json_real((double)w->water_threshold));
-    json_object_set_new(wa, "otsu_fallback", json_boolean(w->otsu_fallback));
-    json_object_set_new(m, "water", wa);
-    json_object_set_new(m, "threads", json_integer(rs->threads));
-    json_t *t = json_object();
-    double total = 0;
-    for (int i = 0; i < ST_COUNT; i++) {
-        json_object_set_new(t, stage_names[i], json_real(w->t[i]));
-        total += w->t[i];
-    }
-    json_object_set_new(t, "total", json_real(total));
-    json_object_set_new(m, "timings_s", t);
-    json_object_set_new(m, "outputs", outs);
-    return m;
-}
-
-static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
-{
-    json_t *arr = json_array();
-    for (int b = 0; b <= AW_BAND_COUNT && *st == AW_OK; b++) {
-        const aw_band_src *src = b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
-        if (!src->present)
-            continue;
-        char hex[65];
-        *st = aw_sha256_file(ctx, src->path, hex);
-        if (*st != AW_OK)
-            break;
-        struct stat sb;
-        json_t *o = json_object();
-        json_object_set_new(
-            o, "role",
-            json_string(b < AW_BAND_COUNT ? aw_band_name((aw_band)b) : "qa"));
-        json_object_set_new(o, "path", json_string(src->path));
-        json_object_set_new(o, "band", json_integer(src->band));
-        json_object_set_new(o, "sha256", json_string(hex));
-        json_object_set_new(o, "bytes",
-                            json_integer(stat(src->path, &sb) == 0
-                                             ? (json_int_t)sb.st_size
-                                             : -1));
-        json_object_set_new(o, "scale", json_real(src->scale));
-        json_object_set_new(o, "offset", json_real(src->offset));
-        if (src->has_nodata)
-            json_object_set_new(o, "nodata", json_real(src->nodata));
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-/* Remove the plain files in dir, then dir. */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *p = aw_path_join(dir, e->d_name);
-            if (p)
-                unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static aw_status stage_write(aw_ctx *ctx, run_state *rs, scene_work *w)
-{
-    aw_status st = AW_OK;
-    char *final = aw_asprintf("%s/%s", rs->region_dir, w->sc->date);
-    char *stage = aw_asprintf("%s/.%s.partial-%ld", rs->region_dir, w->sc->date,
-                              (long)getpid());
-    char *old = aw_asprintf("%s/.%s.old-%ld", rs->region_dir, w->sc->date,
-                            (long)getpid());
-    json_t *outs = json_array();
-    json_t *inputs = NULL;
-    if (!final || !stage || !old || !outs) {
-        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    struct stat sb;
-    if (!rs->cfg->overwrite && stat(final, &sb) == 0) {
-        st = aw_fail(ctx, AW_ERR_IO, "%s exists and outputs.overwrite is false",
-                     final);
-        goto done;
-    }
-    st = aw_mkdirs(ctx, rs->region_dir);
-    if (st != AW_OK)
-        goto done;
-    remove_tree(stage); /* a leftover from a killed run with our pid */
-    if (mkdir(stage, 0777) != 0) {
-        st = aw_fail(ctx, AW_ERR_IO, "cannot create %s: %s", stage,
-                     strerror(errno));
-        goto done;
-    }
-    st = write_rasters(ctx, rs, w, stage, outs);
-    if (st == AW_OK) {
-        st = write_zones(ctx, rs, w, stage);
-        json_array_append_new(outs, json_string("zones.csv"));
-        json_array_append_new(outs, json_string("zones.json"));
-    }
-    if (st == AW_OK) {
-        st = write_alerts(ctx, rs, w, stage);
-        json_array_append_new(outs, json_string("alerts.json"));
-    }
-    if (st == AW_OK)
-        inputs = input_list(ctx, w->sc, &st);
-    if (st == AW_OK) {
-        /* Checksums of every output, for the manifest. */
-        json_t *listed = json_array();
-        size_t k;
-        json_t *v;
-        json_array_foreach(outs, k, v)
-        {
-            char *p = aw_path_join(stage, json_string_value(v));
-            char hex[65] = "";
-            struct stat ob;
-            json_t *o = json_object();
-            json_object_set_new(o, "file", json_string(json_string_value(v)));
-            if (p && aw_sha256_file(ctx, p, hex) == AW_OK &&
-                stat(p, &ob) == 0) {
-                json_object_set_new(o, "sha256", json_string(hex));
-                json_object_set_new(o, "bytes", json_integer(ob.st_size));
-            }
-            free(p);
-            json_array_append_new(listed, o);
-        }
-        json_t *m = manifest(rs, w, inputs, listed);
-        inputs = NULL;
-        st = write_json(ctx, stage, "manifest.json", m);
-        json_decref(m);
-    }
-    if (st != AW_OK)
-        goto done;
-    /* Swap the complete folder in. */
-    int had_old = 0;
-    if (stat(final, &sb) == 0) {
-        remove_tree(old);
-        if (rename(final, old) != 0) {
-            st = aw_fail(ctx, AW_ERR_IO, "cannot move %s aside: %s", final,
-                         strerror(errno));
-            goto done;
-        }
-        had_old = 1;
-    }
-    if (rename(stage, final) != 0) {
-        st = aw_fail(ctx, AW_ERR_IO, "cannot rename %s to %s: %s", stage, final,
-                     strerror(errno));
-        if (had_old)
-            rename(old, final);
-        goto done;
-    }
-    if (had_old)
-        remove_tree(old);
-    aw_log(ctx, AW_LOG_INFO, "scene %s: wrote %s", w->sc->id, final);
-done:
-    if (st != AW_OK && stage)
-        remove_tree(stage);
-    json_decref(outs);
-    json_decref(inputs);
-    free(final);
-    free(stage);
-    free(old);
-    return st;
-}
-
-typedef aw_status (*stage_fn)(aw_ctx *, run_state *, scene_work *);
-static const stage_fn stages[ST_COUNT] = {
-    stage_ingest, stage_mask,   stage_indices, stage_classify,
-    stage_zones,  stage_alerts, stage_write};
-
-static aw_status run_scene(aw_ctx *ctx, run_state *rs, scene_work *w)
-{
-    for (int s = 0; s < ST_COUNT; s++) {
-        char what[160];
-        snprintf(what, sizeof what, "%s: %s", w->sc->id, stage_names[s]);
-        progress(rs, s, what);
+    char what[160];
+    /* Ingest and mask every scene of the date. */
+    for (size_t i = 0; i < w->n_sb; i++) {
+        scene_buf *s = &w->sb[i];
+        if (aw_cancel_requested())
+            return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
+        snprintf(what, sizeof what, "%s: %s", w->date, s->sc->id);
+        progress(rs, ST_INGEST, what);
+        aw_ctx_clear_error(ctx);
         double t0 = aw_now();
-        aw_status st = stages[s](ctx, rs, w);
-        w->t[s] = aw_now() - t0;
+        aw_status st = ingest_scene(ctx, rs, s, NULL);
+        w->t[ST_INGEST] += aw_now() - t0;
+        if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
+            return st;
+        t0 = aw_now();
+        if (st == AW_OK)
+            st = mask_scene(ctx, rs, s);
+        w->t[ST_MASK] += aw_now() - t0;
+        if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
+            return st;
+        if (st != AW_OK) {
+            scene_failed(ctx, s, st);
+            continue;
+        }
+        if (s->valid_fraction < cfg->min_valid_fraction) {
+            s->status = SCENE_SKIPPED;
+            s->reason = aw_asprintf(
+                "valid fraction %.4f of the region is below "
+                "quality.min_valid_fraction %.4f (cloud %.1f %%, shadow %.1f "
+                "%%, snow %.1f %%)",
+                s->valid_fraction, cfg->min_valid_fraction, s->cloud_pct,
+                s->shadow_pct, s->snow_pct);
+            aw_log(ctx, AW_LOG_WARN, "scene %s skipped: %s", s->sc->id,
+                   s->reason ? s->reason : "");
+            scene_free(s);
+            continue;
+        }
+        aw_log(ctx, AW_LOG_INFO,
+               "scene %s (%s, %s): valid %.1f %%, cloud %.1f %%, shadow %.1f "
+               "%%, snow %.1f %%",
+               s->sc->id, aw_sensor_name(s->sc->sensor), w->date,
+               100.0 * s->valid_fraction, s->cloud_pct, s->shadow_pct,
+               s->snow_pct);
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < w->n_sb; i++)
+        used += w->sb[i].status == SCENE_USED;
+    if (used == 0)
+        return AW_OK; /* nothing to write; every scene is recorded */
+
+    typedef aw_status (*stage_fn)(aw_ctx *, run_state *, date_work *);
+    static const struct {
+        int id;
+        stage_fn fn;
+    } stages[] = {{ST_MOSAIC, build_mosaic},     {ST_INDICES, stage_indices},
+                  {ST_CLASSIFY, stage_classify}, {ST_ZONES, stage_zones},
+                  {ST_ALERTS, stage_alerts},     {ST_WRITE, aw_write_date}};
+    for (size_t k = 0; k < sizeof stages / sizeof stages[0]; k++) {
+        if (aw_cancel_requested())
+            return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
+        snprintf(what, sizeof what, "%s: %s", w->date,
+                 aw_stage_names[stages[k].id]);
+        progress(rs, stages[k].id, what);
+        double t0 = aw_now();
+        aw_status st = stages[k].fn(ctx, rs, w);
+        w->t[stages[k].id] = aw_now() - t0;
         if (st != AW_OK)
             return st;
-        aw_log(ctx, AW_LOG_DEBUG, "scene %s: %s took %.3f s", w->sc->id,
-               stage_names[s], w->t[s]);
+        aw_log(ctx, AW_LOG_DEBUG, "%s: %s took %.3f s", w->date,
+               aw_stage_names[stages[k].id], w->t[stages[k].id]);
     }
     return AW_OK;
+}
+
+static int cmp_date_idx(const void *pa, const void *pb, void *arg)
+{
+    const aw_config *cfg = arg;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = strcmp(cfg->scenes[a].date, cfg->scenes[b].date);
+    return c ? c : (a < b ? -1 : a > b);
+}
+
+/* Stable order of scene indices by date (insertion sort: few scenes). */
+static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i], j = i;
+        while (j > 0 &&
+               cmp_date_idx(&idx[j - 1], &v, (void *)(uintptr_t)cfg) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
 }
 
 aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
@@ -820,16 +567,21 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     rs.opts = opts;
     rs.threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
     omp_set_num_threads(rs.threads);
-    CPLSetConfigOption("GDAL_NUM_THREADS", NULL);
 
     const char *out = opts->out_dir ? opts->out_dir : cfg->out_dir;
     rs.region_dir = aw_path_join(out, cfg->region_name);
-    if (!rs.region_dir)
+    size_t *idx = aw_calloc2(cfg->n_scenes, sizeof *idx);
+    json_t *summary = json_array();
+    char started[21];
+    aw_utc_now(started);
+    if (!rs.region_dir || !idx || !summary) {
+        free(rs.region_dir);
+        free(idx);
+        json_decref(summary);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    aw_status st = AW_OK;
-
-    double t0 = aw_now();
-    st = aw_grid_build(ctx, cfg, &rs.grid, &rs.aoi);
+    }
+    aw_sweep_stale(ctx, rs.region_dir);
+    aw_status st = aw_grid_build(ctx, cfg, &rs.grid, &rs.aoi);
     if (st != AW_OK)
         goto done;
     aw_log(ctx, AW_LOG_INFO,
@@ -842,45 +594,105 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     if (cfg->zones_path)
         aw_log(ctx, AW_LOG_INFO, "zones: %zu from %s", rs.zones.n,
                cfg->zones_path);
-    aw_log(ctx, AW_LOG_DEBUG, "plan took %.3f s", aw_now() - t0);
+
+    for (size_t i = 0; i < cfg->n_scenes; i++)
+        idx[i] = i;
+    sort_by_date(cfg, idx, cfg->n_scenes);
+    rs.n_dates = 0;
+    for (size_t i = 0; i < cfg->n_scenes; i++)
+        if (i == 0 ||
+            strcmp(cfg->scenes[idx[i]].date, cfg->scenes[idx[i - 1]].date))
+            rs.n_dates++;
 
     result->n_scenes = cfg->n_scenes;
-    for (size_t i = 0; i < cfg->n_scenes; i++) {
-        rs.scene_i = i;
-        scene_work w;
+    for (size_t i = 0; i < cfg->n_scenes;) {
+        size_t j = i;
+        while (j < cfg->n_scenes &&
+               strcmp(cfg->scenes[idx[j]].date, cfg->scenes[idx[i]].date) == 0)
+            j++;
+        date_work w;
         memset(&w, 0, sizeof w);
-        w.sc = &cfg->scenes[i];
-        aw_log(ctx, AW_LOG_INFO, "scene %s (%s): start", w.sc->id, w.sc->date);
-        aw_ctx_clear_error(ctx);
-        aw_status sst = run_scene(ctx, &rs, &w);
-        if (sst == AW_OK) {
-            result->n_ok++;
-            result->n_alerts += w.n_alerts;
-            result->n_notices += json_array_size(w.notices);
-            double total = 0;
-            for (int s = 0; s < ST_COUNT; s++)
-                total += w.t[s];
-            aw_log(ctx, AW_LOG_INFO,
-                   "scene %s: done in %.2f s; %zu alert(s), %zu notice(s)",
-                   w.sc->id, total, w.n_alerts, json_array_size(w.notices));
+        w.date = cfg->scenes[idx[i]].date;
+        w.n_sb = j - i;
+        w.sb = aw_calloc2(w.n_sb, sizeof *w.sb);
+        if (!w.sb) {
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            goto done;
         }
-        else {
-            if (result->n_failed == 0)
-                result->first_failure = sst;
-            result->n_failed++;
-            aw_log(ctx, AW_LOG_ERROR, "scene %s failed (%s): %s", w.sc->id,
-                   aw_status_str(sst), aw_ctx_errmsg(ctx));
-            if (sst == AW_ERR_CANCELLED) {
-                work_free(&w);
-                st = sst;
-                goto done;
+        for (size_t k = 0; k < w.n_sb; k++)
+            w.sb[k].sc = &cfg->scenes[idx[i + k]];
+        aw_ctx_clear_error(ctx);
+        aw_status dst = run_date(ctx, &rs, &w);
+        if (dst == AW_ERR_CANCELLED || dst == AW_ERR_NOMEM) {
+            date_free(&w);
+            st = dst;
+            goto done;
+        }
+        if (dst != AW_OK) {
+            /* The date's mosaic or outputs failed: every scene that was to
+             * be used fails with it. */
+            aw_log(ctx, AW_LOG_ERROR, "%s failed (%s): %s", w.date,
+                   aw_status_str(dst), aw_ctx_errmsg(ctx));
+            for (size_t k = 0; k < w.n_sb; k++) {
+                if (w.sb[k].status != SCENE_USED)
+                    continue;
+                w.sb[k].status = SCENE_FAILED;
+                w.sb[k].failure = dst;
+                w.sb[k].reason = aw_strdup(aw_ctx_errmsg(ctx));
             }
         }
-        work_free(&w);
+        else if (w.n_used > 0) {
+            result->n_alerts += w.n_alerts;
+            result->n_notices += json_array_size(w.notices);
+            aw_log(ctx, AW_LOG_INFO,
+                   "%s: %zu scene(s) mosaicked; %zu alert(s), %zu notice(s)",
+                   w.date, w.n_used, w.n_alerts, json_array_size(w.notices));
+        }
+        for (size_t k = 0; k < w.n_sb; k++) {
+            scene_buf *s = &w.sb[k];
+            if (s->status == SCENE_USED)
+                result->n_ok++;
+            else if (s->status == SCENE_SKIPPED)
+                result->n_skipped++;
+            else {
+                if (result->n_failed == 0)
+                    result->first_failure = s->failure;
+                result->n_failed++;
+            }
+            json_array_append_new(summary, aw_scene_json(s));
+        }
+        date_free(&w);
+        rs.date_i++;
+        i = j;
     }
     if (opts->progress_bar)
         GDALTermProgress(1.0, "done", NULL);
+
+    /* Run summary: what happened to every scene, for the operator. */
+    {
+        char finished[21];
+        aw_utc_now(finished);
+        json_t *sum = json_object();
+        json_object_set_new(sum, "started", json_string(started));
+        json_object_set_new(sum, "finished", json_string(finished));
+        json_object_set_new(sum, "software",
+                            json_string("aralwatch " AW_VERSION));
+        json_object_set_new(sum, "config", json_string(cfg->path));
+        json_object_set_new(sum, "config_sha256", json_string(cfg->sha256));
+        json_object_set(sum, "scenes", summary);
+        char *path = aw_path_join(rs.region_dir, "last_run.json");
+        aw_status sst = path ? aw_mkdirs(ctx, rs.region_dir) : AW_ERR_NOMEM;
+        if (sst == AW_OK)
+            sst = aw_write_json_file(ctx, path, sum);
+        if (sst != AW_OK)
+            aw_log(ctx, AW_LOG_WARN, "cannot write the run summary: %s",
+                   aw_ctx_errmsg(ctx));
+        free(path);
+        json_decref(sum);
+    }
 done:
+    json_decref(summary);
+    free(idx);
     aw_zones_free(&rs.zones);
     aw_grid_free(&rs.grid);
     free(rs.aoi);

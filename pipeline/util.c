@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,6 +249,28 @@ aw_status aw_write_file_atomic(aw_ctx *ctx, const char *path, const void *data,
     aw_status st = aw_commit_file(ctx, tmp, path);
     free(tmp);
     return st;
+}
+
+void aw_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+/* The only process-wide state: written by a signal handler. */
+static volatile sig_atomic_t cancel_flag;
+
+void aw_request_cancel(void)
+{
+    cancel_flag = 1;
+}
+
+int aw_cancel_requested(void)
+{
+    return cancel_flag != 0;
 }
 
 double aw_now(void)

@@ -3,6 +3,7 @@
  * the polygon) into a mask over the zone's own window, so zones may overlap.
  * Statistics use the mergeable accumulators of kernels/zacc.c: per-thread
  * partials merged exactly, so results do not depend on the thread count. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <cpl_conv.h>
 #include <gdal_alg.h>
 #include <ogr_api.h>
+#include "aralwatch/quality.h"
 #include "aralwatch/util.h"
 #include "internal.h"
 
@@ -48,6 +50,10 @@ static aw_status field_index(aw_ctx *ctx, OGRLayerH lyr, const char *path,
 }
 
 /* Rasterise geometry g (grid CRS) into z->mask over its window. */
+/* Rasterise geometry g (grid CRS) over its whole envelope on the grid's
+ * lattice, which may stick out of the region: every pixel of the zone is
+ * counted (n_pixels, area_km2) so that the part outside the region counts
+ * as not observed; the mask kept is the part inside the grid. */
 static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
                                 OGRGeometryH g, aw_zone *z)
 {
@@ -58,27 +64,29 @@ static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
     double fx1 = ceil((e.MaxX - grid->gt[0]) / res_x);
     double fy0 = floor((grid->gt[3] - e.MaxY) / res_y);
     double fy1 = ceil((grid->gt[3] - e.MinY) / res_y);
-    fx0 = fmax(fx0, 0);
-    fy0 = fmax(fy0, 0);
-    fx1 = fmin(fx1, grid->width);
-    fy1 = fmin(fy1, grid->height);
-    if (!(fx1 > fx0 && fy1 > fy0)) {
+    double fw = fx1 - fx0, fh = fy1 - fy0;
+    if (!(fw >= 1 && fh >= 1)) {
         z->w = z->h = 0;
         return AW_OK;
     }
-    z->x0 = (int)fx0;
-    z->y0 = (int)fy0;
-    z->w = (int)(fx1 - fx0);
-    z->h = (int)(fy1 - fy0);
-    z->mask = aw_calloc2((size_t)z->w * (size_t)z->h, 1);
-    if (!z->mask)
+    if (fw * fh > 1e9 || fw > INT_MAX || fh > INT_MAX)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "zone '%s' spans %.0f x %.0f pixels of the region grid; "
+                       "use a zone layer at the scale of the region",
+                       z->id, fw, fh);
+    int fullw = (int)fw, fullh = (int)fh;
+    long ox = (long)fx0, oy = (long)fy0;
+    uint8_t *full = aw_calloc2((size_t)fullw * (size_t)fullh, 1);
+    if (!full)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    GDALDatasetH mds = GDALCreate(GDALGetDriverByName("MEM"), "", z->w, z->h, 1,
-                                  GDT_Byte, NULL);
-    if (!mds)
+    GDALDatasetH mds = GDALCreate(GDALGetDriverByName("MEM"), "", fullw, fullh,
+                                  1, GDT_Byte, NULL);
+    if (!mds) {
+        free(full);
         return aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster");
-    double gt[6] = {grid->gt[0] + z->x0 * res_x, res_x, 0,
-                    grid->gt[3] - z->y0 * res_y, 0,     -res_y};
+    }
+    double gt[6] = {grid->gt[0] + (double)ox * res_x, res_x, 0,
+                    grid->gt[3] - (double)oy * res_y, 0,     -res_y};
     GDALSetGeoTransform(mds, gt);
     GDALSetProjection(mds, grid->wkt);
     int band = 1;
@@ -86,19 +94,47 @@ static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
     CPLErr err = GDALRasterizeGeometries(mds, 1, &band, 1, &g, NULL, NULL,
                                          &burn, NULL, NULL, NULL);
     if (err == CE_None)
-        err = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, z->w, z->h,
-                           z->mask, z->w, z->h, GDT_Byte, 0, 0);
+        err = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, fullw,
+                           fullh, full, fullw, fullh, GDT_Byte, 0, 0);
     GDALClose(mds);
-    if (err != CE_None)
+    if (err != CE_None) {
+        free(full);
         return aw_fail(ctx, AW_ERR_INPUT, "zone '%s': cannot rasterise: %s",
                        z->id, aw_gdal_last_error());
-    for (int r = 0; r < z->h; r++) {
-        int64_t c = 0;
-        for (int x = 0; x < z->w; x++)
-            c += z->mask[(size_t)r * (size_t)z->w + (size_t)x] != 0;
-        z->n_pixels += c;
-        z->area_km2 += (double)c * grid->row_area_m2[z->y0 + r] * 1e-6;
     }
+    for (int r = 0; r < fullh; r++) {
+        int64_t c = 0;
+        for (int x = 0; x < fullw; x++)
+            c += full[(size_t)r * (size_t)fullw + (size_t)x] != 0;
+        z->n_pixels += c;
+        z->area_km2 += (double)c * aw_grid_cell_area(grid, oy + r) * 1e-6;
+    }
+    /* The part inside the grid. */
+    long cx0 = ox > 0 ? ox : 0, cy0 = oy > 0 ? oy : 0;
+    long cx1 = ox + fullw < grid->width ? ox + fullw : grid->width;
+    long cy1 = oy + fullh < grid->height ? oy + fullh : grid->height;
+    if (cx1 <= cx0 || cy1 <= cy0) {
+        z->w = z->h = 0;
+        free(full);
+        return AW_OK;
+    }
+    z->x0 = (int)cx0;
+    z->y0 = (int)cy0;
+    z->w = (int)(cx1 - cx0);
+    z->h = (int)(cy1 - cy0);
+    z->mask = aw_calloc2((size_t)z->w * (size_t)z->h, 1);
+    if (!z->mask) {
+        free(full);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    for (int r = 0; r < z->h; r++)
+        memcpy(z->mask + (size_t)r * (size_t)z->w,
+               full + (size_t)(cy0 - oy + r) * (size_t)fullw +
+                   (size_t)(cx0 - ox),
+               (size_t)z->w);
+    for (size_t i = 0; i < (size_t)z->w * (size_t)z->h; i++)
+        z->n_in_grid += z->mask[i] != 0;
+    free(full);
     return AW_OK;
 }
 
@@ -241,10 +277,17 @@ aw_status aw_zones_load(aw_ctx *ctx, const aw_config *cfg, const aw_grid *grid,
             OGR_G_DestroyGeometry(g);
         }
         OGR_F_Destroy(f);
-        if (st == AW_OK && z->n_pixels == 0)
+        if (st == AW_OK && z->n_in_grid == 0)
             aw_log(ctx, AW_LOG_WARN,
                    "zone '%s' covers no pixel centre of the region grid",
                    z->id);
+        else if (st == AW_OK && z->n_in_grid < z->n_pixels)
+            aw_log(ctx, AW_LOG_WARN,
+                   "zone '%s': %.1f %% of it lies outside the region; that "
+                   "part counts as not observed",
+                   z->id,
+                   100.0 * (double)(z->n_pixels - z->n_in_grid) /
+                       (double)z->n_pixels);
     }
 done:
     if (ct)
@@ -281,7 +324,7 @@ void aw_zones_free(aw_zones *zones)
  * accumulators are merged exactly, so any thread count gives the same bits. */
 static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
                             const float *const index[AW_IDX_COUNT],
-                            const uint8_t *water, const uint8_t *valid,
+                            const uint8_t *water, const uint8_t *qcls,
                             aw_zone_stats *s)
 {
     memset(s, 0, sizeof *s);
@@ -292,16 +335,21 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
         s->p10[i] = s->p50[i] = s->p90[i] = NAN;
     }
     s->water_fraction = NAN;
-    if (z->w == 0 || z->h == 0)
+    if (z->w == 0 || z->h == 0) {
+        s->n_nodata = z->n_pixels; /* all of it outside the region */
         return AW_OK;
+    }
 
     int nth = omp_get_max_threads();
     size_t h = (size_t)z->h, w = (size_t)z->w;
     int64_t *vrow = aw_calloc2(h, sizeof *vrow);
     int64_t *wrow = aw_calloc2(h, sizeof *wrow);
+    /* quality class counts per row: cloud, shadow, snow, nodata */
+    int64_t *qrow = aw_calloc2(h * 4, sizeof *qrow);
     aw_zacc *acc = aw_calloc2((size_t)nth * AW_IDX_COUNT, sizeof *acc);
     uint8_t *tmp = aw_calloc2((size_t)nth * w, 1);
-    if (!vrow || !wrow || !acc || !tmp) {
+    if (!vrow || !wrow || !qrow || !acc || !tmp) {
+        free(qrow);
         free(vrow);
         free(wrow);
         free(acc);
@@ -324,24 +372,38 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
             size_t gy = (size_t)z->y0 + r;
             size_t off = gy * (size_t)grid->width + (size_t)z->x0;
             const uint8_t *zm = z->mask + r * w;
-            int64_t nv = 0, nw = 0;
+            int64_t nv = 0, nw = 0, nc = 0, ns = 0, nn = 0, nd = 0;
             for (size_t x = 0; x < w; x++) {
-                uint8_t in = (uint8_t)(zm[x] && valid[off + x]);
+                uint8_t q = qcls[off + x];
+                uint8_t inz = zm[x] != 0;
+                uint8_t in = (uint8_t)(inz && q == AW_Q_VALID);
                 m[x] = in;
                 nv += in;
                 nw += in && water[off + x] == AW_WATER_YES;
+                nc += inz && q == AW_Q_CLOUD;
+                ns += inz && q == AW_Q_SHADOW;
+                nn += inz && q == AW_Q_SNOW;
+                nd += inz && (q == AW_Q_NODATA || q == AW_Q_OUTSIDE);
             }
             vrow[r] = nv;
             wrow[r] = nw;
+            qrow[4 * r] = nc;
+            qrow[4 * r + 1] = ns;
+            qrow[4 * r + 2] = nn;
+            qrow[4 * r + 3] = nd;
             for (int i = 0; i < AW_IDX_COUNT; i++)
                 if (index[i])
                     aw_zacc_add(&my[i], index[i] + off, m, w);
         }
     }
     for (size_t r = 0; r < h; r++) {
-        double a = grid->row_area_m2[(size_t)z->y0 + r] * 1e-6;
+        double a = aw_grid_cell_area(grid, (long)z->y0 + (long)r) * 1e-6;
         s->n_valid += vrow[r];
         s->n_water += wrow[r];
+        s->n_cloud += qrow[4 * r];
+        s->n_shadow += qrow[4 * r + 1];
+        s->n_snow += qrow[4 * r + 2];
+        s->n_nodata += qrow[4 * r + 3];
         s->water_area_km2 += (double)wrow[r] * a;
         s->valid_area_km2 += (double)vrow[r] * a;
     }
@@ -364,6 +426,7 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
         s->n_valid ? (double)s->n_water / (double)s->n_valid : (double)NAN;
     free(vrow);
     free(wrow);
+    free(qrow);
     free(acc);
     free(tmp);
     return AW_OK;
@@ -372,12 +435,12 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
 aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
                          const aw_grid *grid,
                          const float *const index[AW_IDX_COUNT],
-                         const uint8_t *water, const uint8_t *valid,
+                         const uint8_t *water, const uint8_t *qcls,
                          aw_zone_stats *stats)
 {
     for (size_t i = 0; i < zones->n; i++) {
         aw_status st =
-            zone_stats(ctx, &zones->z[i], grid, index, water, valid, &stats[i]);
+            zone_stats(ctx, &zones->z[i], grid, index, water, qcls, &stats[i]);
         if (st != AW_OK)
             return st;
     }

@@ -38,11 +38,42 @@ typedef enum aw_resampling {
     AW_RESAMPLE_AVERAGE
 } aw_resampling;
 
+/* Sensor profile of a scene (include/aralwatch/profile.h). */
+typedef enum aw_sensor {
+    AW_SENSOR_AUTO = 0, /* detect from the files */
+    AW_SENSOR_GENERIC,
+    AW_SENSOR_LANDSAT_C2_L2,
+    AW_SENSOR_SENTINEL2_L2A
+} aw_sensor;
+
+/* How the quality band is decoded. */
+typedef enum aw_qa_kind {
+    AW_QA_NONE = 0,
+    AW_QA_GENERIC,    /* qa_mask bits/values from the config */
+    AW_QA_LANDSAT_C2, /* QA_PIXEL bits (aw_qa_landsat_c2) */
+    AW_QA_S2_SCL      /* Sentinel-2 scene classification (aw_qa_s2_scl) */
+} aw_qa_kind;
+
 typedef struct aw_scene_cfg {
-    char *id;      /* default: the folder or first band file's base name */
-    char date[11]; /* YYYY-MM-DD, a real calendar date */
-    char *dir;     /* resolved folder the band files are relative to, or
-                      NULL */
+    char *id;           /* default: the folder or first band file's base name */
+    char date[11];      /* YYYY-MM-DD, a real calendar date */
+    aw_sensor sensor;   /* resolved profile (never AUTO after loading) */
+    aw_qa_kind qa_kind; /* how `qa` is decoded */
+    /* Metadata from the product (NaN / NULL / "" when unknown). All strings
+     * are heap-allocated and freed by aw_config_destroy. */
+    char datetime[32];         /* acquisition time, ISO 8601 UTC */
+    char *platform;            /* e.g. LANDSAT_8, Sentinel-2B */
+    char *product_id;          /* provider's product / scene id */
+    double cloud_cover;        /* provider's cloud cover, % */
+    double sun_elevation;      /* degrees */
+    int wrs_path, wrs_row;     /* Landsat; 0 when unknown */
+    char *tile_id;             /* Sentinel-2 MGRS tile, e.g. 22HBD */
+    char *processing_baseline; /* Sentinel-2, e.g. "02.14" */
+    char *offset_note;         /* how scale/offset were chosen, for the
+                                  manifest (e.g. "BOA_ADD_OFFSET -1000 from
+                                  MTD_MSIL2A.xml") */
+    char *dir; /* resolved folder the band files are relative to, or
+                  NULL */
     aw_band_src bands[AW_BAND_COUNT];
     aw_band_src qa; /* optional quality band (nearest resampling) */
     /* A QA pixel is masked when (qa & qa_mask_bits) != 0 or its value is in
@@ -137,13 +168,13 @@ typedef struct aw_config {
     size_t n_inbox;
 
     /* quality */
-    aw_qa_policy qa_policy;      /* defaults: aw_qa_policy_default */
-    int dilate_cloud_px;         /* 0 */
-    int dilate_shadow_px;        /* 0 */
-    double min_valid_fraction;   /* of the region's covered pixels; a scene
-                                    below it is skipped (default 0) */
+    aw_qa_policy qa_policy;       /* defaults: aw_qa_policy_default */
+    int dilate_cloud_px;          /* 0 */
+    int dilate_shadow_px;         /* 0 */
+    double min_valid_fraction;    /* of the region's covered pixels; a scene
+                                     below it is skipped (default 0) */
     aw_mosaic_order mosaic_order; /* default least_cloud */
-    char *dem_path;              /* optional DEM for the DSWE terrain filter */
+    char *dem_path;               /* optional DEM for the DSWE terrain filter */
 
     aw_resampling resample_reflectance; /* default bilinear */
     aw_resampling resample_qa;          /* default nearest */
@@ -185,6 +216,9 @@ typedef struct aw_config {
  * every referenced file exists. Does not open rasters. */
 aw_status aw_config_load(aw_ctx *ctx, const char *path, aw_config **out);
 void aw_config_destroy(aw_config *cfg); /* accepts NULL */
+
+/* Free what one scene owns (paths, metadata strings), not the struct. */
+void aw_scene_free(aw_scene_cfg *sc);
 
 /* The set of bands the config needs for its indices and water index. */
 unsigned aw_config_needed_bands(const aw_config *cfg);

@@ -10,22 +10,27 @@
 #include "aralwatch/config.h"
 #include "aralwatch/ctx.h"
 
-/* Codes written to valid.tif, one per pixel. */
-enum {
-    AW_VALID_OUTSIDE = 0, /* outside the AOI / region */
-    AW_VALID_OK = 1,      /* valid observation */
-    AW_VALID_NODATA = 2,  /* an input band has nodata or no coverage here */
-    AW_VALID_MASKED = 3   /* masked by the quality band (cloud, shadow...) */
-};
-
 /* The region grid every input is warped onto. North-up. */
 typedef struct aw_grid {
     char *wkt;    /* target CRS as WKT */
     double gt[6]; /* GDAL geotransform */
     int width, height;
-    int geographic;      /* 1 when the CRS is geographic (degrees) */
-    double *row_area_m2; /* true area of one pixel in each row, m^2 */
+    int geographic; /* 1 when the CRS is geographic (degrees) */
+    /* True area of one pixel in each row, m^2. Projected grids use the
+     * nominal cell area (pixel size in metres squared) unless that is more
+     * than 2 % off the cell's geodesic area at the grid centre (Web
+     * Mercator at mid-latitudes, say); then, and for geographic grids, each
+     * row gets the geodesic area of a cell at the grid's central column on
+     * the CRS's ellipsoid (PROJ geodesic.h). */
+    double *row_area_m2;
+    int area_geodesic;     /* 1 when row areas are geodesic */
+    double geod_a, geod_f; /* ellipsoid of the CRS */
+    void *to_lonlat;       /* OGRCoordinateTransformationH grid -> lon/lat */
 } aw_grid;
+
+/* Area of one pixel of row `row` (which may lie outside the grid, for
+ * zones that stick out of the region), m^2. */
+double aw_grid_cell_area(const aw_grid *grid, long row);
 
 /* Build the grid from the config (CRS, resolution, AOI or bbox, defaulting
  * to the first scene's native grid). Also returns the AOI mask (255 inside,
@@ -54,7 +59,9 @@ typedef struct aw_zone {
     uint8_t *mask;         /* w * h, 1 inside the polygon (pixel centre) */
     double bbox_lonlat[4]; /* lon_min, lat_min, lon_max, lat_max */
     double area_km2;       /* polygon area on the grid (sum of pixel areas) */
-    int64_t n_pixels;      /* pixels of the zone on the grid */
+    int64_t n_pixels;      /* pixel centres inside the zone on the grid's
+                              lattice, also outside the region */
+    int64_t n_in_grid;     /* of those, inside the region grid */
 } aw_zone;
 
 typedef struct aw_zones {
@@ -71,6 +78,7 @@ void aw_zones_free(aw_zones *zones);
 /* Statistics of one zone on one date. */
 typedef struct aw_zone_stats {
     int64_t n_pixels, n_valid, n_water;
+    int64_t n_cloud, n_shadow, n_snow, n_nodata; /* quality classes */
     double valid_fraction; /* n_valid / n_pixels (0 if no pixels) */
     double water_fraction; /* n_water / n_valid (NaN if none valid) */
     double water_area_km2; /* sum of true pixel areas of water pixels */
@@ -82,11 +90,12 @@ typedef struct aw_zone_stats {
 } aw_zone_stats;
 
 /* Compute the statistics of every zone. index[i] is NULL for indices not
- * computed; water is the class raster; valid the 0/255 mask. */
+ * computed; water is the binary water raster (AW_WATER_YES = water); qcls
+ * the per-pixel quality classes (enum aw_qclass; valid = AW_Q_VALID). */
 aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
                          const aw_grid *grid,
                          const float *const index[AW_IDX_COUNT],
-                         const uint8_t *water, const uint8_t *valid,
+                         const uint8_t *water, const uint8_t *qcls,
                          aw_zone_stats *stats);
 
 /* Value of a rule metric from zone statistics (NaN if not available). */
@@ -102,7 +111,7 @@ typedef struct aw_run_opts {
 
 /* What a run did, for main() to choose the exit code. */
 typedef struct aw_run_result {
-    size_t n_scenes, n_ok, n_failed;
+    size_t n_scenes, n_ok, n_failed, n_skipped;
     aw_status first_failure; /* status of the first failed scene */
     size_t n_alerts;         /* alert records at watch level or above */
     size_t n_notices;        /* insufficient-data notices */

@@ -46,6 +46,15 @@ char *aw_tmp_name(const char *path);
 /* Rename tmp to path after fsync of the file and of the folder. */
 aw_status aw_commit_file(aw_ctx *ctx, const char *tmp, const char *path);
 
+/* fsync a file or folder by path (best effort: errors are ignored, as some
+ * filesystems refuse fsync on folders). */
+void aw_fsync_path(const char *path);
+
+/* Cancellation: main() installs SIGINT/SIGTERM handlers that call
+ * aw_request_cancel(); long loops poll aw_cancel_requested(). */
+void aw_request_cancel(void);
+int aw_cancel_requested(void);
+
 /* Seconds since an arbitrary fixed point (monotonic clock). */
 double aw_now(void);
 

@@ -58,6 +58,22 @@ def rasterize(vector_path, like_ds, where=None):
     return mem.GetRasterBand(1).ReadAsArray().astype(bool)
 
 
+def rasterize_extended(vector_path, like_ds, margin, where=None):
+    """Like rasterize(), on like_ds's pixel lattice extended by `margin`
+    pixels on every side: counts the pixels of a zone that lie outside the
+    region grid too."""
+    gt = list(like_ds.GetGeoTransform())
+    w, h = like_ds.RasterXSize + 2 * margin, like_ds.RasterYSize + 2 * margin
+    gt[0] -= margin * gt[1]
+    gt[3] -= margin * gt[5]
+    mem = gdal.GetDriverByName("MEM").Create("", w, h, 1, gdal.GDT_Byte)
+    mem.SetGeoTransform(gt)
+    mem.SetProjection(like_ds.GetProjection())
+    opts = gdal.RasterizeOptions(burnValues=[1], where=where)
+    gdal.Rasterize(mem, vector_path, options=opts)
+    return mem.GetRasterBand(1).ReadAsArray().astype(bool)
+
+
 class TempDirTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="aw-e2e-")

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The command line: help, version, exit codes, validate, inspect, bad input
 and batch behaviour (one bad scene does not stop the others)."""
+import json
 import os
 import re
 import shutil
@@ -84,7 +85,12 @@ class Cli(awtest.TempDirTest):
         m = re.search(r"UL\((-?[0-9.]+), (-?[0-9.]+)\)", out)
         self.assertAlmostEqual(float(m.group(1)), -(49 + 55 / 60 + 29.46 / 3600), delta=5e-6)
         self.assertAlmostEqual(float(m.group(2)), -(3 + 42 / 60 + 37.96 / 3600), delta=5e-6)
-        self.assertNotIn("MTL", out)
+        # The MTL is metadata, not a raster; the folder is recognised as a
+        # Landsat 5 Level-1 product of the generic profile.
+        self.assertNotIn("_MTL.txt\n  driver", out)
+        self.assertIn("sensor:      generic", out)
+        self.assertIn("platform:    LANDSAT_5", out)
+        self.assertIn("date:        1988-08-14", out)
 
     def test_inspect_of_a_missing_path_exits_4(self):
         rc, _, err = run(["inspect", os.path.join(self.tmp, "nope.tif")])
@@ -109,7 +115,13 @@ class Cli(awtest.TempDirTest):
         self.assertIn("B5.TIF", err)
         self.assertIn("scene bad failed", err)
         self.assertTrue(os.path.isfile(os.path.join(out, "two", "1988-08-14", "mndwi.tif")))
-        self.assertEqual(sorted(os.listdir(os.path.join(out, "two"))), ["1988-08-14"])
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "two"))),
+                         ["1988-08-14", "last_run.json"])
+        with open(os.path.join(out, "two", "last_run.json")) as f:
+            scenes = {s["id"]: s for s in json.load(f)["scenes"]}
+        self.assertEqual(scenes["good"]["status"], "used")
+        self.assertEqual(scenes["bad"]["status"], "failed")
+        self.assertIn("B5.TIF", scenes["bad"]["reason"])
 
     def test_all_scenes_bad_exits_4(self):
         bad = os.path.join(self.tmp, "bad")

@@ -168,6 +168,12 @@ class SampleRun(awtest.TempDirTest):
         cds = gdal.Open(out)
         calc = cds.GetRasterBand(1).ReadAsArray(c0, r0, w, h)
         _, got = read(os.path.join(self.dir, "mndwi.tif"))
+        # gdal_calc marks the files' nodata (255) as its own nodata; inside
+        # the AOI the NaNs of both must coincide.
+        nd = cds.GetRasterBand(1).GetNoDataValue()
+        calc_nan = np.isnan(calc) | (calc == nd)
+        aoi = self.aoi_mask()
+        np.testing.assert_array_equal(np.isnan(got)[aoi], calc_nan[aoi])
         ok = ~np.isnan(got)
         self.assertLessEqual(np.abs(got[ok] - calc[ok]).max(), 1e-6)
 
@@ -183,13 +189,24 @@ class SampleRun(awtest.TempDirTest):
         ds, mndwi = read(os.path.join(self.dir, "mndwi.tif"))
         thr = float(gdal.Open(os.path.join(self.dir, "water.tif"))
                     .GetMetadataItem("AW_WATER_THRESHOLD"))
-        zone = rasterize(ZONES, ds, where="zone_id = 'tucurui_arm'")
+        where = "zone_id = 'tucurui_arm'"
+        zone = rasterize(ZONES, ds, where=where)
+        # The zone reaches beyond the AOI's grid: its pixels outside count
+        # in its size but are never valid.
+        whole = awtest.rasterize_extended(ZONES, ds, 20, where=where)
         wet = zone & ~np.isnan(mndwi) & (mndwi > thr)
         expect_km2 = wet.sum() * 30 * 30 / 1e6
         with open(os.path.join(self.dir, "zones.csv")) as f:
             rows = {r["zone_id"]: r for r in csv.DictReader(f)}
         r = rows["tucurui_arm"]
-        self.assertEqual(int(r["n_pixels"]), int(zone.sum()))
+        self.assertEqual(int(r["n_pixels"]), int(whole.sum()))
+        self.assertGreater(int(whole.sum()), int(zone.sum()))
+        n_valid = int((zone & ~np.isnan(mndwi)).sum())
+        self.assertEqual(int(r["n_valid"]), n_valid)
+        self.assertAlmostEqual(float(r["valid_fraction"]),
+                               n_valid / whole.sum(), places=8)
+        self.assertAlmostEqual(float(r["zone_area_km2"]),
+                               whole.sum() * 900 / 1e6, places=6)
         self.assertEqual(int(r["n_water"]), int(wet.sum()))
         self.assertAlmostEqual(float(r["water_area_km2"]), expect_km2, places=6)
         # The reservoir arm is mostly water: a sanity bound on the scene.
@@ -249,12 +266,23 @@ class SampleRun(awtest.TempDirTest):
             m = json.load(f)
         with open(CONFIG, "rb") as f:
             self.assertEqual(m["config"]["sha256"], hashlib.sha256(f.read()).hexdigest())
-        self.assertEqual(len(m["scene"]["inputs"]), 6)
-        for i in m["scene"]["inputs"]:
+        self.assertEqual(len(m["scenes"]), 1)
+        scene = m["scenes"][0]
+        self.assertEqual(scene["status"], "used")
+        self.assertEqual(scene["sensor"], "generic")
+        self.assertEqual(len(scene["inputs"]), 6)
+        for i in scene["inputs"]:
             with open(i["path"], "rb") as f:
                 self.assertEqual(i["sha256"], hashlib.sha256(f.read()).hexdigest())
-        for stage in ("ingest", "mask", "indices", "classify", "zones", "write"):
+        stages = ("ingest", "mask", "mosaic", "indices", "classify", "zones",
+                  "alerts", "write")
+        for stage in stages:
             self.assertGreaterEqual(m["timings_s"][stage], 0.0)
+        # Reading and writing rasters takes time: those stages are measured.
+        for stage in ("ingest", "write"):
+            self.assertGreater(m["timings_s"][stage], 0.0)
+        self.assertAlmostEqual(m["timings_s"]["total"],
+                               sum(m["timings_s"][s] for s in stages), places=9)
         for o in m["outputs"]:
             with open(os.path.join(self.dir, o["file"]), "rb") as f:
                 self.assertEqual(o["sha256"], hashlib.sha256(f.read()).hexdigest())

@@ -77,12 +77,33 @@ zones: {file: zones.geojson, id_field: zone_id, kind_field: kind}
         # 0.0002 deg is about 22 m x 16 m here: 1.5 % as for 20 m pixels.
         self.assertLess(abs(float(row["water_area_km2"]) / TRUE_AREA_KM2 - 1),
                         0.015)
-        # The zone is a 0.06 x 0.06 degree square at 45 N, cut by the region
-        # bbox to 0.06 deg of longitude x 0.05 deg of latitude: on the
-        # ellipsoid about 0.06 * 78846.81 m x 0.05 * 111131.75 m (the cosine
-        # of latitude varies by < 0.1 % over the box).
-        expect = 0.06 * syn.M_PER_DEG_LON * 0.05 * syn.M_PER_DEG_LAT / 1e6
+        # The zone is a 0.06 x 0.06 degree square at 45 N (its part outside
+        # the region bbox counts too): on the ellipsoid about
+        # 0.06 * 78846.81 m x 0.06 * 111131.75 m (the cosine of latitude
+        # varies by < 0.1 % over the box).
+        expect = 0.06 * syn.M_PER_DEG_LON * 0.06 * syn.M_PER_DEG_LAT / 1e6
         self.assertLess(abs(float(row["zone_area_km2"]) / expect - 1), 0.002)
+
+    def test_web_mercator_grid_measures_true_area(self):
+        # EPSG:3857 cells of 28 m cover only about (28 cos 45)^2 m^2 of
+        # ground at 45 N: the nominal cell area would double the lake.
+        cfg = os.path.join(self.dir, "lake.yaml")
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace("crs: EPSG:32640", "crs: EPSG:3857").replace(
+            "resolution: 20", "resolution: 28").replace(
+            "name: lake", "name: lake_merc")
+        path = os.path.join(self.dir, "lake_merc.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        rc, _, err = run(["run", "--config", path, "--out",
+                          os.path.join(self.dir, "out"), "-q"])
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(self.dir, "out", "lake_merc", "2024-06-01",
+                               "zones.csv")) as f:
+            row = next(csv.DictReader(f))
+        self.assertLess(abs(float(row["water_area_km2"]) / TRUE_AREA_KM2 - 1),
+                        0.02)
 
     def out(self, date, name):
         return os.path.join(self.dir, "out", "lake", date, name)
@@ -96,7 +117,16 @@ zones: {file: zones.geojson, id_field: zone_id, kind_field: kind}
                 row = next(csv.DictReader(f))
             area = float(row["water_area_km2"])
             self.assertLess(abs(area / TRUE_AREA_KM2 - 1), tol, (date, area))
-            self.assertEqual(float(row["valid_fraction"]), 1.0)
+            # The zone square sticks out of the region bbox: the part
+            # outside is not observed. Expected share from gdal.Rasterize on
+            # the output grid and on the same lattice extended outwards.
+            ds, _ = read(self.out(date, "water.tif"))
+            inside = awtest.rasterize(os.path.join(self.dir, "zones.geojson"), ds)
+            whole = awtest.rasterize_extended(
+                os.path.join(self.dir, "zones.geojson"), ds, 200)
+            self.assertEqual(int(row["n_pixels"]), int(whole.sum()))
+            self.assertAlmostEqual(float(row["valid_fraction"]),
+                                   inside.sum() / whole.sum(), places=8)
 
     def test_lake_centre_lands_on_the_true_position(self):
         ct = osr.CoordinateTransformation(syn.srs(4326), syn.srs(32640))

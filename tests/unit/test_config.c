@@ -964,19 +964,20 @@ static void a_scene_without_a_band_needed_by_an_index_is_rejected(void **state)
                   NULL);
 }
 
-static void two_scenes_on_the_same_date_are_rejected(void **state)
+static void two_scenes_on_the_same_date_are_kept_for_one_mosaic(void **state)
 {
     fx *f = *state;
-    expect_errors(f,
-                  MINIMAL "  - date: 1988-08-14\n"
-                          "    id: other\n"
-                          "    path: ../sample_rasters/landsat5_2011\n"
-                          "    bands: {green: LT5_B2.TIF, red: LT5_B3.TIF, "
-                          "nir: LT5_B4.TIF, swir1: LT5_B5.TIF}\n",
-                  "configs/test.yaml:12: scenes[1].date: date 1988-08-14 is "
-                  "already used by scenes[0] (line 5); several scenes on one "
-                  "date are not supported yet (mosaicking comes later)",
-                  NULL);
+    aw_config *cfg =
+        load_ok(f, MINIMAL "  - date: 1988-08-14\n"
+                           "    id: other\n"
+                           "    path: ../sample_rasters/landsat5_2011\n"
+                           "    bands: {green: LT5_B2.TIF, red: LT5_B3.TIF, "
+                           "nir: LT5_B4.TIF, swir1: LT5_B5.TIF}\n");
+    assert_int_equal(cfg->n_scenes, 2);
+    assert_string_equal(cfg->scenes[0].date, cfg->scenes[1].date);
+    assert_int_equal(cfg->scenes[1].sensor, AW_SENSOR_GENERIC);
+    assert_int_equal(cfg->mosaic_order, AW_MOSAIC_LEAST_CLOUD);
+    aw_config_destroy(cfg);
 }
 
 static void two_scenes_with_the_same_id_are_rejected(void **state)
@@ -1116,7 +1117,7 @@ static void out_of_range_values_are_rejected(void **state)
                   "configs/test.yaml:14: scenes[0].qa_mask: 'qa_mask' needs a "
                   "'qa' band in scenes[0].bands",
                   "configs/test.yaml:16: water.method: unknown method "
-                  "'kmeans' (valid: threshold, otsu)",
+                  "'kmeans' (valid: threshold, otsu, dswe, wofs)",
                   "configs/test.yaml:17: water.otsu_bins: must be between 16 "
                   "and 4096, got 8",
                   "configs/test.yaml:18: water.otsu_min_class_fraction: must "
@@ -1334,7 +1335,7 @@ int main(void)
         T(bad_rule_fields_are_rejected),
         T(a_rule_metric_needs_its_index_in_indices),
         T(a_scene_without_a_band_needed_by_an_index_is_rejected),
-        T(two_scenes_on_the_same_date_are_rejected),
+        T(two_scenes_on_the_same_date_are_kept_for_one_mosaic),
         T(two_scenes_with_the_same_id_are_rejected),
         T(a_yaml_syntax_error_names_the_file_and_line),
         T(a_nonexistent_config_file_is_a_config_error_naming_it),

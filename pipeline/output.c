@@ -1,0 +1,802 @@
+/* Writing one date's products: index COGs, water/quality/source class
+ * rasters, zone statistics (CSV, JSON), alerts and the provenance manifest.
+ *
+ * Everything goes into a staging folder OUT/<region>/.<date>.partial-<pid>/;
+ * the folder is renamed to OUT/<region>/<date>/ only when every file is
+ * complete (an older folder of that date is moved aside first and removed
+ * after the swap), so a reader never sees a half-written product set. */
+#define _GNU_SOURCE /* renameat2 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <proj.h>
+#include <cpl_conv.h>
+#include <cpl_string.h>
+#include "aralwatch/profile.h"
+#include "aralwatch/util.h"
+#include "aralwatch/version.h"
+#include "alerts.h"
+#include "internal.h"
+#include "runwork.h"
+
+static char **provenance(const run_state *rs, const date_work *w)
+{
+    char **md = NULL;
+    md = CSLSetNameValue(md, "AW_SOFTWARE", "aralwatch " AW_VERSION);
+    md = CSLSetNameValue(md, "AW_GIT_SHA", AW_GIT_SHA);
+    md = CSLSetNameValue(md, "AW_REGION", rs->cfg->region_name);
+    md = CSLSetNameValue(md, "AW_DATE", w->date);
+    char ids[1024];
+    size_t used = 0;
+    ids[0] = '\0';
+    for (size_t i = 0; i < w->n_sb && used < sizeof ids; i++) {
+        if (w->sb[i].status != SCENE_USED)
+            continue;
+        int k = snprintf(ids + used, sizeof ids - used, "%s%s", used ? "," : "",
+                         w->sb[i].sc->id);
+        if (k > 0)
+            used += (size_t)k;
+    }
+    md = CSLSetNameValue(md, "AW_SCENE_ID", ids);
+    md = CSLSetNameValue(md, "AW_CONFIG_SHA256", rs->cfg->sha256);
+    return md;
+}
+
+static void json_num(json_t *o, const char *k, double v)
+{
+    json_object_set_new(o, k, isfinite(v) ? json_real(v) : json_null());
+}
+
+static void csv_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",%.9g", v);
+    else
+        fputs(",", f);
+}
+
+static void csv_text(FILE *f, const char *s)
+{
+    fputc(',', f);
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static aw_status write_text(aw_ctx *ctx, const char *dir, const char *name,
+                            const char *text)
+{
+    char *path = aw_path_join(dir, name);
+    if (!path)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    aw_status st = aw_write_file_atomic(ctx, path, text, strlen(text));
+    free(path);
+    return st;
+}
+
+aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    if (!text)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    size_t n = strlen(text);
+    char *withnl = realloc(text, n + 2);
+    if (!withnl) {
+        free(text);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    withnl[n] = '\n';
+    withnl[n + 1] = '\0';
+    aw_status st = aw_write_file_atomic(ctx, path, withnl, n + 1);
+    free(withnl);
+    return st;
+}
+
+static aw_status write_json(aw_ctx *ctx, const char *dir, const char *name,
+                            json_t *j)
+{
+    char *path = aw_path_join(dir, name);
+    if (!path)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    aw_status st = aw_write_json_file(ctx, path, j);
+    free(path);
+    return st;
+}
+
+static double pct(int64_t a, int64_t b)
+{
+    return b > 0 ? 100.0 * (double)a / (double)b : (double)NAN;
+}
+
+static aw_status write_zones(aw_ctx *ctx, run_state *rs, date_work *w,
+                             const char *dir)
+{
+    const aw_config *cfg = rs->cfg;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    fputs("date,n_scenes,zone_id,zone_name,kind,zone_area_km2,n_pixels,"
+          "n_valid,valid_fraction,cloud_pct,shadow_pct,snow_pct,nodata_pct,"
+          "n_water,water_area_km2,water_fraction",
+          f);
+    for (int i = 0; i < AW_IDX_COUNT; i++) {
+        if (!cfg->indices[i])
+            continue;
+        const char *nm = aw_index_get((aw_index)i)->name;
+        fprintf(f, ",%s_mean,%s_min,%s_max,%s_p10,%s_p50,%s_p90", nm, nm, nm,
+                nm, nm, nm);
+    }
+    fputs(",crop_mean_ndvi\n", f);
+
+    json_t *root = json_object();
+    json_object_set_new(root, "region", json_string(cfg->region_name));
+    json_object_set_new(root, "date", json_string(w->date));
+    json_object_set_new(root, "n_scenes", json_integer((json_int_t)w->n_used));
+    json_object_set_new(root, "water_index",
+                        json_string(aw_index_get(cfg->water_index)->name));
+    json_num(root, "water_threshold", (double)w->water_threshold);
+    json_t *arr = json_array();
+    for (size_t zi = 0; zi < rs->zones.n; zi++) {
+        const aw_zone *z = &rs->zones.z[zi];
+        const aw_zone_stats *s = &w->stats[zi];
+        fputs(w->date, f);
+        fprintf(f, ",%zu", w->n_used);
+        csv_text(f, z->id);
+        csv_text(f, z->name);
+        csv_text(f, aw_zone_kind_name(z->kind));
+        csv_num(f, z->area_km2);
+        fprintf(f, ",%lld,%lld", (long long)s->n_pixels, (long long)s->n_valid);
+        csv_num(f, s->valid_fraction);
+        csv_num(f, pct(s->n_cloud, s->n_pixels));
+        csv_num(f, pct(s->n_shadow, s->n_pixels));
+        csv_num(f, pct(s->n_snow, s->n_pixels));
+        csv_num(f, pct(s->n_nodata, s->n_pixels));
+        fprintf(f, ",%lld", (long long)s->n_water);
+        csv_num(f, s->water_area_km2);
+        csv_num(f, s->water_fraction);
+
+        json_t *o = json_object();
+        json_object_set_new(o, "zone_id", json_string(z->id));
+        json_object_set_new(o, "zone_name", json_string(z->name));
+        json_object_set_new(o, "kind", json_string(aw_zone_kind_name(z->kind)));
+        json_num(o, "zone_area_km2", z->area_km2);
+        json_object_set_new(o, "n_pixels", json_integer(s->n_pixels));
+        json_object_set_new(o, "n_valid", json_integer(s->n_valid));
+        json_num(o, "valid_fraction", s->valid_fraction);
+        json_num(o, "cloud_pct", pct(s->n_cloud, s->n_pixels));
+        json_num(o, "shadow_pct", pct(s->n_shadow, s->n_pixels));
+        json_num(o, "snow_pct", pct(s->n_snow, s->n_pixels));
+        json_num(o, "nodata_pct", pct(s->n_nodata, s->n_pixels));
+        json_object_set_new(o, "n_water", json_integer(s->n_water));
+        json_num(o, "water_area_km2", s->water_area_km2);
+        json_num(o, "water_fraction", s->water_fraction);
+        json_t *ix = json_object();
+        for (int i = 0; i < AW_IDX_COUNT; i++) {
+            if (!cfg->indices[i])
+                continue;
+            csv_num(f, s->mean[i]);
+            csv_num(f, s->min[i]);
+            csv_num(f, s->max[i]);
+            csv_num(f, s->p10[i]);
+            csv_num(f, s->p50[i]);
+            csv_num(f, s->p90[i]);
+            json_t *io = json_object();
+            json_num(io, "mean", s->mean[i]);
+            json_num(io, "min", s->min[i]);
+            json_num(io, "max", s->max[i]);
+            json_num(io, "p10", s->p10[i]);
+            json_num(io, "p50", s->p50[i]);
+            json_num(io, "p90", s->p90[i]);
+            json_object_set_new(ix, aw_index_get((aw_index)i)->name, io);
+        }
+        json_object_set_new(o, "indices", ix);
+        double crop = z->kind == AW_ZONE_CROPLAND && cfg->indices[AW_IDX_NDVI]
+                          ? s->mean[AW_IDX_NDVI]
+                          : (double)NAN;
+        csv_num(f, crop);
+        fputc('\n', f);
+        json_num(o, "crop_mean_ndvi", crop);
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(root, "zones", arr);
+    fclose(f);
+    aw_status st = write_text(ctx, dir, "zones.csv", buf);
+    free(buf);
+    if (st == AW_OK)
+        st = write_json(ctx, dir, "zones.json", root);
+    json_decref(root);
+    return st;
+}
+
+static aw_status write_alerts(aw_ctx *ctx, run_state *rs, date_work *w,
+                              const char *dir)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "region", json_string(rs->cfg->region_name));
+    json_object_set_new(root, "date", json_string(w->date));
+    json_object_set(root, "alerts", w->alerts);
+    json_object_set(root, "notices", w->notices);
+    aw_status st = write_json(ctx, dir, "alerts.json", root);
+    json_decref(root);
+    return st;
+}
+
+static const aw_class_def water_classes[] = {
+    {AW_WATER_NO, "not water", 230, 220, 190, 255},
+    {AW_WATER_YES, "water", 30, 90, 200, 255},
+    {AW_CLASS_NODATA, "nodata", 0, 0, 0, 0},
+};
+static const aw_class_def dswe_classes[] = {
+    {AW_DSWE_NOT_WATER, "not water", 230, 220, 190, 255},
+    {AW_DSWE_HIGH, "water, high confidence", 0, 0, 255, 255},
+    {AW_DSWE_MODERATE, "water, moderate confidence", 0, 128, 255, 255},
+    {AW_DSWE_WETLAND, "potential wetland", 0, 200, 100, 255},
+    {AW_DSWE_LOW, "low-confidence water or wetland", 150, 220, 150, 255},
+    {AW_DSWE_MASKED, "cloud, cloud shadow or snow", 255, 255, 255, 255},
+    {AW_DSWE_FILL, "fill", 0, 0, 0, 0},
+};
+static const aw_class_def valid_classes[] = {
+    {AW_Q_OUTSIDE, "outside region", 0, 0, 0, 0},
+    {AW_Q_VALID, "valid", 40, 160, 60, 255},
+    {AW_Q_NODATA, "input nodata", 120, 120, 120, 255},
+    {AW_Q_CLOUD, "cloud", 250, 250, 250, 255},
+    {AW_Q_SHADOW, "cloud shadow", 60, 60, 60, 255},
+    {AW_Q_SNOW, "snow or ice", 150, 220, 255, 255},
+    {AW_Q_MASKED, "masked (other)", 230, 120, 40, 255},
+};
+
+/* "0:not water;1:water;255:nodata": the classes inside the TIFF itself
+ * (GDAL_METADATA tag); GDAL keeps the category names in a .aux.xml side-car,
+ * which QGIS reads too. */
+static char **class_metadata(char **md, const aw_class_def *c, size_t n)
+{
+    char buf[1024];
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof buf; i++) {
+        int k = snprintf(buf + used, sizeof buf - used, "%s%d:%s", i ? ";" : "",
+                         c[i].value, c[i].name);
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return CSLSetNameValue(md, "AW_CLASSES", buf);
+}
+
+/* List a GDAL side-car (.aux.xml) among the outputs when one was written. */
+static void add_sidecar(json_t *outs, const char *dir, const char *name)
+{
+    char *p = aw_asprintf("%s/%s.aux.xml", dir, name);
+    struct stat sb;
+    if (p && stat(p, &sb) == 0) {
+        char *n = aw_asprintf("%s.aux.xml", name);
+        if (n)
+            json_array_append_new(outs, json_string(n));
+        free(n);
+    }
+    free(p);
+}
+
+static aw_status write_class_file(aw_ctx *ctx, run_state *rs, date_work *w,
+                                  const char *dir, const char *name,
+                                  const uint8_t *data, const char *desc,
+                                  char **extra_md, const aw_class_def *classes,
+                                  size_t n_classes, int has_nodata, int nodata,
+                                  json_t *outs)
+{
+    const aw_config *cfg = rs->cfg;
+    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    char *path = aw_path_join(dir, name);
+    char **md = class_metadata(provenance(rs, w), classes, n_classes);
+    for (char **e = extra_md; e && *e; e++)
+        md = CSLAddString(md, *e);
+    aw_status st =
+        path ? aw_write_classes(ctx, path, &rs->grid, data, desc, md, classes,
+                                n_classes, has_nodata, nodata, &wo)
+             : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    CSLDestroy(md);
+    free(path);
+    json_array_append_new(outs, json_string(name));
+    add_sidecar(outs, dir, name);
+    return st;
+}
+
+static const char *method_name(aw_water_method m)
+{
+    switch (m) {
+    case AW_WATER_THRESHOLD:
+        return "threshold";
+    case AW_WATER_OTSU:
+        return "otsu";
+    case AW_WATER_DSWE:
+        return "dswe";
+    case AW_WATER_WOFS:
+        return "wofs";
+    }
+    return "?";
+}
+
+static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
+                               const char *dir, json_t *outs)
+{
+    const aw_config *cfg = rs->cfg;
+    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    aw_status st = AW_OK;
+    for (int i = 0; i < AW_IDX_COUNT && st == AW_OK; i++) {
+        if (!cfg->indices[i])
+            continue;
+        const aw_index_info *info = aw_index_get((aw_index)i);
+        char name[64], desc[512], upper[32];
+        snprintf(name, sizeof name, "%s.tif", info->name);
+        size_t k = 0;
+        for (; info->name[k] && k < sizeof upper - 1; k++)
+            upper[k] = (char)(info->name[k] >= 'a' && info->name[k] <= 'z'
+                                  ? info->name[k] - 32
+                                  : info->name[k]);
+        upper[k] = '\0';
+        /* EVI and SAVI carry constants: write the ones used. */
+        char formula[256];
+        const aw_index_params *ip = &cfg->index_params;
+        if (i == AW_IDX_EVI)
+            snprintf(formula, sizeof formula,
+                     "%g * (nir - red) / (nir + %g * red - %g * blue + %g)",
+                     (double)ip->evi_g, (double)ip->evi_c1, (double)ip->evi_c2,
+                     (double)ip->evi_l);
+        else if (i == AW_IDX_SAVI)
+            snprintf(formula, sizeof formula,
+                     "%g * (nir - red) / (nir + red + %g)",
+                     1.0 + (double)ip->savi_l, (double)ip->savi_l);
+        else
+            snprintf(formula, sizeof formula, "%s", info->formula);
+        snprintf(desc, sizeof desc, "%s = %s (%s)", upper, formula,
+                 info->long_name);
+        char *path = aw_path_join(dir, name);
+        char **md = provenance(rs, w);
+        md = CSLSetNameValue(md, "AW_INDEX", info->name);
+        md = CSLSetNameValue(md, "AW_FORMULA", formula);
+        st = path ? aw_write_f32(ctx, path, &rs->grid, w->index[i], desc, md,
+                                 &wo)
+                  : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        CSLDestroy(md);
+        free(path);
+        json_array_append_new(outs, json_string(name));
+    }
+    if (st != AW_OK)
+        return st;
+
+    /* water.tif: binary water for threshold/Otsu/WOfS, DSWE classes for
+     * DSWE. */
+    char desc[256], thr[64], **md = NULL;
+    md = CSLSetNameValue(md, "AW_WATER_METHOD", method_name(cfg->water_method));
+    if (cfg->water_method == AW_WATER_DSWE) {
+        snprintf(desc, sizeof desc,
+                 "water class: USGS DSWE (0 not water, 1 high, 2 moderate "
+                 "confidence water, 3 potential wetland, 4 low confidence, 9 "
+                 "masked, 255 fill)");
+        st = write_class_file(ctx, rs, w, dir, "water.tif", w->dswe, desc, md,
+                              dswe_classes, 7, 1, AW_DSWE_FILL, outs);
+    }
+    else {
+        if (cfg->water_method == AW_WATER_WOFS) {
+            snprintf(desc, sizeof desc,
+                     "water class: WOfS decision tree (1 wet, 0 dry)");
+        }
+        else {
+            snprintf(desc, sizeof desc, "water class: %s > %g (%s)",
+                     aw_index_get(cfg->water_index)->name,
+                     (double)w->water_threshold,
+                     cfg->water_method == AW_WATER_OTSU
+                         ? (w->otsu_fallback ? "Otsu failed, fixed threshold"
+                                             : "Otsu threshold")
+                         : "fixed threshold");
+            snprintf(thr, sizeof thr, "%.9g", (double)w->water_threshold);
+            md = CSLSetNameValue(md, "AW_WATER_INDEX",
+                                 aw_index_get(cfg->water_index)->name);
+            md = CSLSetNameValue(md, "AW_WATER_THRESHOLD", thr);
+        }
+        st = write_class_file(ctx, rs, w, dir, "water.tif", w->water, desc, md,
+                              water_classes, 3, 1, AW_CLASS_NODATA, outs);
+    }
+    CSLDestroy(md);
+    if (st == AW_OK && w->wofl) {
+        static const aw_class_def wofl_classes[] = {
+            {0, "clear dry", 230, 220, 190, 255},
+            {AW_WOFS_NODATA, "nodata", 0, 0, 0, 0},
+            {AW_WOFS_NONCONTIGUOUS, "non-contiguous or masked", 200, 120, 40,
+             255},
+            {AW_WOFS_CLOUD_SHADOW, "cloud shadow", 60, 60, 60, 255},
+            {AW_WOFS_CLOUD, "cloud", 250, 250, 250, 255},
+            {AW_WOFS_WET, "clear wet", 30, 90, 200, 255},
+        };
+        st = write_class_file(
+            ctx, rs, w, dir, "wofl.tif", w->wofl,
+            "WOfS flag byte: 1 nodata, 2 non-contiguous, 32 cloud shadow, 64 "
+            "cloud, 128 wet (0 clear dry)",
+            NULL, wofl_classes, 6, 0, 0, outs);
+    }
+    if (st == AW_OK)
+        st = write_class_file(ctx, rs, w, dir, "valid.tif", w->qcls,
+                              "quality: 0 outside region, 1 valid, 2 input "
+                              "nodata, 3 cloud, 4 cloud shadow, 5 snow, 6 "
+                              "masked (other)",
+                              NULL, valid_classes, 7, 0, 0, outs);
+    if (st == AW_OK) {
+        /* source.tif: which scene every pixel of the mosaic came from. */
+        aw_class_def *cls = aw_calloc2(w->n_sb + 1, sizeof *cls);
+        if (!cls)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        cls[0] = (aw_class_def){0, "no source", 0, 0, 0, 0};
+        for (size_t i = 0; i < w->n_sb; i++) {
+            /* Distinct, stable colours from the scene's position. */
+            unsigned h = (unsigned)(i * 97u + 31u);
+            cls[i + 1] = (aw_class_def){(int)i + 1,
+                                        w->sb[i].sc->id,
+                                        (short)(60 + (h * 53u) % 190),
+                                        (short)(60 + (h * 29u) % 190),
+                                        (short)(60 + (h * 71u) % 190),
+                                        255};
+        }
+        st = write_class_file(ctx, rs, w, dir, "source.tif", w->source,
+                              "source scene of each mosaic pixel (category "
+                              "names are the scene ids; 0 no source)",
+                              NULL, cls, w->n_sb + 1, 1, 0, outs);
+        free(cls);
+    }
+    return st;
+}
+
+static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
+{
+    json_t *arr = json_array();
+    for (int b = 0; b <= AW_BAND_COUNT && *st == AW_OK; b++) {
+        const aw_band_src *src = b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
+        if (!src->present)
+            continue;
+        char hex[65];
+        *st = aw_sha256_file(ctx, src->path, hex);
+        if (*st != AW_OK)
+            break;
+        struct stat sb;
+        json_t *o = json_object();
+        json_object_set_new(
+            o, "role",
+            json_string(b < AW_BAND_COUNT ? aw_band_name((aw_band)b) : "qa"));
+        json_object_set_new(o, "path", json_string(src->path));
+        json_object_set_new(o, "band", json_integer(src->band));
+        json_object_set_new(o, "sha256", json_string(hex));
+        json_object_set_new(o, "bytes",
+                            json_integer(stat(src->path, &sb) == 0
+                                             ? (json_int_t)sb.st_size
+                                             : -1));
+        if (b < AW_BAND_COUNT) {
+            json_object_set_new(o, "scale", json_real(src->scale));
+            json_object_set_new(o, "offset", json_real(src->offset));
+        }
+        if (src->has_nodata)
+            json_object_set_new(o, "nodata", json_real(src->nodata));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static const char *const qclass_keys[AW_Q_COUNT] = {
+    "outside", "valid", "nodata", "cloud", "shadow", "snow", "masked"};
+
+json_t *aw_scene_json(const scene_buf *s)
+{
+    const aw_scene_cfg *sc = s->sc;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(sc->id));
+    json_object_set_new(o, "date", json_string(sc->date));
+    json_object_set_new(o, "sensor", json_string(aw_sensor_name(sc->sensor)));
+    static const char *const status[] = {"used", "skipped", "failed"};
+    json_object_set_new(o, "status", json_string(status[s->status]));
+    if (s->reason)
+        json_object_set_new(o, "reason", json_string(s->reason));
+    if (sc->datetime[0])
+        json_object_set_new(o, "datetime", json_string(sc->datetime));
+    if (sc->platform)
+        json_object_set_new(o, "platform", json_string(sc->platform));
+    if (sc->product_id)
+        json_object_set_new(o, "product_id", json_string(sc->product_id));
+    if (sc->tile_id)
+        json_object_set_new(o, "tile_id", json_string(sc->tile_id));
+    if (sc->wrs_path > 0) {
+        json_object_set_new(o, "wrs_path", json_integer(sc->wrs_path));
+        json_object_set_new(o, "wrs_row", json_integer(sc->wrs_row));
+    }
+    if (sc->processing_baseline)
+        json_object_set_new(o, "processing_baseline",
+                            json_string(sc->processing_baseline));
+    json_num(o, "provider_cloud_cover_pct", sc->cloud_cover);
+    json_num(o, "sun_elevation", sc->sun_elevation);
+    if (sc->offset_note)
+        json_object_set_new(o, "scale_offset", json_string(sc->offset_note));
+    if (s->status != SCENE_FAILED) {
+        json_t *px = json_object();
+        for (int q = 0; q < AW_Q_COUNT; q++)
+            json_object_set_new(px, qclass_keys[q], json_integer(s->count[q]));
+        json_object_set_new(o, "pixels", px);
+        json_num(o, "valid_fraction", s->valid_fraction);
+        json_num(o, "cloud_pct", s->cloud_pct);
+        json_num(o, "shadow_pct", s->shadow_pct);
+        json_num(o, "snow_pct", s->snow_pct);
+    }
+    if (s->status == SCENE_USED) {
+        json_object_set_new(o, "mosaic_rank", json_integer(s->order));
+        json_object_set_new(o, "mosaic_pixels", json_integer(s->n_mosaic));
+    }
+    return o;
+}
+
+static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
+                        aw_status *st)
+{
+    const aw_config *cfg = rs->cfg;
+    json_t *m = json_object();
+    char now[21];
+    aw_utc_now(now);
+    json_t *sw = json_object();
+    json_object_set_new(sw, "name", json_string("aralwatch"));
+    json_object_set_new(sw, "version", json_string(AW_VERSION));
+    json_object_set_new(sw, "git_sha", json_string(AW_GIT_SHA));
+    json_object_set_new(sw, "gdal",
+                        json_string(GDALVersionInfo("RELEASE_NAME")));
+    json_object_set_new(sw, "proj", json_string(proj_info().version));
+    json_object_set_new(m, "software", sw);
+    json_object_set_new(m, "created", json_string(now));
+    json_t *c = json_object();
+    json_object_set_new(c, "path", json_string(cfg->path));
+    json_object_set_new(c, "sha256", json_string(cfg->sha256));
+    json_object_set_new(m, "config", c);
+    json_t *g = json_object();
+    json_object_set_new(g, "name", json_string(cfg->region_name));
+    json_object_set_new(g, "crs_wkt", json_string(rs->grid.wkt));
+    json_t *gt = json_array();
+    for (int i = 0; i < 6; i++)
+        json_array_append_new(gt, json_real(rs->grid.gt[i]));
+    json_object_set_new(g, "geotransform", gt);
+    json_object_set_new(g, "width", json_integer(rs->grid.width));
+    json_object_set_new(g, "height", json_integer(rs->grid.height));
+    json_object_set_new(m, "region", g);
+    json_object_set_new(m, "date", json_string(w->date));
+    static const char *const orders[] = {"first", "least_cloud", "latest"};
+    json_object_set_new(m, "mosaic_order",
+                        json_string(orders[cfg->mosaic_order]));
+    json_t *scenes = json_array();
+    for (size_t i = 0; i < w->n_sb && *st == AW_OK; i++) {
+        json_t *o = aw_scene_json(&w->sb[i]);
+        if (w->sb[i].status == SCENE_USED)
+            json_object_set_new(o, "inputs", input_list(ctx, w->sb[i].sc, st));
+        json_array_append_new(scenes, o);
+    }
+    json_object_set_new(m, "scenes", scenes);
+    json_t *px = json_object();
+    for (int q = 0; q < AW_Q_COUNT; q++)
+        json_object_set_new(px, qclass_keys[q], json_integer(w->count[q]));
+    json_object_set_new(m, "pixels", px);
+    json_t *wa = json_object();
+    json_object_set_new(wa, "method",
+                        json_string(method_name(cfg->water_method)));
+    if (cfg->water_method == AW_WATER_THRESHOLD ||
+        cfg->water_method == AW_WATER_OTSU) {
+        json_object_set_new(wa, "index",
+                            json_string(aw_index_get(cfg->water_index)->name));
+        json_object_set_new(wa, "threshold",
+                            json_real((double)w->water_threshold));
+        json_object_set_new(wa, "otsu_fallback",
+                            json_boolean(w->otsu_fallback));
+    }
+    json_object_set_new(m, "water", wa);
+    json_object_set_new(m, "threads", json_integer(rs->threads));
+    json_t *t = json_object();
+    double total = 0;
+    for (int i = 0; i < ST_COUNT; i++) {
+        json_object_set_new(t, aw_stage_names[i], json_real(w->t[i]));
+        total += w->t[i];
+    }
+    json_object_set_new(t, "total", json_real(total));
+    json_object_set_new(m, "timings_s", t);
+    json_object_set_new(m, "outputs", outs);
+    return m;
+}
+
+/* Remove the plain files in dir, then dir. */
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *p = aw_path_join(dir, e->d_name);
+            if (p)
+                unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Remove staging folders (".<date>.partial-<pid>", ".<date>.old-<pid>")
+ * left by runs that were killed: their pid no longer exists. An ".old"
+ * folder whose date folder is missing (killed between the two renames of
+ * the fallback swap) is renamed back. */
+void aw_sweep_stale(aw_ctx *ctx, const char *region_dir)
+{
+    DIR *d = opendir(region_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        const char *tag = strstr(nm, ".partial-");
+        int is_old = 0;
+        if (!tag) {
+            tag = strstr(nm, ".old-");
+            is_old = tag != NULL;
+        }
+        if (nm[0] != '.' || !tag)
+            continue;
+        const char *pid_text = strchr(tag + 1, '-') + 1;
+        char *end = NULL;
+        long pid = strtol(pid_text, &end, 10);
+        if (!end || *end || pid <= 0 ||
+            (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        char *path = aw_path_join(region_dir, nm);
+        char date[16] = "";
+        size_t dl = (size_t)(tag - (nm + 1));
+        if (dl < sizeof date) {
+            memcpy(date, nm + 1, dl);
+            date[dl] = '\0';
+        }
+        char *final = date[0] ? aw_path_join(region_dir, date) : NULL;
+        struct stat sb;
+        if (path && is_old && final && stat(final, &sb) != 0 &&
+            rename(path, final) == 0) {
+            aw_log(ctx, AW_LOG_WARN, "restored %s from an interrupted run",
+                   final);
+        }
+        else if (path) {
+            remove_tree(path);
+            aw_log(ctx, AW_LOG_WARN, "removed %s left by killed run %ld", path,
+                   pid);
+        }
+        free(path);
+        free(final);
+    }
+    closedir(d);
+}
+
+aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    double t0 = aw_now();
+    aw_status st = AW_OK;
+    char *final = aw_asprintf("%s/%s", rs->region_dir, w->date);
+    char *stage = aw_asprintf("%s/.%s.partial-%ld", rs->region_dir, w->date,
+                              (long)getpid());
+    char *old =
+        aw_asprintf("%s/.%s.old-%ld", rs->region_dir, w->date, (long)getpid());
+    json_t *outs = json_array();
+    if (!final || !stage || !old || !outs) {
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    struct stat sb;
+    if (!rs->cfg->overwrite && stat(final, &sb) == 0) {
+        st = aw_fail(ctx, AW_ERR_IO, "%s exists and outputs.overwrite is false",
+                     final);
+        goto done;
+    }
+    st = aw_mkdirs(ctx, rs->region_dir);
+    if (st != AW_OK)
+        goto done;
+    remove_tree(stage); /* a leftover from a killed run with our pid */
+    if (mkdir(stage, 0777) != 0) {
+        st = aw_fail(ctx, AW_ERR_IO, "cannot create %s: %s", stage,
+                     strerror(errno));
+        goto done;
+    }
+    st = write_rasters(ctx, rs, w, stage, outs);
+    if (st == AW_OK) {
+        st = write_zones(ctx, rs, w, stage);
+        json_array_append_new(outs, json_string("zones.csv"));
+        json_array_append_new(outs, json_string("zones.json"));
+    }
+    if (st == AW_OK) {
+        st = write_alerts(ctx, rs, w, stage);
+        json_array_append_new(outs, json_string("alerts.json"));
+    }
+    if (st == AW_OK) {
+        /* Checksums of every output, for the manifest. */
+        json_t *listed = json_array();
+        size_t k;
+        json_t *v;
+        json_array_foreach(outs, k, v)
+        {
+            char *p = aw_path_join(stage, json_string_value(v));
+            char hex[65] = "";
+            struct stat ob;
+            json_t *o = json_object();
+            json_object_set_new(o, "file", json_string(json_string_value(v)));
+            if (p && aw_sha256_file(ctx, p, hex) == AW_OK &&
+                stat(p, &ob) == 0) {
+                json_object_set_new(o, "sha256", json_string(hex));
+                json_object_set_new(o, "bytes", json_integer(ob.st_size));
+            }
+            free(p);
+            json_array_append_new(listed, o);
+        }
+        /* The manifest records the write stage up to itself. */
+        w->t[ST_WRITE] = aw_now() - t0;
+        json_t *m = manifest(ctx, rs, w, listed, &st);
+        if (st == AW_OK)
+            st = write_json(ctx, stage, "manifest.json", m);
+        json_decref(m);
+    }
+    if (st != AW_OK)
+        goto done;
+    aw_fsync_path(stage);
+    /* Swap the complete folder in: atomically exchanged with an existing
+     * one (RENAME_EXCHANGE), so the date folder never goes missing; on a
+     * filesystem without exchange, moved aside first. */
+    if (stat(final, &sb) == 0) {
+        if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+            remove_tree(stage); /* now holds the previous products */
+        }
+        else if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP) {
+            remove_tree(old);
+            if (rename(final, old) != 0) {
+                st = aw_fail(ctx, AW_ERR_IO, "cannot move %s aside: %s", final,
+                             strerror(errno));
+                goto done;
+            }
+            if (rename(stage, final) != 0) {
+                st = aw_fail(ctx, AW_ERR_IO, "cannot rename %s to %s: %s",
+                             stage, final, strerror(errno));
+                rename(old, final);
+                goto done;
+            }
+            remove_tree(old);
+        }
+        else {
+            st = aw_fail(ctx, AW_ERR_IO, "cannot exchange %s and %s: %s", stage,
+                         final, strerror(errno));
+            goto done;
+        }
+    }
+    else if (rename(stage, final) != 0) {
+        st = aw_fail(ctx, AW_ERR_IO, "cannot rename %s to %s: %s", stage, final,
+                     strerror(errno));
+        goto done;
+    }
+    aw_fsync_path(rs->region_dir);
+    aw_log(ctx, AW_LOG_INFO, "%s: wrote %s", w->date, final);
+done:
+    if (st != AW_OK && stage)
+        remove_tree(stage);
+    json_decref(outs);
+    free(final);
+    free(stage);
+    free(old);
+    return st;
+}

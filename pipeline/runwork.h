@@ -1,0 +1,87 @@
+/* State of a run shared by pipeline/run.c (stages) and pipeline/output.c
+ * (writers). Pipeline-internal. */
+#ifndef ARALWATCH_RUNWORK_H
+#define ARALWATCH_RUNWORK_H
+
+#include <jansson.h>
+#include "aralwatch/pipeline.h"
+#include "aralwatch/quality.h"
+
+enum {
+    ST_INGEST = 0,
+    ST_MASK,
+    ST_MOSAIC,
+    ST_INDICES,
+    ST_CLASSIFY,
+    ST_ZONES,
+    ST_ALERTS,
+    ST_WRITE,
+    ST_COUNT
+};
+extern const char *const aw_stage_names[ST_COUNT];
+
+enum { SCENE_USED = 0, SCENE_SKIPPED, SCENE_FAILED };
+
+/* One scene of a date, on the region grid. */
+typedef struct scene_buf {
+    const aw_scene_cfg *sc;
+    float *refl[AW_BAND_COUNT];
+    uint8_t *qcls;             /* enum aw_qclass per pixel */
+    int64_t count[AW_Q_COUNT]; /* pixels per quality class */
+    double valid_fraction;     /* valid / pixels inside the region */
+    double cloud_pct, shadow_pct, snow_pct; /* of observed pixels */
+    int status;                             /* SCENE_USED / SKIPPED / FAILED */
+    aw_status failure;                      /* when FAILED */
+    char *reason;                           /* when SKIPPED or FAILED */
+    int64_t n_mosaic;                       /* pixels it gave to the mosaic */
+    int order; /* rank in the mosaic order, 0 = first */
+} scene_buf;
+
+/* Everything computed for one date (one mosaic of its scenes). */
+typedef struct date_work {
+    const char *date;
+    scene_buf *sb;
+    size_t n_sb;
+    size_t n_used;
+    float *refl[AW_BAND_COUNT];
+    uint8_t *qcls;   /* mosaic quality classes (valid.tif) */
+    uint8_t *valid;  /* 255 where qcls == AW_Q_VALID, else 0 */
+    uint8_t *source; /* 1-based position in sb of the chosen scene, 0 none */
+    float *index[AW_IDX_COUNT];
+    uint8_t *water; /* binary: AW_WATER_YES / NO / AW_CLASS_NODATA */
+    uint8_t *dswe;  /* DSWE classes (method dswe) */
+    uint8_t *wofl;  /* WOfS flag byte (method wofs) */
+    float water_threshold;
+    int otsu_fallback;
+    int64_t count[AW_Q_COUNT];
+    aw_zone_stats *stats;
+    json_t *alerts, *notices;
+    size_t n_alerts;
+    double t[ST_COUNT];
+} date_work;
+
+typedef struct run_state {
+    const aw_config *cfg;
+    const aw_run_opts *opts;
+    aw_grid grid;
+    uint8_t *aoi;
+    aw_zones zones;
+    char *region_dir;
+    int threads;
+    size_t date_i, n_dates;
+} run_state;
+
+/* Write every output of a date into OUT/<region>/<date>/ through a staging
+ * folder (pipeline/output.c). */
+aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w);
+
+/* Remove what killed runs left in the region folder. */
+void aw_sweep_stale(aw_ctx *ctx, const char *region_dir);
+
+/* Write a JSON document atomically. */
+aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j);
+
+/* JSON record of a scene: profile metadata, quality counts, status. */
+json_t *aw_scene_json(const scene_buf *s);
+
+#endif
