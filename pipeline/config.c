@@ -29,6 +29,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+#include <cpl_error.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
 #include "aralwatch/config.h"
 #include "aralwatch/profile.h"
 #include "aralwatch/util.h"
@@ -108,6 +112,7 @@ typedef struct rule_meta {
     int metric_ok;
     int metric_line;
     int id_line;
+    int zones_line; /* line of the rule's zones list, 0 if none */
 } rule_meta;
 
 typedef struct loader {
@@ -122,6 +127,9 @@ typedef struct loader {
     rule_meta *rmeta;
     int water_index_ok;
     const char *index_names[AW_IDX_COUNT];
+    char **layer_zone_ids; /* ids read from the zone layer, for the rules */
+    size_t n_layer_zone_ids;
+    int zone_layer_ok;
 } loader;
 
 /* A known key of a mapping and what the file gave for it. */
@@ -765,6 +773,76 @@ static void parse_bbox(loader *L, const yaml_node_t *n, const char *path)
         cfg->has_bbox = 1;
 }
 
+/* ---- Checks that ask GDAL/OGR (CRS strings, vector layers) ---- */
+
+static void ensure_gdal(void)
+{
+    if (GDALGetDriverCount() == 0)
+        GDALAllRegister();
+}
+
+/* The CRS text must be something PROJ/GDAL understands. */
+static void check_crs(loader *L, const yaml_node_t *n, const char *path,
+                      const char *text)
+{
+    ensure_gdal();
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    OGRErr e = OSRSetFromUserInput(srs, text);
+    char why[512];
+    snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
+    CPLPopErrorHandler();
+    OSRDestroySpatialReference(srs);
+    if (e != OGRERR_NONE)
+        add_error(L, line_of(n), path, "not a CRS GDAL/PROJ knows: '%s'%s%s",
+                  text, why[0] ? ": " : "", why);
+}
+
+/* Open a vector layer; reports at n/path and returns NULL on failure. The
+ * dataset is returned in *ds for the caller to close. */
+static OGRLayerH open_layer(loader *L, const yaml_node_t *n, const char *path,
+                            const char *file, const char *layer,
+                            GDALDatasetH *ds)
+{
+    ensure_gdal();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    *ds = GDALOpenEx(file, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!*ds) {
+        add_error(L, line_of(n), path,
+                  "%s is not a vector layer GDAL/OGR can "
+                  "read",
+                  file);
+        return NULL;
+    }
+    OGRLayerH lyr = layer ? GDALDatasetGetLayerByName(*ds, layer)
+                          : GDALDatasetGetLayer(*ds, 0);
+    if (!lyr)
+        add_error(L, line_of(n), path, "%s has no layer %s%s%s", file,
+                  layer ? "'" : "", layer ? layer : "(it is empty)",
+                  layer ? "'" : "");
+    return lyr;
+}
+
+static void check_field(loader *L, const yaml_node_t *n, const char *path,
+                        OGRLayerH lyr, const char *file, const char *name)
+{
+    OGRFeatureDefnH defn = OGR_L_GetLayerDefn(lyr);
+    if (OGR_FD_GetFieldIndex(defn, name) >= 0)
+        return;
+    char list[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < OGR_FD_GetFieldCount(defn) && used < sizeof list; i++) {
+        int k = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                         OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, i)));
+        if (k > 0)
+            used += (size_t)k;
+    }
+    add_error(L, line_of(n), path, "field '%s' is not in %s (fields: %s)",
+              name, file, list[0] ? list : "none");
+}
+
 static void parse_region(loader *L, yaml_node_t *n, const char *path)
 {
     enum { NAME, CRS, RES, AOI, AOI_LAYER, BBOX, BBOX_CRS, N };
@@ -788,7 +866,8 @@ static void parse_region(loader *L, yaml_node_t *n, const char *path)
     }
     if (f[CRS].val) {
         key_path(kp, path, "crs");
-        get_string(L, f[CRS].val, kp, &cfg->crs);
+        if (get_string(L, f[CRS].val, kp, &cfg->crs))
+            check_crs(L, f[CRS].val, kp, cfg->crs);
     }
     if (f[RES].val) {
         key_path(kp, path, "resolution");
@@ -815,6 +894,17 @@ static void parse_region(loader *L, yaml_node_t *n, const char *path)
             add_error(L, line_of(f[AOI_LAYER].key), kp,
                       "'aoi_layer' is only allowed together with 'aoi'");
     }
+    if (f[AOI].val && cfg->aoi_path && access(cfg->aoi_path, R_OK) == 0) {
+        key_path(kp, path, "aoi");
+        GDALDatasetH ds = NULL;
+        OGRLayerH lyr =
+            open_layer(L, f[AOI].val, kp, cfg->aoi_path, cfg->aoi_layer, &ds);
+        if (lyr && OGR_L_GetFeatureCount(lyr, TRUE) == 0)
+            add_error(L, line_of(f[AOI].val), kp, "%s has no feature",
+                      cfg->aoi_path);
+        if (ds)
+            GDALClose(ds);
+    }
     if (f[BBOX].val) {
         key_path(kp, path, "bbox");
         if (f[AOI].val)
@@ -826,9 +916,13 @@ static void parse_region(loader *L, yaml_node_t *n, const char *path)
     }
     if (f[BBOX_CRS].val) {
         key_path(kp, path, "bbox_crs");
-        if (get_string(L, f[BBOX_CRS].val, kp, &cfg->bbox_crs) && !f[BBOX].val)
-            add_error(L, line_of(f[BBOX_CRS].key), kp,
-                      "'bbox_crs' is only allowed together with 'bbox'");
+        if (get_string(L, f[BBOX_CRS].val, kp, &cfg->bbox_crs)) {
+            if (!f[BBOX].val)
+                add_error(L, line_of(f[BBOX_CRS].key), kp,
+                          "'bbox_crs' is only allowed together with 'bbox'");
+            else
+                check_crs(L, f[BBOX_CRS].val, kp, cfg->bbox_crs);
+        }
     }
 }
 
@@ -1592,6 +1686,84 @@ static void parse_zones(loader *L, yaml_node_t *n, const char *path)
                       "both",
                       line_of(f[KIND_FIELD].key));
     }
+    /* The layer and its fields exist, and its zone ids are known to check
+     * the alert rules against. */
+    if (!cfg->zones_path || access(cfg->zones_path, R_OK) != 0)
+        return;
+    key_path(kp, path, "file");
+    GDALDatasetH ds = NULL;
+    OGRLayerH lyr =
+        open_layer(L, f[FILE_].val, kp, cfg->zones_path, cfg->zones_layer, &ds);
+    if (lyr) {
+        const struct {
+            int i;
+            const char *v;
+        } fields[] = {{ID_FIELD, cfg->zones_id_field},
+                      {NAME_FIELD, cfg->zones_name_field},
+                      {KIND_FIELD, cfg->zones_kind_field}};
+        int id_ok = 1;
+        for (size_t k = 0; k < COUNT_OF(fields); k++) {
+            if (!fields[k].v || !f[fields[k].i].val)
+                continue;
+            key_path(kp, path, f[fields[k].i].name);
+            OGRFeatureDefnH defn = OGR_L_GetLayerDefn(lyr);
+            if (OGR_FD_GetFieldIndex(defn, fields[k].v) < 0) {
+                check_field(L, f[fields[k].i].val, kp, lyr, cfg->zones_path,
+                            fields[k].v);
+                if (fields[k].i == ID_FIELD)
+                    id_ok = 0;
+            }
+        }
+        if (id_ok && cfg->zones_id_field) {
+            int fi = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(lyr),
+                                          cfg->zones_id_field);
+            GIntBig nf = OGR_L_GetFeatureCount(lyr, TRUE);
+            L->layer_zone_ids =
+                aw_calloc2(nf > 0 ? (size_t)nf : 1, sizeof(char *));
+            if (!L->layer_zone_ids) {
+                L->nomem = 1;
+            }
+            else {
+                OGR_L_ResetReading(lyr);
+                OGRFeatureH ft;
+                while ((ft = OGR_L_GetNextFeature(lyr)) != NULL) {
+                    if ((GIntBig)L->n_layer_zone_ids < nf)
+                        L->layer_zone_ids[L->n_layer_zone_ids++] =
+                            aw_strdup(OGR_F_GetFieldAsString(ft, fi));
+                    OGR_F_Destroy(ft);
+                }
+                L->zone_layer_ok = 1;
+            }
+        }
+    }
+    if (ds)
+        GDALClose(ds);
+}
+
+/* Every zone id a rule names must be in the zone layer. */
+static void check_rule_zones(loader *L)
+{
+    const aw_config *cfg = L->cfg;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const aw_rule_cfg *r = &cfg->rules[i];
+        for (size_t j = 0; j < r->n_zone_ids; j++) {
+            int found = 0;
+            for (size_t k = 0; k < L->n_layer_zone_ids && !found; k++)
+                found = L->layer_zone_ids[k] &&
+                        strcmp(L->layer_zone_ids[k], r->zone_ids[j]) == 0;
+            if (found)
+                continue;
+            char kp[KEY_PATH_MAX];
+            snprintf(kp, sizeof kp, "alerts.rules[%zu].zones[%zu]", i, j);
+            const char *near =
+                closest(r->zone_ids[j], (const char *const *)L->layer_zone_ids,
+                        L->n_layer_zone_ids);
+            add_error(L, L->rmeta[i].zones_line, kp, "no zone '%s' in %s%s%s%s",
+                      r->zone_ids[j], cfg->zones_path,
+                      near ? "; did you mean '" : "", near ? near : "",
+                      near ? "'?" : "");
+        }
+    }
 }
 
 static void parse_rule_zones(loader *L, const yaml_node_t *n, const char *path,
@@ -1720,6 +1892,7 @@ static void parse_rule(loader *L, yaml_node_t *n, const char *path,
     if (f[ZONES].val) {
         key_path(kp, path, "zones");
         parse_rule_zones(L, f[ZONES].val, kp, r);
+        rm->zones_line = line_of(f[ZONES].val);
     }
     if (f[MVF].val) {
         key_path(kp, path, "min_valid_fraction");
@@ -2045,6 +2218,8 @@ static void parse_root(loader *L, yaml_node_t *root)
 
     if (cfg->rules)
         check_rule_indices(L);
+    if (cfg->rules && L->zone_layer_ok)
+        check_rule_zones(L);
     if (cfg->scenes)
         check_scene_bands(L);
     if (cfg->scenes)
@@ -2277,6 +2452,9 @@ done:
     free(L.errs);
     free(L.smeta);
     free(L.rmeta);
+    for (size_t i = 0; i < L.n_layer_zone_ids; i++)
+        free(L.layer_zone_ids[i]);
+    free(L.layer_zone_ids);
     yaml_document_delete(&doc);
     free(buf);
     if (st == AW_OK)

@@ -495,6 +495,36 @@ static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
     return arr;
 }
 
+/* One auxiliary input (AOI, zones, DEM) with its checksum; a Shapefile
+ * brings its side files. */
+static void add_aux_input(aw_ctx *ctx, json_t *arr, const char *role,
+                          const char *path, aw_status *st)
+{
+    if (!path || *st != AW_OK)
+        return;
+    static const char *const shp_parts[] = {"", ".shx", ".dbf", ".prj", ".cpg"};
+    size_t n = strlen(path);
+    int shp = n > 4 && strcmp(path + n - 4, ".shp") == 0;
+    for (size_t k = 0; k < (shp ? 5u : 1u); k++) {
+        char *p = k == 0
+                      ? aw_strdup(path)
+                      : aw_asprintf("%.*s%s", (int)(n - 4), path, shp_parts[k]);
+        struct stat sb;
+        if (p && (k == 0 || stat(p, &sb) == 0)) {
+            char hex[65];
+            *st = aw_sha256_file(ctx, p, hex);
+            if (*st == AW_OK) {
+                json_t *o = json_object();
+                json_object_set_new(o, "role", json_string(role));
+                json_object_set_new(o, "path", json_string(p));
+                json_object_set_new(o, "sha256", json_string(hex));
+                json_array_append_new(arr, o);
+            }
+        }
+        free(p);
+    }
+}
+
 static const char *const qclass_keys[AW_Q_COUNT] = {
     "outside", "valid", "nodata", "cloud", "shadow", "snow", "masked"};
 
@@ -587,6 +617,11 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
         json_array_append_new(scenes, o);
     }
     json_object_set_new(m, "scenes", scenes);
+    json_t *aux = json_array();
+    add_aux_input(ctx, aux, "aoi", cfg->aoi_path, st);
+    add_aux_input(ctx, aux, "zones", cfg->zones_path, st);
+    add_aux_input(ctx, aux, "dem", cfg->dem_path, st);
+    json_object_set_new(m, "aux_inputs", aux);
     json_t *px = json_object();
     for (int q = 0; q < AW_Q_COUNT; q++)
         json_object_set_new(px, qclass_keys[q], json_integer(w->count[q]));

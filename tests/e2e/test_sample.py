@@ -274,6 +274,11 @@ class SampleRun(awtest.TempDirTest):
         for i in scene["inputs"]:
             with open(i["path"], "rb") as f:
                 self.assertEqual(i["sha256"], hashlib.sha256(f.read()).hexdigest())
+        aux = {a["role"]: a for a in m["aux_inputs"]}
+        for role, path in (("aoi", AOI), ("zones", ZONES)):
+            with open(path, "rb") as f:
+                self.assertEqual(aux[role]["sha256"],
+                                 hashlib.sha256(f.read()).hexdigest())
         stages = ("ingest", "mask", "mosaic", "indices", "classify", "zones",
                   "alerts", "write")
         for stage in stages:

@@ -45,6 +45,25 @@ static const char *const dummy_files[] = {
     "sample_rasters/zones.geojson",
 };
 
+/* An AOI layer named "aoi", and a zone layer "zones" with fields zone_id,
+ * name, kind and the zones "tucurui" and "42" the rules name. */
+static const char aoi_json[] =
+    "{\"type\": \"FeatureCollection\", \"name\": \"aoi\", \"features\": "
+    "[{\"type\": \"Feature\", \"properties\": {}, \"geometry\": "
+    "{\"type\": \"Polygon\", \"coordinates\": [[[-49.9, -3.8], [-49.8, "
+    "-3.8], [-49.8, -3.7], [-49.9, -3.8]]]}}]}\n";
+static const char zones_json[] =
+    "{\"type\": \"FeatureCollection\", \"name\": \"zones\", "
+    "\"features\": ["
+    "{\"type\": \"Feature\", \"properties\": {\"zone_id\": \"tucurui\", "
+    "\"name\": \"Tucurui\", \"kind\": \"waterbody\"}, \"geometry\": "
+    "{\"type\": \"Polygon\", \"coordinates\": [[[-49.9, -3.8], [-49.8, "
+    "-3.8], [-49.8, -3.7], [-49.9, -3.8]]]}},"
+    "{\"type\": \"Feature\", \"properties\": {\"zone_id\": \"42\", "
+    "\"name\": \"Field 42\", \"kind\": \"cropland\"}, \"geometry\": "
+    "{\"type\": \"Polygon\", \"coordinates\": [[[-49.9, -3.8], [-49.85, "
+    "-3.8], [-49.85, -3.75], [-49.9, -3.8]]]}}]}\n";
+
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
@@ -57,6 +76,14 @@ static int setup(void **state)
     for (size_t i = 0; i < sizeof dummy_files / sizeof *dummy_files; i++)
         if (aw_test_touch(f->dir, dummy_files[i]) != 0)
             return -1;
+    /* The vector files are opened by the loader: real (tiny) GeoJSON. */
+    char *a = aw_test_write(f->dir, "sample_rasters/aoi.geojson", aoi_json);
+    char *z = aw_test_write(f->dir, "sample_rasters/zones.geojson", zones_json);
+    int ok = a && z;
+    free(a);
+    free(z);
+    if (!ok)
+        return -1;
     *state = f;
     return 0;
 }
@@ -785,6 +812,62 @@ static void a_missing_file_is_reported_with_its_resolved_path(void **state)
     free(p);
 }
 
+static void a_crs_proj_does_not_know_is_a_config_error(void **state)
+{
+    fx *f = *state;
+    expect_errors(f,
+                  "version: 1\n"
+                  "region:\n"
+                  "  name: r\n"
+                  "  crs: EPSG:999999\n" SCENES,
+                  "configs/test.yaml:4: region.crs: not a CRS GDAL/PROJ knows: "
+                  "'EPSG:999999'",
+                  NULL);
+}
+
+static void a_zone_field_not_in_the_layer_is_a_config_error(void **state)
+{
+    fx *f = *state;
+    expect_errors(
+        f,
+        MINIMAL "zones:\n"
+                "  file: ../sample_rasters/zones.geojson\n"
+                "  id_field: nope\n",
+        "configs/test.yaml:14: zones.id_field: field 'nope' is not in",
+        "(fields: zone_id, name, kind)", NULL);
+}
+
+static void a_rule_naming_an_unknown_zone_is_a_config_error(void **state)
+{
+    fx *f = *state;
+    expect_errors(f,
+                  MINIMAL "zones:\n"
+                          "  file: ../sample_rasters/zones.geojson\n"
+                          "  id_field: zone_id\n"
+                          "alerts:\n"
+                          "  rules:\n"
+                          "    - id: low\n"
+                          "      type: water_shrinkage\n"
+                          "      metric: water_area_km2\n"
+                          "      when: below\n"
+                          "      watch: 10\n"
+                          "      zones: [tucurui, tucurai]\n",
+                  "configs/test.yaml:22: alerts.rules[0].zones[1]: no zone "
+                  "'tucurai' in",
+                  "did you mean 'tucurui'?", NULL);
+}
+
+static void an_unreadable_zone_file_is_a_config_error(void **state)
+{
+    fx *f = *state;
+    char *p = aw_test_write(f->dir, "configs/broken.geojson", "{not json");
+    free(p);
+    expect_errors(
+        f, MINIMAL "zones: {file: broken.geojson, id_field: zone_id}\n",
+        "configs/test.yaml:12: zones.file:",
+        "broken.geojson is not a vector layer GDAL/OGR can read", NULL);
+}
+
 static void a_scene_path_that_is_a_file_is_rejected(void **state)
 {
     fx *f = *state;
@@ -1337,6 +1420,10 @@ int main(void)
         T(a_scene_without_a_band_needed_by_an_index_is_rejected),
         T(two_scenes_on_the_same_date_are_kept_for_one_mosaic),
         T(two_scenes_with_the_same_id_are_rejected),
+        T(a_crs_proj_does_not_know_is_a_config_error),
+        T(a_zone_field_not_in_the_layer_is_a_config_error),
+        T(a_rule_naming_an_unknown_zone_is_a_config_error),
+        T(an_unreadable_zone_file_is_a_config_error),
         T(a_yaml_syntax_error_names_the_file_and_line),
         T(a_nonexistent_config_file_is_a_config_error_naming_it),
         T(an_empty_config_or_a_top_level_list_is_rejected),

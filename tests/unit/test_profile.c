@@ -553,6 +553,7 @@ static void landsat5_level1_is_generic_tm_with_dn_scale(void **state)
     assert_int_equal(sc->wrs_path, 224); /* WRS_PATH = 224 */
     assert_int_equal(sc->wrs_row, 63);   /* WRS_ROW = 063 */
     check_note(f, "DN as delivered (no reflectance coefficients in the MTL)");
+    free(dir);
 }
 
 /* ---- Sentinel-2 L2A ---- */
