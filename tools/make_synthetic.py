@@ -61,13 +61,16 @@ def lonlat_of_centres(epsg, gt, w, h):
     return a[:, 0].reshape(h, w), a[:, 1].reshape(h, w)
 
 
-def grid_for(epsg, res):
-    """A grid in `epsg` at `res` covering the lon/lat box, edges on
-    multiples of res."""
+def grid_for(epsg, res, box=None):
+    """A grid in `epsg` at `res` covering the lon/lat box (lon0, lat0, lon1,
+    lat1; default the centre +- HALF_SIZE_DEG), edges on multiples of res."""
+    if box is None:
+        box = (LON0 - HALF_SIZE_DEG, LAT0 - HALF_SIZE_DEG,
+               LON0 + HALF_SIZE_DEG, LAT0 + HALF_SIZE_DEG)
     ct = osr.CoordinateTransformation(srs(4326), srs(epsg))
     xs, ys = [], []
-    for lon in (LON0 - HALF_SIZE_DEG, LON0 + HALF_SIZE_DEG):
-        for lat in (LAT0 - HALF_SIZE_DEG, LAT0 + HALF_SIZE_DEG):
+    for lon in (box[0], box[2]):
+        for lat in (box[1], box[3]):
             x, y, _ = ct.TransformPoint(lon, lat)
             xs.append(x)
             ys.append(y)
@@ -124,5 +127,41 @@ def make(out):
         json.dump(zones, f)
 
 
+# ---- Same-date mosaic of two scenes in two UTM zones ----
+# West scene: UTM 40N, 20 m, lon 59.94..60.01, a cloud (QA = 1) disc of
+# radius 600 m at CLOUD_W inside the overlap. East scene: UTM 41N, 30 m,
+# lon 59.99..60.06, clear but for a cloud disc at CLOUD_E outside the west
+# scene. Both carry the same reflectance field, so a seamless mosaic shows
+# the same field everywhere.
+MOSAIC_W = (59.94, 44.96, 60.01, 45.04)
+MOSAIC_E = (59.99, 44.96, 60.06, 45.04)
+CLOUD_W = (60.0, 45.0)
+CLOUD_E = (60.03, 45.01)
+CLOUD_R_M = 600.0
+
+
+def in_disc(lon, lat, centre, r):
+    dx = (lon - centre[0]) * M_PER_DEG_LON
+    dy = (lat - centre[1]) * M_PER_DEG_LAT
+    return dx * dx + dy * dy < r * r
+
+
+def make_mosaic(out):
+    for name, epsg, res, box, cloud in (("west", 32640, 20.0, MOSAIC_W, CLOUD_W),
+                                        ("east", 32641, 30.0, MOSAIC_E, CLOUD_E)):
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        gt, w, h = grid_for(epsg, res, box)
+        lon, lat = lonlat_of_centres(epsg, gt, w, h)
+        for role in ("green", "nir", "swir1"):
+            write(os.path.join(d, role + ".tif"), epsg, gt,
+                  band_values(role, lon, lat).astype(np.float32),
+                  gdal.GDT_Float32)
+        qa = in_disc(lon, lat, cloud, CLOUD_R_M).astype(np.uint8)
+        write(os.path.join(d, "qa.tif"), epsg, gt, qa, gdal.GDT_Byte)
+
+
 if __name__ == "__main__":
     make(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "mosaic":
+        make_mosaic(sys.argv[1])
