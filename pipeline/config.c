@@ -104,7 +104,9 @@ typedef struct scene_meta {
     int date_line;
     int id_given; /* 0: id is a default derived from a path */
     int id_line;
-    int bands_ok; /* the bands mapping was read */
+    int bands_ok;   /* the bands mapping was read */
+    int from_inbox; /* found in an inbox: missing bands fail the scene at
+                       run time instead of the config */
     int bands_line;
 } scene_meta;
 
@@ -839,17 +841,17 @@ static void check_field(loader *L, const yaml_node_t *n, const char *path,
         if (k > 0)
             used += (size_t)k;
     }
-    add_error(L, line_of(n), path, "field '%s' is not in %s (fields: %s)",
-              name, file, list[0] ? list : "none");
+    add_error(L, line_of(n), path, "field '%s' is not in %s (fields: %s)", name,
+              file, list[0] ? list : "none");
 }
 
 static void parse_region(loader *L, yaml_node_t *n, const char *path)
 {
-    enum { NAME, CRS, RES, AOI, AOI_LAYER, BBOX, BBOX_CRS, N };
+    enum { NAME, CRS, RES, AOI, AOI_LAYER, BBOX, BBOX_CRS, GRID, N };
     field f[N] = {{.name = "name"},       {.name = "crs"},
                   {.name = "resolution"}, {.name = "aoi"},
                   {.name = "aoi_layer"},  {.name = "bbox"},
-                  {.name = "bbox_crs"}};
+                  {.name = "bbox_crs"},   {.name = "grid"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     aw_config *cfg = L->cfg;
@@ -868,6 +870,18 @@ static void parse_region(loader *L, yaml_node_t *n, const char *path)
         key_path(kp, path, "crs");
         if (get_string(L, f[CRS].val, kp, &cfg->crs))
             check_crs(L, f[CRS].val, kp, cfg->crs);
+    }
+    if (f[GRID].val) {
+        static const char *const grid_names[] = {"fixed", "per_date"};
+        key_path(kp, path, "grid");
+        int v = 0;
+        if (get_enum(L, f[GRID].val, kp, "grid", grid_names,
+                     COUNT_OF(grid_names), 0, &v))
+            cfg->grid_per_date = v;
+        if (v == 1 && (f[AOI].val || f[BBOX].val))
+            add_error(L, line_of(f[GRID].val), kp,
+                      "'per_date' takes each date's extent from its scenes; "
+                      "it cannot be combined with 'aoi' or 'bbox'");
     }
     if (f[RES].val) {
         key_path(kp, path, "resolution");
@@ -1364,7 +1378,7 @@ static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
                 *sc = tmp;
                 sc->line = line;
                 scene_meta *sm = &L->smeta[L->cfg->n_scenes - 1];
-                sm->date_ok = sm->bands_ok = 1;
+                sm->date_ok = sm->bands_ok = sm->from_inbox = 1;
                 sm->date_line = sm->bands_line = sm->id_line = line;
             }
             else {
@@ -2049,7 +2063,7 @@ static void check_scene_bands(loader *L)
         needed |= (1u << AW_BAND_COUNT) - 1u;
     for (size_t s = 0; s < cfg->n_scenes; s++) {
         const aw_scene_cfg *sc = &cfg->scenes[s];
-        if (!L->smeta[s].bands_ok)
+        if (!L->smeta[s].bands_ok || L->smeta[s].from_inbox)
             continue;
         for (int b = 0; b < AW_BAND_COUNT; b++) {
             /* A role whose entry is there but broken is reported already

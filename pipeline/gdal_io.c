@@ -347,6 +347,45 @@ aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
     return AW_OK;
 }
 
+double aw_src_pixel_in_grid(const aw_band_src *src, const aw_grid *grid)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH ds = GDALOpen(src->path, GA_ReadOnly);
+    CPLPopErrorHandler();
+    double gt[6], ratio = 1.0;
+    const char *wkt = ds ? GDALGetProjectionRef(ds) : NULL;
+    if (ds && wkt && wkt[0] && GDALGetGeoTransform(ds, gt) == CE_None) {
+        OGRSpatialReferenceH s = OSRNewSpatialReference(wkt);
+        OGRSpatialReferenceH t = OSRNewSpatialReference(grid->wkt);
+        OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+        OSRSetAxisMappingStrategy(t, OAMS_TRADITIONAL_GIS_ORDER);
+        OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(s, t);
+        /* One source pixel at the raster's centre, in grid pixels. */
+        double cx = GDALGetRasterXSize(ds) / 2.0,
+               cy = GDALGetRasterYSize(ds) / 2.0;
+        double x[3] = {gt[0] + cx * gt[1] + cy * gt[2],
+                       gt[0] + (cx + 1) * gt[1] + cy * gt[2],
+                       gt[0] + cx * gt[1] + (cy + 1) * gt[2]};
+        double y[3] = {gt[3] + cx * gt[4] + cy * gt[5],
+                       gt[3] + (cx + 1) * gt[4] + cy * gt[5],
+                       gt[3] + cx * gt[4] + (cy + 1) * gt[5]};
+        int ok[3] = {0, 0, 0};
+        if (ct && OCTTransformEx(ct, 3, x, y, NULL, ok) && ok[0] && ok[1] &&
+            ok[2]) {
+            double dx = hypot(x[1] - x[0], y[1] - y[0]) / fabs(grid->gt[1]);
+            double dy = hypot(x[2] - x[0], y[2] - y[0]) / fabs(grid->gt[5]);
+            ratio = fmax(dx, dy);
+        }
+        if (ct)
+            OCTDestroyCoordinateTransformation(ct);
+        OSRDestroySpatialReference(s);
+        OSRDestroySpatialReference(t);
+    }
+    if (ds)
+        GDALClose(ds);
+    return isfinite(ratio) && ratio > 0 ? ratio : 1.0;
+}
+
 /* ---- Writing ---- */
 
 static GDALDatasetH mem_dataset(aw_ctx *ctx, const aw_grid *grid,

@@ -281,7 +281,9 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     int north_up = fgt[2] == 0.0 && fgt[4] == 0.0 && fgt[5] < 0.0;
 
     /* Native grid of the first scene expressed in the target CRS. */
-    double nat[4], res, anchor_x = 0, anchor_y = 0;
+    /* Pixel size: square unless the first scene's native pixels are not
+     * (and no resolution is configured). */
+    double nat[4], res, res_y, anchor_x = 0, anchor_y = 0;
     if (same_crs && north_up) {
         int w = GDALGetRasterXSize(first), h = GDALGetRasterYSize(first);
         nat[0] = fgt[0];
@@ -289,6 +291,7 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
         nat[2] = fgt[0] + fgt[1] * w;
         nat[1] = fgt[3] + fgt[5] * h;
         res = fgt[1];
+        res_y = -fgt[5];
     }
     else {
         char *twkt = NULL;
@@ -313,15 +316,16 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
         nat[2] = sgt[0] + sgt[1] * sw;
         nat[1] = sgt[3] + sgt[5] * sh;
         res = sgt[1];
+        res_y = -sgt[5];
     }
     if (cfg->has_resolution)
-        res = cfg->resolution;
+        res = res_y = cfg->resolution;
     /* Keep the first scene's pixel alignment when the grid is its own, so
      * the default grid does not resample it by a fraction of a pixel. */
     if (same_crs && north_up && fabs(res - fgt[1]) < 1e-9 * fabs(res) &&
-        fabs(fabs(fgt[5]) - res) < 1e-9 * res) {
+        fabs(fabs(fgt[5]) - res_y) < 1e-9 * res_y) {
         anchor_x = fmod(fgt[0], res);
-        anchor_y = fmod(fgt[3], res);
+        anchor_y = fmod(fgt[3], res_y);
     }
 
     double ext[4];
@@ -350,9 +354,9 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
 
     double xmin = snap_down(ext[0], anchor_x, res);
     double xmax = snap_up(ext[2], anchor_x, res);
-    double ymin = snap_down(ext[1], anchor_y, res);
-    double ymax = snap_up(ext[3], anchor_y, res);
-    double wd = (xmax - xmin) / res, hd = (ymax - ymin) / res;
+    double ymin = snap_down(ext[1], anchor_y, res_y);
+    double ymax = snap_up(ext[3], anchor_y, res_y);
+    double wd = (xmax - xmin) / res, hd = (ymax - ymin) / res_y;
     if (!(wd >= 1 && hd >= 1) || wd > INT_MAX / 2 || hd > INT_MAX / 2 ||
         wd * hd > 4e9) {
         st = aw_fail(ctx, AW_ERR_CONFIG,
@@ -368,7 +372,7 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     grid->gt[2] = 0;
     grid->gt[3] = ymax;
     grid->gt[4] = 0;
-    grid->gt[5] = -res;
+    grid->gt[5] = -res_y;
     grid->geographic = OSRIsGeographic(tsrs) ? 1 : 0;
     char *wkt = NULL;
     const char *wkt_opts[] = {"FORMAT=WKT2_2019", NULL};

@@ -144,7 +144,10 @@ static void print_band(FILE *out, const char *role, const aw_band_src *b)
     fputs(")\n", out);
 }
 
-/* The product as a sensor profile sees it; 1 when one was recognised. */
+static aw_status inspect_file(aw_ctx *ctx, const char *path, FILE *out);
+
+/* The product as a sensor profile sees it, then each of its band files;
+ * 1 when a product was recognised. */
 static int inspect_product(aw_ctx *ctx, const char *path, FILE *out)
 {
     aw_scene_cfg sc;
@@ -183,6 +186,19 @@ static int inspect_product(aw_ctx *ctx, const char *path, FILE *out)
     for (int b = 0; b < AW_BAND_COUNT; b++)
         print_band(out, aw_band_name((aw_band)b), &sc.bands[b]);
     print_band(out, "qa", &sc.qa);
+    /* Each file once (a multi-band file serves several roles). */
+    for (int b = 0; b <= AW_BAND_COUNT; b++) {
+        const aw_band_src *src = b < AW_BAND_COUNT ? &sc.bands[b] : &sc.qa;
+        if (!src->present)
+            continue;
+        int seen = 0;
+        for (int k = 0; k < b && !seen; k++)
+            seen =
+                sc.bands[k].present && strcmp(sc.bands[k].path, src->path) == 0;
+        if (!seen && inspect_file(ctx, src->path, out) != AW_OK)
+            fprintf(out, "%s\n  error:       %s\n", src->path,
+                    aw_ctx_errmsg(ctx));
+    }
     aw_scene_free(&sc);
     return 1;
 }
@@ -192,7 +208,8 @@ aw_status aw_inspect(aw_ctx *ctx, const char *path, FILE *out)
     struct stat sb;
     if (stat(path, &sb) != 0)
         return aw_fail(ctx, AW_ERR_INPUT, "%s: no such file or folder", path);
-    inspect_product(ctx, path, out);
+    if (inspect_product(ctx, path, out))
+        return AW_OK;
     if (!S_ISDIR(sb.st_mode))
         return inspect_file(ctx, path, out);
     struct dirent **list = NULL;

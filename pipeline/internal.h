@@ -41,6 +41,10 @@ aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
 aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid);
 
+/* Size of one pixel of src expressed in pixels of the grid (the larger of
+ * the two axes; 1 when it cannot be worked out). */
+double aw_src_pixel_in_grid(const aw_band_src *src, const aw_grid *grid);
+
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 

@@ -39,6 +39,8 @@ static void scene_free(scene_buf *s)
     }
     free(s->qcls);
     s->qcls = NULL;
+    free(s->edge);
+    s->edge = NULL;
 }
 
 static void date_free(date_work *w)
@@ -186,7 +188,31 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
         aw_dilate_class(q, tmp, rows, cols, AW_Q_SHADOW, cfg->dilate_shadow_px);
         free(tmp);
     }
-    /* Pixels outside the AOI stay OUTSIDE whatever the QA said. */
+    /* Coverage edge: valid pixels within half a source pixel of the
+     * scene's nodata, whose resampling kernel was partly empty. A mosaic
+     * prefers another scene's interior there (no seams). */
+    {
+        double ratio = 1.0;
+        for (int b = 0; b < AW_BAND_COUNT; b++)
+            if (s->refl[b])
+                ratio =
+                    fmax(ratio, aw_src_pixel_in_grid(&sc->bands[b], &rs->grid));
+        int r = (int)ceil(ratio / 2.0);
+        uint8_t *cp = aw_calloc2(n, 1), *tmp = aw_calloc2(n, 1);
+        s->edge = aw_calloc2(n, 1);
+        if (!cp || !tmp || !s->edge) {
+            free(cp);
+            free(tmp);
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+        memcpy(cp, q, n);
+        aw_dilate_class(cp, tmp, (size_t)rs->grid.height,
+                        (size_t)rs->grid.width, AW_Q_NODATA, r);
+        for (size_t i = 0; i < n; i++)
+            s->edge[i] = q[i] == AW_Q_VALID && cp[i] == AW_Q_NODATA;
+        free(cp);
+        free(tmp);
+    }
     for (size_t i = 0; i < n; i++)
         s->count[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
     int64_t inside = (int64_t)n - s->count[AW_Q_OUTSIDE];
@@ -206,13 +232,13 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
 
 /* ---- Mosaic ---- */
 
-/* How clear a quality class is: valid > masked (cloud, shadow, snow,
- * other) > nodata > outside. */
-static int clearness(uint8_t q)
+/* How clear a quality class is: valid > valid at a coverage edge > masked
+ * (cloud, shadow, snow, other) > nodata > outside. */
+static int clearness(uint8_t q, uint8_t edge)
 {
     switch (q) {
     case AW_Q_VALID:
-        return 3;
+        return edge ? 3 : 4;
     case AW_Q_CLOUD:
     case AW_Q_SHADOW:
     case AW_Q_SNOW:
@@ -225,6 +251,14 @@ static int clearness(uint8_t q)
     }
 }
 
+static double masked_share(const scene_buf *s)
+{
+    int64_t masked = s->count[AW_Q_CLOUD] + s->count[AW_Q_SHADOW] +
+                     s->count[AW_Q_SNOW] + s->count[AW_Q_MASKED];
+    int64_t observed = masked + s->count[AW_Q_VALID];
+    return observed ? (double)masked / (double)observed : 1.0;
+}
+
 static const aw_mosaic_order *sort_order; /* for qsort only, main thread */
 static const scene_buf *sort_sb;
 
@@ -233,8 +267,9 @@ static int cmp_scene(const void *pa, const void *pb)
     size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
     const scene_buf *x = &sort_sb[a], *y = &sort_sb[b];
     if (*sort_order == AW_MOSAIC_LEAST_CLOUD) {
-        double cx = x->cloud_pct + x->shadow_pct;
-        double cy = y->cloud_pct + y->shadow_pct;
+        /* Least masked (cloud, shadow, snow, other) share of the pixels the
+         * scene observes in the region. */
+        double cx = masked_share(x), cy = masked_share(y);
         if (cx != cy)
             return cx < cy ? -1 : 1;
     }
@@ -264,8 +299,10 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
     w->qcls = aw_calloc2(n, 1);
     w->valid = aw_calloc2(n, 1);
     w->source = aw_calloc2(n, 1);
-    if (!w->qcls || !w->valid || !w->source) {
+    uint8_t *edge = aw_calloc2(n, 1); /* edge flag of the chosen pixel */
+    if (!w->qcls || !w->valid || !w->source || !edge) {
         free(order);
+        free(edge);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
     for (int b = 0; b < AW_BAND_COUNT; b++) {
@@ -288,9 +325,11 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
         int64_t took = 0;
 #pragma omp parallel for schedule(static) reduction(+ : took)
         for (size_t i = 0; i < n; i++) {
-            if (r > 0 && clearness(s->qcls[i]) <= clearness(w->qcls[i]))
+            if (r > 0 && clearness(s->qcls[i], s->edge[i]) <=
+                             clearness(w->qcls[i], edge[i]))
                 continue;
             w->qcls[i] = s->qcls[i];
+            edge[i] = s->edge[i];
             w->source[i] = s->qcls[i] == AW_Q_OUTSIDE ? 0 : src;
             for (int b = 0; b < AW_BAND_COUNT; b++)
                 if (w->refl[b])
@@ -301,6 +340,7 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
         scene_free(s);
     }
     free(order);
+    free(edge);
     memset(w->count, 0, sizeof w->count);
     for (size_t i = 0; i < n; i++) {
         w->valid[i] = w->qcls[i] == AW_Q_VALID ? 255 : 0;
@@ -557,6 +597,33 @@ static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
     }
 }
 
+static void release_grid(run_state *rs)
+{
+    aw_zones_free(&rs->zones);
+    aw_grid_free(&rs->grid);
+    free(rs->aoi);
+    rs->aoi = NULL;
+}
+
+/* Region grid, AOI mask and zones for the scenes of `cfg`. */
+static aw_status prepare_grid(aw_ctx *ctx, run_state *rs, const aw_config *cfg)
+{
+    aw_status st = aw_grid_build(ctx, cfg, &rs->grid, &rs->aoi);
+    if (st != AW_OK)
+        return st;
+    aw_log(ctx, AW_LOG_INFO,
+           "region %s: grid %d x %d pixels of %g, origin (%.3f, %.3f)",
+           cfg->region_name, rs->grid.width, rs->grid.height, rs->grid.gt[1],
+           rs->grid.gt[0], rs->grid.gt[3]);
+    st = aw_zones_load(ctx, cfg, &rs->grid, &rs->zones);
+    if (st != AW_OK)
+        return st;
+    if (cfg->zones_path)
+        aw_log(ctx, AW_LOG_INFO, "zones: %zu from %s", rs->zones.n,
+               cfg->zones_path);
+    return AW_OK;
+}
+
 aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
                  aw_run_result *result)
 {
@@ -581,19 +648,12 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
     aw_sweep_stale(ctx, rs.region_dir);
-    aw_status st = aw_grid_build(ctx, cfg, &rs.grid, &rs.aoi);
-    if (st != AW_OK)
-        goto done;
-    aw_log(ctx, AW_LOG_INFO,
-           "region %s: grid %d x %d pixels of %g, origin (%.3f, %.3f)",
-           cfg->region_name, rs.grid.width, rs.grid.height, rs.grid.gt[1],
-           rs.grid.gt[0], rs.grid.gt[3]);
-    st = aw_zones_load(ctx, cfg, &rs.grid, &rs.zones);
-    if (st != AW_OK)
-        goto done;
-    if (cfg->zones_path)
-        aw_log(ctx, AW_LOG_INFO, "zones: %zu from %s", rs.zones.n,
-               cfg->zones_path);
+    aw_status st = AW_OK;
+    if (!cfg->grid_per_date) {
+        st = prepare_grid(ctx, &rs, cfg);
+        if (st != AW_OK)
+            goto done;
+    }
 
     for (size_t i = 0; i < cfg->n_scenes; i++)
         idx[i] = i;
@@ -622,7 +682,37 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         for (size_t k = 0; k < w.n_sb; k++)
             w.sb[k].sc = &cfg->scenes[idx[i + k]];
         aw_ctx_clear_error(ctx);
-        aw_status dst = run_date(ctx, &rs, &w);
+        aw_status dst = AW_OK;
+        if (cfg->grid_per_date) {
+            /* This date's own grid: the config seen with only its scenes. */
+            release_grid(&rs);
+            aw_config view = *cfg;
+            aw_scene_cfg *scenes = aw_calloc2(w.n_sb, sizeof *scenes);
+            if (!scenes) {
+                date_free(&w);
+                st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (size_t k = 0; k < w.n_sb; k++)
+                scenes[k] = *w.sb[k].sc;
+            view.scenes = scenes;
+            view.n_scenes = w.n_sb;
+            dst = prepare_grid(ctx, &rs, &view);
+            free(scenes);
+            if (dst != AW_OK) {
+                for (size_t k = 0; k < w.n_sb; k++) {
+                    w.sb[k].status = SCENE_FAILED;
+                    w.sb[k].failure = dst;
+                    w.sb[k].reason = aw_strdup(aw_ctx_errmsg(ctx));
+                }
+                aw_log(ctx, AW_LOG_ERROR, "%s: no grid (%s): %s", w.date,
+                       aw_status_str(dst), aw_ctx_errmsg(ctx));
+            }
+        }
+        if (dst == AW_OK)
+            dst = run_date(ctx, &rs, &w);
+        if (dst != AW_OK && cfg->grid_per_date && !rs.grid.wkt)
+            dst = AW_OK; /* already recorded per scene above */
         if (dst == AW_ERR_CANCELLED || dst == AW_ERR_NOMEM) {
             date_free(&w);
             st = dst;
@@ -693,9 +783,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
 done:
     json_decref(summary);
     free(idx);
-    aw_zones_free(&rs.zones);
-    aw_grid_free(&rs.grid);
-    free(rs.aoi);
+    release_grid(&rs);
     free(rs.region_dir);
     return st;
 }

@@ -27,6 +27,9 @@ typedef struct scene_buf {
     const aw_scene_cfg *sc;
     float *refl[AW_BAND_COUNT];
     uint8_t *qcls;             /* enum aw_qclass per pixel */
+    uint8_t *edge;             /* 1: valid but within half a source pixel of the
+                                  scene's coverage edge, where resampling had partial
+                                  neighbours (a mosaic prefers another scene there) */
     int64_t count[AW_Q_COUNT]; /* pixels per quality class */
     double valid_fraction;     /* valid / pixels inside the region */
     double cloud_pct, shadow_pct, snow_pct; /* of observed pixels */

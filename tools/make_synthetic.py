@@ -130,14 +130,14 @@ def make(out):
 # ---- Same-date mosaic of two scenes in two UTM zones ----
 # West scene: UTM 40N, 20 m, lon 59.94..60.01, a cloud (QA = 1) disc of
 # radius 600 m at CLOUD_W inside the overlap. East scene: UTM 41N, 30 m,
-# lon 59.99..60.06, clear but for a cloud disc at CLOUD_E outside the west
-# scene. Both carry the same reflectance field, so a seamless mosaic shows
+# lon 59.99..60.06, clear but for a smaller cloud disc (radius 300 m) at
+# CLOUD_E outside the west scene, so it is the less cloudy scene. Both carry the same reflectance field, so a seamless mosaic shows
 # the same field everywhere.
 MOSAIC_W = (59.94, 44.96, 60.01, 45.04)
 MOSAIC_E = (59.99, 44.96, 60.06, 45.04)
 CLOUD_W = (60.0, 45.0)
 CLOUD_E = (60.03, 45.01)
-CLOUD_R_M = 600.0
+CLOUD_R_M = {"west": 600.0, "east": 300.0}
 
 
 def in_disc(lon, lat, centre, r):
@@ -157,7 +157,7 @@ def make_mosaic(out):
             write(os.path.join(d, role + ".tif"), epsg, gt,
                   band_values(role, lon, lat).astype(np.float32),
                   gdal.GDT_Float32)
-        qa = in_disc(lon, lat, cloud, CLOUD_R_M).astype(np.uint8)
+        qa = in_disc(lon, lat, cloud, CLOUD_R_M[name]).astype(np.uint8)
         write(os.path.join(d, "qa.tif"), epsg, gt, qa, gdal.GDT_Byte)
 
 

@@ -159,6 +159,10 @@ typedef struct aw_config {
     int has_bbox;
     double bbox[4]; /* xmin, ymin, xmax, ymax in bbox_crs */
     char *bbox_crs; /* default EPSG:4326 */
+    /* region.grid: 1 (per_date) gives every date the grid of its own first
+     * scene, for inboxes of scenes from anywhere; 0 (fixed, default) one
+     * grid for all dates. */
+    int grid_per_date;
 
     aw_scene_cfg *scenes;
     size_t n_scenes;

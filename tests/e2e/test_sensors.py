@@ -1,0 +1,366 @@
+#!/usr/bin/python3
+"""Real products as they are delivered (issue: sensor profiles, masks,
+operational water classes). Every expected number is computed here from
+the raw files: QA_PIXEL bits and SCL classes counted with numpy, reflectance
+from the DNs with the scale/offset this test reads from the MTL/MTD itself,
+DSWE and WOfS re-implemented from DOMAIN.md §3.2/§3.3 in numpy."""
+import glob
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+from osgeo import gdal
+
+import awtest
+from awtest import SRC, read, run
+
+SR = os.path.join(SRC, "sample_rasters")
+LANDSAT = os.path.join(SR, "landsat8_c2l2")
+SAFE = glob.glob(os.path.join(SR, "S2B_MSIL2A_*.SAFE"))[0]
+S2_IMG = glob.glob(os.path.join(SAFE, "GRANULE", "*", "IMG_DATA"))[0]
+PLANET = os.path.join(SR, "planetscope_harvey")
+
+
+def ls_band(name):
+    return glob.glob(os.path.join(LANDSAT, "*_%s.TIF" % name))[0]
+
+
+def mtl_value(key):
+    with open(glob.glob(os.path.join(LANDSAT, "*_MTL.txt"))[0]) as f:
+        text = f.read()
+    return float(re.search(r"\b%s = \"?([-0-9.eE]+)" % key, text).group(1))
+
+
+def s2_band(name):
+    return glob.glob(os.path.join(S2_IMG, "R*m", "*_%s_*.jp2" % name))[0]
+
+
+def raw(path):
+    ds = gdal.Open(path)
+    return ds.GetRasterBand(1).ReadAsArray().astype(np.float64)
+
+
+def landsat_refl():
+    """Reflectance of the six bands, from the MTL's coefficients, NaN on
+    fill (DN 0)."""
+    out = {}
+    for role, b in (("blue", 2), ("green", 3), ("red", 4), ("nir", 5),
+                    ("swir1", 6), ("swir2", 7)):
+        dn = raw(ls_band("SR_B%d" % b))
+        r = dn * mtl_value("REFLECTANCE_MULT_BAND_%d" % b) + \
+            mtl_value("REFLECTANCE_ADD_BAND_%d" % b)
+        r[dn == 0] = np.nan
+        out[role] = r
+    return out
+
+
+def s2_refl():
+    """Baseline 02.14: reflectance = DN / 10000 (BOA_QUANTIFICATION_VALUE in
+    MTD_MSIL2A.xml, no offset before 04.00), NaN on DN 0."""
+    with open(os.path.join(SAFE, "MTD_MSIL2A.xml")) as f:
+        text = f.read()
+    quant = float(re.search(r"<BOA_QUANTIFICATION_VALUE[^>]*>([0-9.]+)<",
+                            text).group(1))
+    assert "BOA_ADD_OFFSET" not in text.split("BOA_QUANTIFICATION_VALUE")[0]
+    out = {}
+    for role, b in (("blue", "B02"), ("green", "B03"), ("red", "B04"),
+                    ("nir", "B08"), ("swir1", "B11"), ("swir2", "B12")):
+        dn = raw(s2_band(b))
+        r = dn / quant
+        r[dn == 0] = np.nan
+        out[role] = r
+    return out
+
+
+def landsat_classes(refl):
+    """Quality class per pixel from QA_PIXEL bits (DOMAIN.md §2.2), in the
+    pipeline's precedence: nodata (fill or a band missing), cloud (dilated
+    cloud, cirrus, cloud), shadow, snow, valid."""
+    qa = raw(ls_band("QA_PIXEL")).astype(np.uint16)
+    bit = lambda k: (qa >> k) & 1 == 1
+    cls = np.full(qa.shape, 1, np.uint8)
+    cls[bit(5)] = 5
+    cls[bit(4)] = 4
+    cls[bit(1) | bit(2) | bit(3)] = 3
+    nodata = bit(0) | np.any([np.isnan(v) for v in refl.values()], axis=0)
+    cls[nodata] = 2
+    return cls
+
+
+def s2_classes(refl):
+    scl = raw(s2_band("SCL"))
+    cls = np.full(scl.shape, 1, np.uint8)
+    cls[np.isin(scl, [1, 2])] = 6
+    cls[scl == 3] = 4
+    cls[np.isin(scl, [8, 9, 10])] = 3
+    cls[scl == 11] = 5
+    nodata = (scl == 0) | np.any([np.isnan(v) for v in refl.values()], axis=0)
+    cls[nodata] = 2
+    return cls
+
+
+def dswe_numpy(r):
+    """DSWE from DOMAIN.md §3.2: five tests in SR x 10000, the recode
+    table written out as the published 5-digit lists."""
+    b, g, red, n, s1, s2 = (r[k] * 10000 for k in
+                            ("blue", "green", "red", "nir", "swir1", "swir2"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mndwi = (g - s1) / (g + s1)
+        ndvi = (n - red) / (n + red)
+    awesh = b + 2.5 * g - 1.5 * (n + s1) - 0.25 * s2
+    t1 = mndwi > 0.0124
+    t2 = (g + red) > (n + s1)
+    t3 = awesh > 0
+    t4 = (mndwi > -0.44) & (s1 < 900) & (n < 1500) & (ndvi < 0.7)
+    t5 = (mndwi > -0.5) & (b < 1000) & (s1 < 3000) & (s2 < 1000) & (n < 2500)
+    classes = {
+        0: ["00000", "00001", "00010", "00100", "01000"],
+        1: ["01111", "10111", "11011", "11101", "11110", "11111"],
+        2: ["00111", "01011", "01101", "01110", "10011", "10101", "10110",
+            "11001", "11010", "11100"],
+        3: ["11000"],
+        4: ["00011", "00101", "00110", "01001", "01010", "01100", "10000",
+            "10001", "10010", "10100"]}
+    code = np.char.add(np.char.add(np.char.add(np.char.add(
+        t5.astype(int).astype(str), t4.astype(int).astype(str)),
+        t3.astype(int).astype(str)), t2.astype(int).astype(str)),
+        t1.astype(int).astype(str))
+    out = np.zeros(g.shape, np.uint8)
+    for c, codes in classes.items():
+        out[np.isin(code, codes)] = c
+    return out
+
+
+def wofs_numpy(r):
+    """The WOfS tree of DOMAIN.md §3.3 on x10000 reflectance, pixel by
+    pixel, written as the nested ifs of the source."""
+    b1, b2, b3, b4, b5, b7 = (r[k] * 10000 for k in
+                              ("blue", "green", "red", "nir", "swir1", "swir2"))
+
+    def ndi(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (a - b) / (a + b)
+
+    n52, n43, n72 = ndi(b5, b2), ndi(b4, b3), ndi(b7, b2)
+    out = np.zeros(b1.shape, np.uint8)
+    for i in np.ndindex(b1.shape):
+        B1, B3, B7 = b1[i], b3[i], b7[i]
+        N52, N43, N72 = n52[i], n43[i], n72[i]
+        if N52 <= -0.01:
+            if B1 > 2083.5:
+                wet = False
+            elif B7 <= 323.5:
+                wet = N43 <= 0.61
+            elif B1 > 1400.5:
+                wet = N43 <= -0.01
+            elif N72 > -0.23:
+                wet = B1 <= 379
+            elif N43 <= 0.22:
+                wet = True
+            else:
+                wet = B1 <= 473
+        else:
+            if N52 <= 0.23:
+                if B1 > 334.5:
+                    wet = False
+                elif N43 > 0.54:
+                    wet = False
+                elif N52 <= 0.12:
+                    wet = True
+                elif B3 <= 364.5:
+                    wet = B1 <= 129.5
+                else:
+                    wet = B1 <= 300.5
+            else:
+                if N52 > 0.34 or B1 > 249.5 or N43 > 0.45 or B3 > 364.5:
+                    wet = False
+                else:
+                    wet = B1 <= 129.5
+        out[i] = 1 if wet else 0
+    return out
+
+
+def run_one(tmp, name, product, water, indices="[ndwi, mndwi, ndvi]"):
+    cfg = os.path.join(tmp, name + ".yaml")
+    with open(cfg, "w") as f:
+        f.write("version: 1\nregion: {name: %s}\nscenes: [{path: %s}]\n"
+                "indices: %s\nwater: %s\n" % (name, product, indices, water))
+    out = os.path.join(tmp, "out")
+    rc, _, err = run(["run", "--config", cfg, "--out", out, "-q"])
+    return rc, err, os.path.join(out, name)
+
+
+class Inbox(awtest.TempDirTest):
+    """One run over a folder holding a Landsat C2 L2 scene, a Sentinel-2
+    L2A SAFE and a PlanetScope scene (generic profile), no band map."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="aw-inbox-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        inbox = os.path.join(cls.dir, "inbox")
+        os.makedirs(inbox)
+        for p in (LANDSAT, SAFE, PLANET):
+            os.symlink(p, os.path.join(inbox, os.path.basename(p)))
+        cfg = os.path.join(cls.dir, "inbox.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: inbox, grid: per_date}\n"
+                    "inbox: [inbox]\nindices: [ndwi, ndvi]\n"
+                    "water: {index: ndwi, method: threshold}\n")
+        cls.rc, _, cls.err = run(["run", "--config", cfg, "--out",
+                                  os.path.join(cls.dir, "out")])
+        cls.out = os.path.join(cls.dir, "out", "inbox")
+
+    def manifest(self, date):
+        with open(os.path.join(self.out, date, "manifest.json")) as f:
+            return json.load(f)
+
+    def test_every_product_is_recognised_and_used(self):
+        self.assertEqual(self.rc, 0, self.err)
+        with open(os.path.join(self.out, "last_run.json")) as f:
+            scenes = {s["date"]: s for s in json.load(f)["scenes"]}
+        self.assertEqual(sorted(scenes), ["2017-08-31", "2019-12-01",
+                                          "2021-01-22"])
+        self.assertEqual(scenes["2017-08-31"]["sensor"], "generic")
+        self.assertEqual(scenes["2019-12-01"]["sensor"], "landsat_c2_l2")
+        self.assertEqual(scenes["2021-01-22"]["sensor"], "sentinel2_l2a")
+        for s in scenes.values():
+            self.assertEqual(s["status"], "used")
+
+    def test_manifests_record_bands_scale_offset_and_provenance(self):
+        # date -> (number of input files, scale, offset of reflectance bands)
+        expect = {"2019-12-01": (7, mtl_value("REFLECTANCE_MULT_BAND_3"),
+                                 mtl_value("REFLECTANCE_ADD_BAND_3")),
+                  "2021-01-22": (7, 1e-4, 0.0),
+                  "2017-08-31": (1, 1.0, 0.0)}
+        for date, (n_files, scale, offset) in expect.items():
+            scene = self.manifest(date)["scenes"][0]
+            files = {i["path"] for i in scene["inputs"]}
+            self.assertEqual(len(files), n_files, date)
+            for i in scene["inputs"]:
+                if i["role"] != "qa":
+                    self.assertAlmostEqual(i["scale"], scale, places=12)
+                    self.assertAlmostEqual(i["offset"], offset, places=12)
+            self.assertIn("scale_offset", scene)
+        s2 = self.manifest("2021-01-22")["scenes"][0]
+        self.assertEqual(s2["processing_baseline"], "02.14")
+        self.assertEqual(s2["tile_id"], "22HBD")
+        self.assertEqual(s2["platform"], "Sentinel-2B")
+        ls = self.manifest("2019-12-01")["scenes"][0]
+        self.assertEqual((ls["wrs_path"], ls["wrs_row"]), (8, 59))
+        self.assertEqual(ls["platform"], "LANDSAT_8")
+        self.assertAlmostEqual(ls["provider_cloud_cover_pct"], 81.02)
+
+    def test_landsat_quality_classes_match_the_qa_pixel_bits(self):
+        refl = landsat_refl()
+        refl = {k: refl[k] for k in ("green", "red", "nir")}  # bands used
+        expect = landsat_classes(refl)
+        _, got = read(os.path.join(self.out, "2019-12-01", "valid.tif"))
+        np.testing.assert_array_equal(got, expect)
+        px = self.manifest("2019-12-01")["scenes"][0]["pixels"]
+        for name, c in (("valid", 1), ("nodata", 2), ("cloud", 3),
+                        ("shadow", 4), ("snow", 5)):
+            self.assertEqual(px[name], int((expect == c).sum()), name)
+
+    def test_landsat_cloud_fraction_is_the_qa_pixel_bit_count(self):
+        refl = landsat_refl()
+        refl = {k: refl[k] for k in ("green", "red", "nir")}
+        cls = landsat_classes(refl)
+        observed = (cls != 2).sum()
+        expect = 100.0 * (cls == 3).sum() / observed
+        scene = self.manifest("2019-12-01")["scenes"][0]
+        # The counts are equal exactly; the percentage to the 10 digits the
+        # JSON carries.
+        self.assertEqual(scene["pixels"]["cloud"], int((cls == 3).sum()))
+        self.assertAlmostEqual(scene["cloud_pct"], expect, places=7)
+        print("Landsat C2: cloud %.4f %% of observed pixels (QA_PIXEL bits)"
+              % expect)
+
+    def test_sentinel2_quality_classes_match_the_scl(self):
+        refl = s2_refl()
+        refl = {k: refl[k] for k in ("green", "red", "nir")}
+        expect = s2_classes(refl)
+        _, got = read(os.path.join(self.out, "2021-01-22", "valid.tif"))
+        np.testing.assert_array_equal(got, expect)
+
+    def test_ndwi_matches_an_independent_computation(self):
+        cases = {"2019-12-01": landsat_refl(), "2021-01-22": s2_refl()}
+        # PlanetScope: bands 2 (green) and 4 (NIR) of the 4-band file, DN.
+        ps = glob.glob(os.path.join(PLANET, "*_AnalyticMS.tif"))[0]
+        ds = gdal.Open(ps)
+        g = ds.GetRasterBand(2).ReadAsArray().astype(np.float64)
+        n = ds.GetRasterBand(4).ReadAsArray().astype(np.float64)
+        nd = ds.GetRasterBand(1).GetNoDataValue()
+        g[g == nd] = np.nan
+        n[n == nd] = np.nan
+        cases["2017-08-31"] = {"green": g, "nir": n,
+                               "red": ds.GetRasterBand(3).ReadAsArray()}
+        for date, r in cases.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                expect = (r["green"] - r["nir"]) / (r["green"] + r["nir"])
+            _, got = read(os.path.join(self.out, date, "ndwi.tif"))
+            _, valid = read(os.path.join(self.out, date, "valid.tif"))
+            ok = valid == 1
+            self.assertGreater(ok.sum(), 1000, date)
+            self.assertLessEqual(np.abs(got[ok] - expect[ok]).max(), 1e-6,
+                                 date)
+            np.testing.assert_array_equal(np.isnan(got), ~ok)
+
+
+class WaterClasses(awtest.TempDirTest):
+    def test_sentinel2_dswe_water_agrees_with_scl_water(self):
+        rc, err, out = run_one(self.tmp, "s2", SAFE, "{method: dswe}")
+        self.assertEqual(rc, 0, err)
+        _, water = read(os.path.join(out, "2021-01-22", "water.tif"))
+        _, valid = read(os.path.join(out, "2021-01-22", "valid.tif"))
+        scl = raw(s2_band("SCL"))
+        ok = valid == 1
+        agree = np.mean(np.isin(water[ok], [1, 2]) == (scl[ok] == 6))
+        print("Sentinel-2 coast: DSWE water vs SCL=6 agree on %.4f of %d "
+              "valid pixels" % (agree, ok.sum()))
+        self.assertGreaterEqual(agree, 0.95)
+
+    def test_landsat_dswe_equals_a_numpy_dswe(self):
+        rc, err, out = run_one(self.tmp, "ls", LANDSAT, "{method: dswe}")
+        self.assertEqual(rc, 0, err)
+        refl = landsat_refl()
+        cls = landsat_classes(refl)
+        expect = dswe_numpy(refl)
+        expect[np.isin(cls, [3, 4, 5, 6])] = 9
+        expect[cls == 2] = 255
+        _, got = read(os.path.join(out, "2019-12-01", "water.tif"))
+        np.testing.assert_array_equal(got, expect)
+        ds = gdal.Open(os.path.join(out, "2019-12-01", "water.tif"))
+        # GDAL 3.6's GTiff driver loads the .aux.xml lazily: GetCategoryNames
+        # alone does not trigger it, listing the files does (gdalinfo too).
+        self.assertIn(".aux.xml", " ".join(ds.GetFileList()))
+        band = ds.GetRasterBand(1)
+        names = band.GetCategoryNames()
+        self.assertEqual(names[1], "water, high confidence")
+        self.assertEqual(names[9], "cloud, cloud shadow or snow")
+        self.assertIsNotNone(band.GetColorTable())
+        counts = {c: int((got == c).sum()) for c in (0, 1, 2, 3, 4, 9, 255)}
+        print("Landsat C2 DSWE classes:", counts)
+
+    def test_landsat_wofs_equals_a_numpy_wofs(self):
+        rc, err, out = run_one(self.tmp, "lw", LANDSAT, "{method: wofs}")
+        self.assertEqual(rc, 0, err)
+        refl = landsat_refl()
+        cls = landsat_classes(refl)
+        expect = wofs_numpy(refl)
+        valid = cls == 1
+        _, got = read(os.path.join(out, "2019-12-01", "water.tif"))
+        np.testing.assert_array_equal(got[valid], expect[valid])
+        np.testing.assert_array_equal(got[~valid], 255)
+        _, wofl = read(os.path.join(out, "2019-12-01", "wofl.tif"))
+        np.testing.assert_array_equal(wofl[valid], expect[valid] * 128)
+        np.testing.assert_array_equal(wofl[cls == 3], 64)
+        np.testing.assert_array_equal(wofl[cls == 4], 32)
+        np.testing.assert_array_equal(wofl[cls == 2], 1)
+
+
+if __name__ == "__main__":
+    awtest.main()
