@@ -1283,6 +1283,7 @@ static void parse_scenes(loader *L, yaml_node_t *n, const char *path)
     for (size_t i = 0; i < count; i++) {
         cfg->scenes[i].cloud_cover = NAN;
         cfg->scenes[i].sun_elevation = NAN;
+        cfg->scenes[i].sun_azimuth = NAN;
     }
     for (size_t i = 0; i < count; i++) {
         char ip[KEY_PATH_MAX];
@@ -1335,6 +1336,7 @@ static aw_scene_cfg *append_scene(loader *L)
     memset(&L->smeta[n - 1], 0, sizeof L->smeta[n - 1]);
     cfg->scenes[n - 1].cloud_cover = NAN;
     cfg->scenes[n - 1].sun_elevation = NAN;
+    cfg->scenes[n - 1].sun_azimuth = NAN;
     cfg->n_scenes = n;
     return &cfg->scenes[n - 1];
 }
@@ -1358,6 +1360,7 @@ static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
             memset(&tmp, 0, sizeof tmp);
             tmp.cloud_cover = NAN;
             tmp.sun_elevation = NAN;
+            tmp.sun_azimuth = NAN;
             aw_ctx_clear_error(L->ctx);
             aw_status st = aw_profile_detect(L->ctx, p, AW_SENSOR_AUTO, &tmp);
             if (st == AW_OK && !tmp.date[0]) {

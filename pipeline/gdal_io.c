@@ -386,6 +386,86 @@ double aw_src_pixel_in_grid(const aw_band_src *src, const aw_grid *grid)
     return isfinite(ratio) && ratio > 0 ? ratio : 1.0;
 }
 
+/* One DEM derivative ("slope" or "hillshade") of the warped DEM into a new
+ * float buffer, NaN where GDAL gives its nodata. */
+static aw_status dem_product(aw_ctx *ctx, GDALDatasetH dem, const char *what,
+                             char **argv, const aw_grid *grid, float **out)
+{
+    GDALDEMProcessingOptions *o = GDALDEMProcessingOptionsNew(argv, NULL);
+    int usage = 0;
+    CPLErrorReset();
+    GDALDatasetH ds =
+        o ? GDALDEMProcessing("", dem, what, NULL, o, &usage) : NULL;
+    GDALDEMProcessingOptionsFree(o);
+    if (!ds)
+        return aw_fail(ctx, AW_ERR_INPUT, "DEM %s failed: %s", what,
+                       aw_gdal_last_error());
+    size_t n = (size_t)grid->width * (size_t)grid->height;
+    float *buf = aw_calloc2(n, sizeof *buf);
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    CPLErr e =
+        buf ? GDALRasterIO(b, GF_Read, 0, 0, grid->width, grid->height, buf,
+                           grid->width, grid->height, GDT_Float32, 0, 0)
+            : CE_Failure;
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(b, &has_nd);
+    GDALClose(ds);
+    if (e != CE_None) {
+        free(buf);
+        return aw_fail(ctx, AW_ERR_NOMEM, "DEM %s: cannot read", what);
+    }
+    if (has_nd)
+        for (size_t i = 0; i < n; i++)
+            if ((double)buf[i] == nd)
+                buf[i] = NAN;
+    *out = buf;
+    return AW_OK;
+}
+
+aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
+                         double sun_azimuth, double sun_elevation, int threads,
+                         float **slope_pct, float **hillshade)
+{
+    aw_band_src src;
+    memset(&src, 0, sizeof src);
+    src.present = 1;
+    src.path = (char *)(uintptr_t)dem_path;
+    src.band = 1;
+    src.scale = 1.0;
+    GDALDatasetH dem = NULL;
+    aw_status st = warp_to_mem(ctx, &src, grid, AW_RESAMPLE_BILINEAR, threads,
+                               GDT_Float32, &dem);
+    if (st != AW_OK)
+        return st;
+    /* Degrees of a geographic grid to metres of elevation units. */
+    const char *scale = grid->geographic ? "111120" : "1";
+    char az[32], alt[32];
+    snprintf(az, sizeof az, "%.6f", sun_azimuth);
+    snprintf(alt, sizeof alt, "%.6f", sun_elevation);
+    char *slope_argv[] = {
+        "-of", "MEM", "-p", "-compute_edges", "-s", (char *)(uintptr_t)scale,
+        NULL};
+    char *hill_argv[] = {"-of",
+                         "MEM",
+                         "-az",
+                         az,
+                         "-alt",
+                         alt,
+                         "-compute_edges",
+                         "-s",
+                         (char *)(uintptr_t)scale,
+                         NULL};
+    st = dem_product(ctx, dem, "slope", slope_argv, grid, slope_pct);
+    if (st == AW_OK)
+        st = dem_product(ctx, dem, "hillshade", hill_argv, grid, hillshade);
+    if (st != AW_OK) {
+        free(*slope_pct);
+        *slope_pct = NULL;
+    }
+    GDALClose(dem);
+    return st;
+}
+
 /* ---- Writing ---- */
 
 static GDALDatasetH mem_dataset(aw_ctx *ctx, const aw_grid *grid,

@@ -154,6 +154,7 @@ static int inspect_product(aw_ctx *ctx, const char *path, FILE *out)
     memset(&sc, 0, sizeof sc);
     sc.cloud_cover = NAN;
     sc.sun_elevation = NAN;
+    sc.sun_azimuth = NAN;
     if (aw_profile_detect(ctx, path, AW_SENSOR_AUTO, &sc) != AW_OK) {
         aw_scene_free(&sc);
         aw_ctx_clear_error(ctx);

@@ -45,6 +45,13 @@ aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
  * the two axes; 1 when it cannot be worked out). */
 double aw_src_pixel_in_grid(const aw_band_src *src, const aw_grid *grid);
 
+/* Percent slope and hillshade (0..255, sun at the given azimuth and
+ * elevation) of a DEM warped onto the grid (bilinear), with GDAL's DEM
+ * processing; NaN where the DEM has no data. */
+aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
+                         double sun_azimuth, double sun_elevation, int threads,
+                         float **slope_pct, float **hillshade);
+
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 

@@ -638,6 +638,14 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
         json_object_set_new(wa, "otsu_fallback",
                             json_boolean(w->otsu_fallback));
     }
+    if (cfg->water_method == AW_WATER_DSWE) {
+        json_object_set_new(wa, "terrain_filter",
+                            json_boolean(cfg->dem_path != NULL));
+        if (cfg->dem_path) {
+            json_num(wa, "hillshade_sun_azimuth", w->sun_azimuth);
+            json_num(wa, "hillshade_sun_elevation", w->sun_elevation);
+        }
+    }
     json_object_set_new(m, "water", wa);
     json_object_set_new(m, "threads", json_integer(rs->threads));
     json_t *t = json_object();

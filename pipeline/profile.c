@@ -470,6 +470,7 @@ static void reset_scene(aw_scene_cfg *sc, int keep_id, int keep_date)
     }
     sc->cloud_cover = NAN;
     sc->sun_elevation = NAN;
+    sc->sun_azimuth = NAN;
     sc->wrs_path = sc->wrs_row = 0;
 }
 
@@ -537,6 +538,8 @@ static aw_status landsat_meta(aw_ctx *ctx, const aw_mtl *m, const char *mtl,
         sc->cloud_cover = v;
     if (parse_double(aw_mtl_get(m, "SUN_ELEVATION"), &v))
         sc->sun_elevation = v;
+    if (parse_double(aw_mtl_get(m, "SUN_AZIMUTH"), &v))
+        sc->sun_azimuth = v;
     int k;
     if (parse_int(aw_mtl_get(m, "WRS_PATH"), &k) && k > 0)
         sc->wrs_path = k;
@@ -1597,6 +1600,8 @@ static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc,
         sc->cloud_cover = d;
     if (parse_double(xml_value(root, "illuminationElevationAngle"), &d))
         sc->sun_elevation = d;
+    if (parse_double(xml_value(root, "illuminationAzimuthAngle"), &d))
+        sc->sun_azimuth = d;
     CPLDestroyXMLNode(root);
     return got;
 }
@@ -1829,6 +1834,7 @@ aw_status aw_profile_detect(aw_ctx *ctx, const char *path, aw_sensor sensor,
     int keep_id = sc->id != NULL, keep_date = sc->date[0] != '\0';
     sc->cloud_cover = NAN;
     sc->sun_elevation = NAN;
+    sc->sun_azimuth = NAN;
     struct stat sb;
     aw_status st;
     if (stat(path, &sb) != 0)

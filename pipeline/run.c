@@ -396,6 +396,33 @@ static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
         if (!w->dswe)
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         aw_dswe(bands, w->qcls, w->dswe, n);
+        if (cfg->dem_path) {
+            /* Terrain filter with the sun of the first scene used. */
+            const aw_scene_cfg *sc = NULL;
+            for (size_t i = 0; i < w->n_sb && !sc; i++)
+                if (w->sb[i].status == SCENE_USED)
+                    sc = w->sb[i].sc;
+            double az = sc ? sc->sun_azimuth : (double)NAN;
+            double el = sc ? sc->sun_elevation : (double)NAN;
+            if (!isfinite(az) || !isfinite(el)) {
+                aw_log(ctx, AW_LOG_WARN,
+                       "%s: no sun angles in the metadata; DSWE hillshade "
+                       "uses azimuth 315, elevation 45",
+                       w->date);
+                az = 315.0;
+                el = 45.0;
+            }
+            float *slope = NULL, *hill = NULL;
+            aw_status st = aw_dem_terrain(ctx, cfg->dem_path, &rs->grid, az, el,
+                                          rs->threads, &slope, &hill);
+            if (st != AW_OK)
+                return st;
+            aw_dswe_terrain(w->dswe, slope, hill, n);
+            w->sun_azimuth = az;
+            w->sun_elevation = el;
+            free(slope);
+            free(hill);
+        }
         /* Water for areas and rules: high and moderate confidence. */
         for (size_t i = 0; i < n; i++) {
             uint8_t c = w->dswe[i];

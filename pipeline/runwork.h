@@ -56,6 +56,7 @@ typedef struct date_work {
     uint8_t *wofl;  /* WOfS flag byte (method wofs) */
     float water_threshold;
     int otsu_fallback;
+    double sun_azimuth, sun_elevation; /* of the DSWE hillshade, or NaN */
     int64_t count[AW_Q_COUNT];
     aw_zone_stats *stats;
     json_t *alerts, *notices;

@@ -66,6 +66,7 @@ typedef struct aw_scene_cfg {
     char *product_id;          /* provider's product / scene id */
     double cloud_cover;        /* provider's cloud cover, % */
     double sun_elevation;      /* degrees */
+    double sun_azimuth;        /* degrees clockwise from north */
     int wrs_path, wrs_row;     /* Landsat; 0 when unknown */
     char *tile_id;             /* Sentinel-2 MGRS tile, e.g. 22HBD */
     char *processing_baseline; /* Sentinel-2, e.g. "02.14" */

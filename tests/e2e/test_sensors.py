@@ -310,6 +310,49 @@ class Inbox(awtest.TempDirTest):
             np.testing.assert_array_equal(np.isnan(got), ~ok)
 
 
+class QualitySettings(awtest.TempDirTest):
+    def test_a_scene_under_the_minimum_valid_fraction_is_skipped(self):
+        # 8.1 % of the Landsat scene is valid (the rest cloud, shadow, fill).
+        cfg = os.path.join(self.tmp, "min.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: q}\nscenes: [{path: %s}]\n"
+                    "quality: {min_valid_fraction: 0.2}\n" % LANDSAT)
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out")])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("skipped", err)
+        out = os.path.join(self.tmp, "out", "q")
+        self.assertEqual(os.listdir(out), ["last_run.json"])
+        with open(os.path.join(out, "last_run.json")) as f:
+            s = json.load(f)["scenes"][0]
+        self.assertEqual(s["status"], "skipped")
+        self.assertIn("below quality.min_valid_fraction 0.2000", s["reason"])
+        cls = landsat_classes({k: v for k, v in landsat_refl().items()
+                               if k in ("green", "swir1", "red", "nir")})
+        self.assertAlmostEqual(s["valid_fraction"], (cls == 1).mean(),
+                               places=8)
+
+    def test_the_landsat_mask_can_keep_flags(self):
+        # Mask only the cloud bit (3): dilated cloud (1) and cirrus (2)
+        # pixels without bit 3 become valid, shadow and snow too.
+        cfg = os.path.join(self.tmp, "flags.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: f}\nscenes: [{path: %s}]\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n"
+                    "quality: {landsat_mask: [cloud]}\n" % LANDSAT)
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out"), "-q"])
+        self.assertEqual(rc, 0, err)
+        refl = landsat_refl()
+        qa = raw(ls_band("QA_PIXEL")).astype(np.uint16)
+        nodata = ((qa & 1) == 1) | np.isnan(refl["green"]) | \
+            np.isnan(refl["nir"])
+        expect = np.where(nodata, 2, np.where((qa >> 3) & 1 == 1, 3, 1))
+        _, got = read(os.path.join(self.tmp, "out", "f", "2019-12-01",
+                                   "valid.tif"))
+        np.testing.assert_array_equal(got, expect)
+
+
 class WaterClasses(awtest.TempDirTest):
     def test_sentinel2_dswe_water_agrees_with_scl_water(self):
         rc, err, out = run_one(self.tmp, "s2", SAFE, "{method: dswe}")
@@ -344,6 +387,62 @@ class WaterClasses(awtest.TempDirTest):
         self.assertIsNotNone(band.GetColorTable())
         counts = {c: int((got == c).sum()) for c in (0, 1, 2, 3, 4, 9, 255)}
         print("Landsat C2 DSWE classes:", counts)
+
+    def test_a_dem_filters_dswe_water_on_steep_slopes(self):
+        # A DEM on the Landsat grid: a plane rising 0.5 m per m eastwards
+        # (50 % slope, facing west) in the west half, flat in the east half.
+        # DOMAIN.md §3.2: slope >= 30 % zeroes classes 1-2, >= 20 % class 3,
+        # >= 10 % class 4; hillshade <= 110 zeroes any water class. With the
+        # scene's sun (azimuth and elevation from the MTL) the plane's
+        # hillshade is 255 (cos z cos s + sin z sin s cos(az - 270)), far
+        # from 110 either way, so only the slope rule acts.
+        src = gdal.Open(ls_band("SR_B3"))
+        gt = src.GetGeoTransform()
+        w, h = src.RasterXSize, src.RasterYSize
+        x = gt[0] + (np.arange(w) + 0.5) * gt[1]
+        kink = gt[0] + (w // 2) * gt[1]
+        z = np.where(x < kink, 0.5 * (x - kink), 0.0)
+        dem = os.path.join(self.tmp, "dem.tif")
+        d = gdal.GetDriverByName("GTiff").Create(dem, w, h, 1, gdal.GDT_Float32)
+        d.SetGeoTransform(gt)
+        d.SetProjection(src.GetProjection())
+        d.GetRasterBand(1).WriteArray(np.tile(z, (h, 1)).astype(np.float32))
+        d = None
+        az, el = mtl_value("SUN_AZIMUTH"), mtl_value("SUN_ELEVATION")
+        s, zen = np.arctan(0.5), np.radians(90 - el)
+        hill = 255 * (np.cos(zen) * np.cos(s) +
+                      np.sin(zen) * np.sin(s) * np.cos(np.radians(az - 270)))
+        self.assertGreater(abs(hill - 110), 10)
+
+        rc, err, out0 = run_one(self.tmp, "plain", LANDSAT, "{method: dswe}")
+        self.assertEqual(rc, 0, err)
+        cfg = os.path.join(self.tmp, "dem.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: dem}\nscenes: [{path: %s}]\n"
+                    "water: {method: dswe}\ndem: %s\n" % (LANDSAT, dem))
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out"), "-q"])
+        self.assertEqual(rc, 0, err)
+        _, plain = read(os.path.join(out0, "2019-12-01", "water.tif"))
+        _, got = read(os.path.join(self.tmp, "out", "dem", "2019-12-01",
+                                   "water.tif"))
+        expect = plain.copy()
+        west = np.zeros(plain.shape, bool)
+        west[:, : w // 2 - 2] = True
+        steep_water = west & np.isin(plain, [1, 2, 3, 4])
+        expect[steep_water] = 0
+        if hill < 110:
+            expect[np.isin(plain, [1, 2, 3, 4])] = 0
+        east = np.zeros(plain.shape, bool)
+        east[:, w // 2 + 2:] = True
+        certain = west | east
+        self.assertGreater(int(steep_water.sum()), 0)
+        np.testing.assert_array_equal(got[certain], expect[certain])
+        with open(os.path.join(self.tmp, "out", "dem", "2019-12-01",
+                               "manifest.json")) as f:
+            wa = json.load(f)["water"]
+        self.assertTrue(wa["terrain_filter"])
+        self.assertAlmostEqual(wa["hillshade_sun_azimuth"], az, places=6)
 
     def test_landsat_wofs_equals_a_numpy_wofs(self):
         rc, err, out = run_one(self.tmp, "lw", LANDSAT, "{method: wofs}")
