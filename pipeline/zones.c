@@ -407,6 +407,7 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
         s->water_area_km2 += (double)wrow[r] * a;
         s->valid_area_km2 += (double)vrow[r] * a;
     }
+    s->n_nodata += z->n_pixels - z->n_in_grid; /* outside the region */
     for (int t = 1; t < nth; t++)
         for (int i = 0; i < AW_IDX_COUNT; i++)
             aw_zacc_merge(&acc[i], &acc[(size_t)t * AW_IDX_COUNT + (size_t)i]);

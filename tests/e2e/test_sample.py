@@ -208,6 +208,13 @@ class SampleRun(awtest.TempDirTest):
         self.assertAlmostEqual(float(r["zone_area_km2"]),
                                whole.sum() * 900 / 1e6, places=6)
         self.assertEqual(int(r["n_water"]), int(wet.sum()))
+        # No QA band: every pixel of the zone that is not valid is outside
+        # the region or the AOI, i.e. not observed.
+        self.assertAlmostEqual(float(r["nodata_pct"]),
+                               100.0 * (whole.sum() - n_valid) / whole.sum(),
+                               places=6)
+        for k in ("cloud_pct", "shadow_pct", "snow_pct"):
+            self.assertEqual(float(r[k]), 0.0)
         self.assertAlmostEqual(float(r["water_area_km2"]), expect_km2, places=6)
         # The reservoir arm is mostly water: a sanity bound on the scene.
         self.assertGreater(expect_km2, 5.0)

@@ -353,6 +353,48 @@ class QualitySettings(awtest.TempDirTest):
         np.testing.assert_array_equal(got, expect)
 
 
+class ZoneQuality(awtest.TempDirTest):
+    def test_zone_cloud_shadow_and_valid_shares_match_the_qa_bits(self):
+        # A zone over the middle of the Landsat scene, in its own CRS.
+        src = gdal.Open(ls_band("SR_B3"))
+        gt = src.GetGeoTransform()
+        x0, x1 = gt[0] + 128 * gt[1], gt[0] + 384 * gt[1]
+        y0, y1 = gt[3] + 128 * gt[5], gt[3] + 384 * gt[5]
+        zones = os.path.join(self.tmp, "zones.geojson")
+        with open(zones, "w") as f:
+            json.dump({"type": "FeatureCollection",
+                       "crs": {"type": "name", "properties":
+                               {"name": "urn:ogc:def:crs:EPSG::32618"}},
+                       "features": [{"type": "Feature",
+                                     "properties": {"id": "mid"},
+                                     "geometry": {"type": "Polygon",
+                                                  "coordinates": [[
+                                                      [x0, y0], [x1, y0], [x1, y1],
+                                                      [x0, y1], [x0, y0]]]}}]}, f)
+        cfg = os.path.join(self.tmp, "z.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: z}\nscenes: [{path: %s}]\n"
+                    "zones: {file: %s, id_field: id}\n" % (LANDSAT, zones))
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out"), "-q"])
+        self.assertEqual(rc, 0, err)
+        d = os.path.join(self.tmp, "out", "z", "2019-12-01")
+        ds, _ = read(os.path.join(d, "valid.tif"))
+        zone = awtest.rasterize(zones, ds)
+        refl = {k: v for k, v in landsat_refl().items()
+                if k in ("green", "red", "nir", "swir1")}
+        cls = landsat_classes(refl)[zone]
+        with open(os.path.join(d, "zones.json")) as f:
+            z = json.load(f)["zones"][0]
+        n = zone.sum()
+        self.assertEqual(z["n_pixels"], int(n))
+        self.assertAlmostEqual(z["cloud_pct"], 100 * (cls == 3).sum() / n, places=6)
+        self.assertAlmostEqual(z["shadow_pct"], 100 * (cls == 4).sum() / n, places=6)
+        self.assertAlmostEqual(z["valid_fraction"], (cls == 1).sum() / n, places=8)
+        print("Landsat C2 zone: cloud %.2f %%, shadow %.2f %%, valid %.2f %%"
+              % (z["cloud_pct"], z["shadow_pct"], 100 * z["valid_fraction"]))
+
+
 class WaterClasses(awtest.TempDirTest):
     def test_sentinel2_dswe_water_agrees_with_scl_water(self):
         rc, err, out = run_one(self.tmp, "s2", SAFE, "{method: dswe}")
