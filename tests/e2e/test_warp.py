@@ -56,24 +56,27 @@ zones: {file: zones.geojson, id_field: zone_id, kind_field: kind}
         cls.rc, _, cls.err = run(["run", "--config", path, "--out",
                                   os.path.join(cls.dir, "out"), "-q"])
 
-    def test_geographic_grid_measures_true_area(self):
-        # The same lake on a lon/lat grid: pixels are not squares of fixed
-        # size, so the area must come from the geodesic cell area per row.
-        cfg = os.path.join(self.dir, "lake.yaml")
-        with open(cfg) as f:
+    def run_variant(self, crs, resolution, name):
+        """The scene-A lake on another grid; returns its zones.csv row."""
+        with open(os.path.join(self.dir, "lake.yaml")) as f:
             text = f.read()
-        text = text.replace("crs: EPSG:32640", "crs: EPSG:4326").replace(
-            "resolution: 20", "resolution: 0.0002").replace(
-            "name: lake", "name: lake_geo")
-        path = os.path.join(self.dir, "lake_geo.yaml")
+        text = text.replace("crs: EPSG:32640", "crs: " + crs).replace(
+            "resolution: 20", "resolution: " + resolution).replace(
+            "name: lake", "name: " + name)
+        path = os.path.join(self.dir, name + ".yaml")
         with open(path, "w") as f:
             f.write(text)
         rc, _, err = run(["run", "--config", path, "--out",
                           os.path.join(self.dir, "out"), "-q"])
         self.assertEqual(rc, 0, err)
-        with open(os.path.join(self.dir, "out", "lake_geo", "2024-06-01",
+        with open(os.path.join(self.dir, "out", name, "2024-06-01",
                                "zones.csv")) as f:
-            row = next(csv.DictReader(f))
+            return next(csv.DictReader(f))
+
+    def test_geographic_grid_measures_true_area(self):
+        # The same lake on a lon/lat grid: pixels are not squares of fixed
+        # size, so the area must come from the geodesic cell area per row.
+        row = self.run_variant("EPSG:4326", "0.0002", "lake_geo")
         # 0.0002 deg is about 22 m x 16 m here: 1.5 % as for 20 m pixels.
         self.assertLess(abs(float(row["water_area_km2"]) / TRUE_AREA_KM2 - 1),
                         0.015)
@@ -87,21 +90,7 @@ zones: {file: zones.geojson, id_field: zone_id, kind_field: kind}
     def test_web_mercator_grid_measures_true_area(self):
         # EPSG:3857 cells of 28 m cover only about (28 cos 45)^2 m^2 of
         # ground at 45 N: the nominal cell area would double the lake.
-        cfg = os.path.join(self.dir, "lake.yaml")
-        with open(cfg) as f:
-            text = f.read()
-        text = text.replace("crs: EPSG:32640", "crs: EPSG:3857").replace(
-            "resolution: 20", "resolution: 28").replace(
-            "name: lake", "name: lake_merc")
-        path = os.path.join(self.dir, "lake_merc.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        rc, _, err = run(["run", "--config", path, "--out",
-                          os.path.join(self.dir, "out"), "-q"])
-        self.assertEqual(rc, 0, err)
-        with open(os.path.join(self.dir, "out", "lake_merc", "2024-06-01",
-                               "zones.csv")) as f:
-            row = next(csv.DictReader(f))
+        row = self.run_variant("EPSG:3857", "28", "lake_merc")
         self.assertLess(abs(float(row["water_area_km2"]) / TRUE_AREA_KM2 - 1),
                         0.02)
 
