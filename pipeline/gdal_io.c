@@ -10,6 +10,9 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal_utils.h>
+#include <cpl_vsi.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 #include "aralwatch/util.h"
 #include "internal.h"
 
@@ -464,6 +467,47 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
     }
     GDALClose(dem);
     return st;
+}
+
+aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
+                        long long *bytes)
+{
+    if (strncmp(path, "/vsi", 4) != 0) {
+        struct stat sb;
+        if (bytes)
+            *bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+        return aw_sha256_file(ctx, path, hex);
+    }
+    VSILFILE *f = VSIFOpenL(path, "rb");
+    if (!f)
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot open", path);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md) {
+        VSIFCloseL(f);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    unsigned char buf[1 << 16];
+    size_t got;
+    long long total = 0;
+    while ((got = VSIFReadL(buf, 1, sizeof buf, f)) > 0) {
+        EVP_DigestUpdate(md, buf, got);
+        total += (long long)got;
+    }
+    VSIFCloseL(f);
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned outlen = 0;
+    EVP_DigestFinal_ex(md, out, &outlen);
+    EVP_MD_CTX_free(md);
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < outlen; i++) {
+        hex[2 * i] = digits[out[i] >> 4];
+        hex[2 * i + 1] = digits[out[i] & 15];
+    }
+    hex[2 * outlen] = '\0';
+    if (bytes)
+        *bytes = total;
+    return AW_OK;
 }
 
 /* ---- Writing ---- */

@@ -52,6 +52,11 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
                          double sun_azimuth, double sun_elevation, int threads,
                          float **slope_pct, float **hillshade);
 
+/* SHA-256 and size of a file, also inside GDAL virtual paths (/vsizip/
+ * of a zipped product). */
+aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
+                        long long *bytes);
+
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 

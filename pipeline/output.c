@@ -469,10 +469,10 @@ static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
         if (!src->present)
             continue;
         char hex[65];
-        *st = aw_sha256_file(ctx, src->path, hex);
+        long long bytes = -1;
+        *st = aw_sha256_vsi(ctx, src->path, hex, &bytes);
         if (*st != AW_OK)
             break;
-        struct stat sb;
         json_t *o = json_object();
         json_object_set_new(
             o, "role",
@@ -480,10 +480,7 @@ static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
         json_object_set_new(o, "path", json_string(src->path));
         json_object_set_new(o, "band", json_integer(src->band));
         json_object_set_new(o, "sha256", json_string(hex));
-        json_object_set_new(o, "bytes",
-                            json_integer(stat(src->path, &sb) == 0
-                                             ? (json_int_t)sb.st_size
-                                             : -1));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
         if (b < AW_BAND_COUNT) {
             json_object_set_new(o, "scale", json_real(src->scale));
             json_object_set_new(o, "offset", json_real(src->offset));

@@ -18,7 +18,8 @@
  * quality band not used) goes into sc->offset_note, which ends up in the
  * run manifest. On failure the fields this file set are cleared again, so a
  * half-detected scene never escapes. */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE     200809L
+#define _LARGEFILE64_SOURCE /* VSIStatBufL is a struct stat64 */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -30,6 +31,9 @@
 #include <sys/stat.h>
 #include <cpl_error.h>
 #include <cpl_minixml.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <cpl_conv.h>
 #include <gdal.h>
 #include "aralwatch/profile.h"
 #include "aralwatch/util.h"
@@ -76,16 +80,18 @@ static int ends_with_ci(const char *s, const char *suffix)
     return n >= k && strcasecmp(s + n - k, suffix) == 0;
 }
 
+/* Through GDAL's virtual file system, so that a zipped SAFE
+ * (/vsizip/...) reads like a folder. */
 static int is_dir(const char *path)
 {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    VSIStatBufL sb;
+    return VSIStatL(path, &sb) == 0 && VSI_ISDIR(sb.st_mode);
 }
 
 static int is_file(const char *path)
 {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    VSIStatBufL sb;
+    return VSIStatL(path, &sb) == 0 && VSI_ISREG(sb.st_mode);
 }
 
 /* s[0..n) are all decimal digits (stops at a NUL, so never reads past
@@ -369,21 +375,19 @@ static int cmp_names(const void *a, const void *b)
 /* The entries of a folder except hidden ones, sorted. */
 static aw_status list_dir(aw_ctx *ctx, const char *dir, strlist *out)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot list the folder: %s", dir,
-                       strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+    if (!is_dir(dir))
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot list the folder", dir);
+    char **entries = VSIReadDir(dir);
+    for (char **e = entries; e && *e; e++) {
+        if ((*e)[0] == '.')
             continue;
-        if (strlist_push(out, e->d_name) != 0) {
-            closedir(d);
+        if (strlist_push(out, *e) != 0) {
+            CSLDestroy(entries);
             strlist_free(out);
             return nomem(ctx);
         }
     }
-    closedir(d);
+    CSLDestroy(entries);
     if (out->n > 1)
         qsort(out->v, out->n, sizeof *out->v, cmp_names);
     return AW_OK;
@@ -1822,6 +1826,39 @@ static aw_status detect_file(aw_ctx *ctx, const char *path, aw_sensor sensor,
     return st;
 }
 
+/* A zipped product (Sentinel-2 delivers S2X_MSIL2A_..._.SAFE.zip): read
+ * inside it through /vsizip/, the .SAFE folder when there is one, else the
+ * zip's root as a folder. */
+static aw_status detect_zip(aw_ctx *ctx, const char *path, aw_sensor sensor,
+                            aw_scene_cfg *sc)
+{
+    char *abs = path[0] == '/' ? aw_strdup(path)
+                               : aw_asprintf("%s/%s", CPLGetCurrentDir(), path);
+    char *root = abs ? aw_asprintf("/vsizip/%s", abs) : NULL;
+    free(abs);
+    if (!root)
+        return nomem(ctx);
+    strlist names = {0};
+    aw_status st = list_dir(ctx, root, &names);
+    if (st != AW_OK) {
+        free(root);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: not a zip file GDAL can read",
+                       path);
+    }
+    const char *safe = NULL;
+    for (size_t i = 0; i < names.n && !safe; i++)
+        if (ends_with_ci(names.v[i], ".SAFE"))
+            safe = names.v[i];
+    char *dir = safe ? aw_path_join(root, safe) : aw_strdup(root);
+    st = dir ? detect_dir(ctx, dir, sensor, sc) : nomem(ctx);
+    if (st == AW_OK && !sc->id)
+        st = set_default_id(ctx, sc, safe ? dir : path);
+    free(dir);
+    strlist_free(&names);
+    free(root);
+    return st;
+}
+
 aw_status aw_profile_detect(aw_ctx *ctx, const char *path, aw_sensor sensor,
                             aw_scene_cfg *sc)
 {
@@ -1835,14 +1872,16 @@ aw_status aw_profile_detect(aw_ctx *ctx, const char *path, aw_sensor sensor,
     sc->cloud_cover = NAN;
     sc->sun_elevation = NAN;
     sc->sun_azimuth = NAN;
-    struct stat sb;
+    VSIStatBufL sb;
     aw_status st;
-    if (stat(path, &sb) != 0)
-        st = aw_fail(ctx, AW_ERR_INPUT, "%s: no such file or folder (%s)", path,
-                     strerror(errno));
-    else if (S_ISDIR(sb.st_mode))
+    if (VSIStatL(path, &sb) != 0)
+        st = aw_fail(ctx, AW_ERR_INPUT, "%s: no such file or folder", path);
+    else if (VSI_ISDIR(sb.st_mode))
         st = detect_dir(ctx, path, sensor, sc);
-    else if (S_ISREG(sb.st_mode))
+    else if (VSI_ISREG(sb.st_mode) && ends_with_ci(path, ".zip") &&
+             strncmp(path, "/vsi", 4) != 0)
+        st = detect_zip(ctx, path, sensor, sc);
+    else if (VSI_ISREG(sb.st_mode))
         st = detect_file(ctx, path, sensor, sc);
     else
         st = aw_fail(ctx, AW_ERR_INPUT, "%s: not a file or folder", path);

@@ -310,6 +310,36 @@ class Inbox(awtest.TempDirTest):
             np.testing.assert_array_equal(np.isnan(got), ~ok)
 
 
+class ZippedSafe(awtest.TempDirTest):
+    def test_a_zipped_safe_reads_like_the_safe_folder(self):
+        import zipfile
+        z = os.path.join(self.tmp, os.path.basename(SAFE) + ".zip")
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+            for root, _, files in os.walk(SAFE):
+                for name in files:
+                    full = os.path.join(root, name)
+                    zf.write(full, os.path.relpath(full, os.path.dirname(SAFE)))
+        rc_a, err_a, out_a = run_one(self.tmp, "folder", SAFE,
+                                     "{method: threshold}")
+        rc_b, err_b, out_b = run_one(self.tmp, "zipped", z,
+                                     "{method: threshold}")
+        self.assertEqual(rc_a, 0, err_a)
+        self.assertEqual(rc_b, 0, err_b)
+        for name in ("ndwi.tif", "mndwi.tif", "valid.tif"):
+            _, a = read(os.path.join(out_a, "2021-01-22", name))
+            _, b = read(os.path.join(out_b, "2021-01-22", name))
+            np.testing.assert_array_equal(a, b)
+        with open(os.path.join(out_b, "2021-01-22", "manifest.json")) as f:
+            scene = json.load(f)["scenes"][0]
+        self.assertEqual(scene["sensor"], "sentinel2_l2a")
+        self.assertTrue(all(i["path"].startswith("/vsizip/")
+                            for i in scene["inputs"]))
+        b03 = [i for i in scene["inputs"] if i["role"] == "green"][0]
+        with open(s2_band("B03"), "rb") as f:
+            import hashlib
+            self.assertEqual(b03["sha256"], hashlib.sha256(f.read()).hexdigest())
+
+
 class QualitySettings(awtest.TempDirTest):
     def test_a_scene_under_the_minimum_valid_fraction_is_skipped(self):
         # 8.1 % of the Landsat scene is valid (the rest cloud, shadow, fill).
