@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1341,8 +1342,51 @@ static aw_scene_cfg *append_scene(loader *L)
     return &cfg->scenes[n - 1];
 }
 
+/* What a delivered product looks like: a folder, an archive, or a
+ * metadata or raster file. A README or checksum file is not one. */
+static int looks_like_product(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return 1;
+    static const char *const ends[] = {".zip",  "_MTL.txt", "_MTL.xml",
+                                       ".SAFE", ".xml",     ".tif",
+                                       ".tiff", ".jp2",     ".TIF"};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < COUNT_OF(ends); i++) {
+        size_t k = strlen(ends[i]);
+        if (n >= k && strcasecmp(path + n - k, ends[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void record_reject(loader *L, const char *path, const char *why)
+{
+    aw_config *cfg = L->cfg;
+    size_t n = cfg->n_inbox_rejects + 1;
+    char **p = realloc(cfg->inbox_rejects, n * sizeof *p);
+    if (p)
+        cfg->inbox_rejects = p;
+    char **r = p ? realloc(cfg->inbox_reject_reasons, n * sizeof *r) : NULL;
+    if (r)
+        cfg->inbox_reject_reasons = r;
+    char *a = aw_strdup(path), *b = aw_strdup(why);
+    if (!p || !r || !a || !b) {
+        free(a);
+        free(b);
+        L->nomem = 1;
+        return;
+    }
+    cfg->inbox_rejects[n - 1] = a;
+    cfg->inbox_reject_reasons[n - 1] = b;
+    cfg->n_inbox_rejects = n;
+}
+
 /* Every entry of an inbox folder that a sensor profile recognises becomes a
- * scene; other entries are logged and left alone. */
+ * scene; entries that look like products but cannot be read are recorded
+ * (the run reports them as failed); anything else is logged and left
+ * alone. */
 static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
 {
     struct dirent **list = NULL;
@@ -1363,19 +1407,39 @@ static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
             tmp.sun_azimuth = NAN;
             aw_ctx_clear_error(L->ctx);
             aw_status st = aw_profile_detect(L->ctx, p, AW_SENSOR_AUTO, &tmp);
+            char *why = NULL;
             if (st == AW_OK && !tmp.date[0]) {
-                aw_log(L->ctx, AW_LOG_WARN,
-                       "inbox: %s: no acquisition date in its metadata or "
-                       "name; not used",
-                       p);
+                why = aw_asprintf("%s: no acquisition date in its metadata or "
+                                  "name",
+                                  p);
                 st = AW_ERR_INPUT;
             }
             else if (st != AW_OK && st != AW_ERR_NOMEM) {
-                aw_log(L->ctx, AW_LOG_WARN, "inbox: not a scene: %s",
-                       aw_ctx_errmsg(L->ctx));
+                why = aw_strdup(aw_ctx_errmsg(L->ctx));
             }
             if (st == AW_ERR_NOMEM)
                 L->nomem = 1;
+            /* The same product twice (a .SAFE next to its own .zip): the
+             * first one found is kept. */
+            for (size_t k = 0; st == AW_OK && k < L->cfg->n_scenes; k++) {
+                if (L->cfg->scenes[k].id && tmp.id &&
+                    strcmp(L->cfg->scenes[k].id, tmp.id) == 0) {
+                    aw_log(L->ctx, AW_LOG_WARN,
+                           "inbox: %s is product %s again; not used twice", p,
+                           tmp.id);
+                    st = AW_ERR_INPUT;
+                }
+            }
+            if (why && looks_like_product(p)) {
+                /* Damaged or unreadable products are not dropped quietly:
+                 * the run records them as failed. */
+                aw_log(L->ctx, AW_LOG_WARN, "inbox: cannot read %s", why);
+                record_reject(L, p, why);
+            }
+            else if (why) {
+                aw_log(L->ctx, AW_LOG_INFO, "inbox: not a product: %s", why);
+            }
+            free(why);
             aw_scene_cfg *sc = st == AW_OK ? append_scene(L) : NULL;
             if (sc) {
                 *sc = tmp;
@@ -2208,7 +2272,7 @@ static void parse_root(loader *L, yaml_node_t *root)
     }
     if (f[INBOX].val) {
         parse_inbox(L, f[INBOX].val, "inbox");
-        if (cfg->n_scenes == 0 && !L->nomem)
+        if (cfg->n_scenes == 0 && cfg->n_inbox_rejects == 0 && !L->nomem)
             add_error(L, line_of(f[INBOX].val), "inbox",
                       "no scene found in the inbox folder(s)");
     }
@@ -2371,6 +2435,12 @@ void aw_config_destroy(aw_config *cfg)
     for (size_t i = 0; i < cfg->n_inbox; i++)
         free(cfg->inbox[i]);
     free(cfg->inbox);
+    for (size_t i = 0; i < cfg->n_inbox_rejects; i++) {
+        free(cfg->inbox_rejects[i]);
+        free(cfg->inbox_reject_reasons[i]);
+    }
+    free(cfg->inbox_rejects);
+    free(cfg->inbox_reject_reasons);
     free(cfg->dem_path);
     free(cfg->zones_path);
     free(cfg->zones_layer);

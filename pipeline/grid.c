@@ -127,6 +127,37 @@ static aw_status read_polygons(aw_ctx *ctx, const char *path,
     return AW_OK;
 }
 
+/* Bounds of a raster in the CRS dst; 0 when it cannot be worked out (the
+ * scene then fails on its own later). */
+static int footprint(const char *path, OGRSpatialReferenceH dst, double out[4])
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!ds)
+        return 0;
+    double gt[6];
+    const char *wkt = GDALGetProjectionRef(ds);
+    int ok = 0;
+    if (GDALGetGeoTransform(ds, gt) == CE_None && wkt && wkt[0]) {
+        int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+        double in[4] = {
+            fmin(gt[0], gt[0] + gt[1] * w), fmin(gt[3], gt[3] + gt[5] * h),
+            fmax(gt[0], gt[0] + gt[1] * w), fmax(gt[3], gt[3] + gt[5] * h)};
+        OGRSpatialReferenceH src = OSRNewSpatialReference(wkt);
+        OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
+        OGRCoordinateTransformationH ct =
+            OCTNewCoordinateTransformation(src, dst);
+        ok = ct && OCTTransformBounds(ct, in[0], in[1], in[2], in[3], &out[0],
+                                      &out[1], &out[2], &out[3], 21);
+        if (ct)
+            OCTDestroyCoordinateTransformation(ct);
+        OSRDestroySpatialReference(src);
+    }
+    GDALClose(ds);
+    return ok;
+}
+
 static double snap_down(double v, double anchor, double res)
 {
     return anchor + floor((v - anchor) / res + 1e-9) * res;
@@ -350,6 +381,19 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     }
     else {
         memcpy(ext, nat, sizeof ext);
+        /* per_date: the union of the date's scenes, so a mosaic of
+         * adjacent tiles keeps all of them (the first scene still sets the
+         * CRS, resolution and pixel alignment). */
+        for (size_t i = 0; cfg->grid_per_date && i < cfg->n_scenes; i++) {
+            const aw_band_src *b = first_band(&cfg->scenes[i]);
+            double fp[4];
+            if (b && b != fb && footprint(b->path, tsrs, fp)) {
+                ext[0] = fmin(ext[0], fp[0]);
+                ext[1] = fmin(ext[1], fp[1]);
+                ext[2] = fmax(ext[2], fp[2]);
+                ext[3] = fmax(ext[3], fp[3]);
+            }
+        }
     }
 
     double xmin = snap_down(ext[0], anchor_x, res);

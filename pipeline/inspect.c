@@ -156,6 +156,14 @@ static int inspect_product(aw_ctx *ctx, const char *path, FILE *out)
     sc.sun_elevation = NAN;
     sc.sun_azimuth = NAN;
     if (aw_profile_detect(ctx, path, AW_SENSOR_AUTO, &sc) != AW_OK) {
+        /* Say why a folder or archive is not a product (a damaged MTL, a
+         * bad date...), then describe its rasters. */
+        struct stat sb;
+        size_t n = strlen(path);
+        if ((stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) ||
+            (n > 4 && strcmp(path + n - 4, ".zip") == 0))
+            fprintf(out, "product %s\n  not recognised: %s\n", path,
+                    aw_ctx_errmsg(ctx));
         aw_scene_free(&sc);
         aw_ctx_clear_error(ctx);
         return 0;

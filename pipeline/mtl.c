@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cpl_vsi.h>
 #include "aralwatch/profile.h"
 
 #define MTL_LINE_MAX 4096
@@ -66,21 +67,20 @@ const char *aw_mtl_get(const aw_mtl *mtl, const char *key)
 static aw_status read_all(aw_ctx *ctx, const char *path, char **out,
                           size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    VSILFILE *f = VSIFOpenL(path, "rb"); /* also inside /vsizip/ */
     if (!f)
-        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot open: %s", path,
-                       strerror(errno));
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: cannot open", path);
     size_t cap = 16384, n = 0;
     char *buf = malloc(cap);
     if (!buf) {
-        fclose(f);
+        VSIFCloseL(f);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
     for (;;) {
         if (n == cap - 1) {
             if (cap > MTL_FILE_MAX) {
                 free(buf);
-                fclose(f);
+                VSIFCloseL(f);
                 return aw_fail(ctx, AW_ERR_INPUT,
                                "%s: too large for an MTL file (over %zu "
                                "bytes)",
@@ -89,23 +89,20 @@ static aw_status read_all(aw_ctx *ctx, const char *path, char **out,
             char *b = realloc(buf, 2 * cap);
             if (!b) {
                 free(buf);
-                fclose(f);
+                VSIFCloseL(f);
                 return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
             }
             buf = b;
             cap *= 2;
         }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        size_t got = VSIFReadL(buf + n, 1, cap - 1 - n, f);
         n += got;
         if (got == 0)
             break;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return aw_fail(ctx, AW_ERR_INPUT, "%s: read error", path);
-    }
+    /* GDAL 3.6 has no VSIFErrorL: a read error ends the text early, which
+     * the parser then reports (unbalanced GROUP or missing END). */
+    VSIFCloseL(f);
     buf[n] = '\0';
     *out = buf;
     *len = n;

@@ -156,6 +156,8 @@ static aw_status write_zones(aw_ctx *ctx, run_state *rs, date_work *w,
     for (size_t zi = 0; zi < rs->zones.n; zi++) {
         const aw_zone *z = &rs->zones.z[zi];
         const aw_zone_stats *s = &w->stats[zi];
+        /* Cloud, shadow and snow are shares of the observed part of the
+         * zone (as for scenes); nodata is a share of the whole zone. */
         fputs(w->date, f);
         fprintf(f, ",%zu", w->n_used);
         csv_text(f, z->id);
@@ -164,9 +166,9 @@ static aw_status write_zones(aw_ctx *ctx, run_state *rs, date_work *w,
         csv_num(f, z->area_km2);
         fprintf(f, ",%lld,%lld", (long long)s->n_pixels, (long long)s->n_valid);
         csv_num(f, s->valid_fraction);
-        csv_num(f, pct(s->n_cloud, s->n_pixels));
-        csv_num(f, pct(s->n_shadow, s->n_pixels));
-        csv_num(f, pct(s->n_snow, s->n_pixels));
+        csv_num(f, pct(s->n_cloud, s->n_pixels - s->n_nodata));
+        csv_num(f, pct(s->n_shadow, s->n_pixels - s->n_nodata));
+        csv_num(f, pct(s->n_snow, s->n_pixels - s->n_nodata));
         csv_num(f, pct(s->n_nodata, s->n_pixels));
         fprintf(f, ",%lld", (long long)s->n_water);
         csv_num(f, s->water_area_km2);
@@ -180,9 +182,9 @@ static aw_status write_zones(aw_ctx *ctx, run_state *rs, date_work *w,
         json_object_set_new(o, "n_pixels", json_integer(s->n_pixels));
         json_object_set_new(o, "n_valid", json_integer(s->n_valid));
         json_num(o, "valid_fraction", s->valid_fraction);
-        json_num(o, "cloud_pct", pct(s->n_cloud, s->n_pixels));
-        json_num(o, "shadow_pct", pct(s->n_shadow, s->n_pixels));
-        json_num(o, "snow_pct", pct(s->n_snow, s->n_pixels));
+        json_num(o, "cloud_pct", pct(s->n_cloud, s->n_pixels - s->n_nodata));
+        json_num(o, "shadow_pct", pct(s->n_shadow, s->n_pixels - s->n_nodata));
+        json_num(o, "snow_pct", pct(s->n_snow, s->n_pixels - s->n_nodata));
         json_num(o, "nodata_pct", pct(s->n_nodata, s->n_pixels));
         json_object_set_new(o, "n_water", json_integer(s->n_water));
         json_num(o, "water_area_km2", s->water_area_km2);
@@ -635,6 +637,12 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
         json_object_set_new(wa, "otsu_fallback",
                             json_boolean(w->otsu_fallback));
     }
+    if (w->dn_warning)
+        json_object_set_new(
+            wa, "warning",
+            json_string("a scene's bands are in DN (scale 1, offset 0): the "
+                        "absolute reflectance thresholds of this method do "
+                        "not apply"));
     if (cfg->water_method == AW_WATER_DSWE) {
         json_object_set_new(wa, "terrain_filter",
                             json_boolean(cfg->dem_path != NULL));

@@ -736,8 +736,10 @@ static aw_status landsat_l1(aw_ctx *ctx, const aw_mtl *m, const char *mtl,
     int l8 = map == oli_bands;
     double s = toa ? sin(elev * PI_180) : 1.0;
     for (int r = 0; r < AW_BAND_COUNT && st == AW_OK; r++) {
+        /* Level-1 fill is DN 0 for every Landsat (USGS); 255 in 8-bit TM/ETM+
+         * is saturation, not fill. */
         st = set_band(ctx, &sc->bands[r], paths[r], 1, toa ? mult[r] / s : 1.0,
-                      toa ? add[r] / s : 0.0, l8, 0.0);
+                      toa ? add[r] / s : 0.0, 1, 0.0);
         paths[r] = NULL;
     }
     for (int r = 0; r < AW_BAND_COUNT; r++)
@@ -1036,9 +1038,11 @@ static const char *s2_platform_name(const char code[4])
 static int is_cog_band_name(const char *name, const char *band)
 {
     size_t k = strlen(band);
+    /* B03.tif (sentinel-cogs) or B03.jp2 (sentinel-s2-l2a on AWS). */
     return strncasecmp(name, band, k) == 0 &&
            (strcasecmp(name + k, ".tif") == 0 ||
-            strcasecmp(name + k, ".tiff") == 0);
+            strcasecmp(name + k, ".tiff") == 0 ||
+            strcasecmp(name + k, ".jp2") == 0);
 }
 
 static int has_s2_cog_files(const strlist *names)
@@ -1832,8 +1836,10 @@ static aw_status detect_file(aw_ctx *ctx, const char *path, aw_sensor sensor,
 static aw_status detect_zip(aw_ctx *ctx, const char *path, aw_sensor sensor,
                             aw_scene_cfg *sc)
 {
+    char *cwd = path[0] == '/' ? NULL : CPLGetCurrentDir();
     char *abs = path[0] == '/' ? aw_strdup(path)
-                               : aw_asprintf("%s/%s", CPLGetCurrentDir(), path);
+                               : aw_asprintf("%s/%s", cwd ? cwd : ".", path);
+    CPLFree(cwd);
     char *root = abs ? aw_asprintf("/vsizip/%s", abs) : NULL;
     free(abs);
     if (!root)
@@ -1849,7 +1855,16 @@ static aw_status detect_zip(aw_ctx *ctx, const char *path, aw_sensor sensor,
     for (size_t i = 0; i < names.n && !safe; i++)
         if (ends_with_ci(names.v[i], ".SAFE"))
             safe = names.v[i];
-    char *dir = safe ? aw_path_join(root, safe) : aw_strdup(root);
+    /* No .SAFE: a zip holding one folder (a Landsat scene zipped with its
+     * folder) is read from that folder, else from the zip's root. */
+    const char *sub = safe;
+    if (!sub && names.n == 1) {
+        char *only = aw_path_join(root, names.v[0]);
+        if (only && is_dir(only))
+            sub = names.v[0];
+        free(only);
+    }
+    char *dir = sub ? aw_path_join(root, sub) : aw_strdup(root);
     st = dir ? detect_dir(ctx, dir, sensor, sc) : nomem(ctx);
     if (st == AW_OK && !sc->id)
         st = set_default_id(ctx, sc, safe ? dir : path);

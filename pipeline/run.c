@@ -291,6 +291,13 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
     for (size_t i = 0; i < w->n_sb; i++)
         if (w->sb[i].status == SCENE_USED)
             order[k++] = i;
+    if (w->n_sb > 254) {
+        free(order);
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: %zu scenes on one date; source.tif names at most "
+                       "254",
+                       w->date, w->n_sb);
+    }
     sort_order = &rs->cfg->mosaic_order;
     sort_sb = w->sb;
     qsort(order, k, sizeof *order, cmp_scene);
@@ -322,21 +329,22 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
         scene_buf *s = &w->sb[order[r]];
         s->order = (int)r;
         uint8_t src = (uint8_t)(order[r] + 1);
-        int64_t took = 0;
-#pragma omp parallel for schedule(static) reduction(+ : took)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) {
             if (r > 0 && clearness(s->qcls[i], s->edge[i]) <=
                              clearness(w->qcls[i], edge[i]))
                 continue;
             w->qcls[i] = s->qcls[i];
             edge[i] = s->edge[i];
-            w->source[i] = s->qcls[i] == AW_Q_OUTSIDE ? 0 : src;
+            /* Only an observation has a source: a pixel no scene covers
+             * (nodata, outside) keeps 0. */
+            w->source[i] =
+                s->qcls[i] == AW_Q_OUTSIDE || s->qcls[i] == AW_Q_NODATA ? 0
+                                                                        : src;
             for (int b = 0; b < AW_BAND_COUNT; b++)
                 if (w->refl[b])
                     w->refl[b][i] = s->refl[b][i];
-            took++;
         }
-        (void)took;
         scene_free(s);
     }
     free(order);
@@ -379,10 +387,38 @@ static aw_status stage_indices(aw_ctx *ctx, run_state *rs, date_work *w)
     return AW_OK;
 }
 
+/* DSWE and WOfS thresholds are absolute reflectances: bands still in DN
+ * (scale 1, offset 0) make them meaningless. */
+static void warn_if_dn(aw_ctx *ctx, date_work *w)
+{
+    for (size_t i = 0; i < w->n_sb; i++) {
+        const scene_buf *s = &w->sb[i];
+        if (s->status != SCENE_USED)
+            continue;
+        for (int b = 0; b < AW_BAND_COUNT; b++) {
+            const aw_band_src *bs = &s->sc->bands[b];
+            if (bs->present && bs->scale == 1.0 && bs->offset == 0.0) {
+                w->dn_warning = 1;
+                aw_log(ctx, AW_LOG_WARN,
+                       "scene %s: band '%s' is in DN (scale 1, offset 0); "
+                       "the absolute reflectance thresholds of %s do not "
+                       "apply to DN; give the band's scale and offset",
+                       s->sc->id, aw_band_name((aw_band)b), w->method_name);
+                break;
+            }
+        }
+    }
+}
+
 static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
     size_t n = npix(rs);
+    if (cfg->water_method == AW_WATER_DSWE ||
+        cfg->water_method == AW_WATER_WOFS) {
+        w->method_name = cfg->water_method == AW_WATER_DSWE ? "DSWE" : "WOfS";
+        warn_if_dn(ctx, w);
+    }
     w->water = aw_calloc2(n, 1);
     if (!w->water)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
@@ -676,7 +712,21 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     }
     aw_sweep_stale(ctx, rs.region_dir);
     aw_status st = AW_OK;
-    if (!cfg->grid_per_date) {
+    /* Inbox entries no profile could read are failed scenes of the run. */
+    for (size_t i = 0; i < cfg->n_inbox_rejects; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "path", json_string(cfg->inbox_rejects[i]));
+        json_object_set_new(o, "status", json_string("failed"));
+        json_object_set_new(o, "reason",
+                            json_string(cfg->inbox_reject_reasons[i]));
+        json_array_append_new(summary, o);
+        if (result->n_failed == 0)
+            result->first_failure = AW_ERR_INPUT;
+        result->n_failed++;
+        aw_log(ctx, AW_LOG_ERROR, "inbox product failed: %s",
+               cfg->inbox_reject_reasons[i]);
+    }
+    if (!cfg->grid_per_date && cfg->n_scenes > 0) {
         st = prepare_grid(ctx, &rs, cfg);
         if (st != AW_OK)
             goto done;
@@ -691,7 +741,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             strcmp(cfg->scenes[idx[i]].date, cfg->scenes[idx[i - 1]].date))
             rs.n_dates++;
 
-    result->n_scenes = cfg->n_scenes;
+    result->n_scenes = cfg->n_scenes + cfg->n_inbox_rejects;
     for (size_t i = 0; i < cfg->n_scenes;) {
         size_t j = i;
         while (j < cfg->n_scenes &&

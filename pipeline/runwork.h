@@ -57,6 +57,8 @@ typedef struct date_work {
     float water_threshold;
     int otsu_fallback;
     double sun_azimuth, sun_elevation; /* of the DSWE hillshade, or NaN */
+    int dn_warning;                    /* DSWE/WOfS ran on bands still in DN */
+    const char *method_name;           /* "DSWE" / "WOfS" for messages */
     int64_t count[AW_Q_COUNT];
     aw_zone_stats *stats;
     json_t *alerts, *notices;

@@ -171,6 +171,11 @@ typedef struct aw_config {
     /* inbox folders: every product found in them became a scene above */
     char **inbox;
     size_t n_inbox;
+    /* Inbox entries that look like products but no profile could read
+     * (path and reason): the run records them as failed scenes. */
+    char **inbox_rejects;
+    char **inbox_reject_reasons;
+    size_t n_inbox_rejects;
 
     /* quality */
     aw_qa_policy qa_policy;       /* defaults: aw_qa_policy_default */

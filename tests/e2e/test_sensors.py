@@ -310,6 +310,48 @@ class Inbox(awtest.TempDirTest):
             np.testing.assert_array_equal(np.isnan(got), ~ok)
 
 
+class InboxTroubles(awtest.TempDirTest):
+    def test_damaged_products_fail_duplicates_count_once_and_notes_are_ignored(self):
+        import zipfile
+        inbox = os.path.join(self.tmp, "inbox")
+        os.makedirs(inbox)
+        os.symlink(LANDSAT, os.path.join(inbox, "a_landsat"))
+        os.symlink(SAFE, os.path.join(inbox, os.path.basename(SAFE)))
+        # The same SAFE again, zipped next to it.
+        z = os.path.join(inbox, os.path.basename(SAFE) + ".zip")
+        with zipfile.ZipFile(z, "w") as zf:
+            for root, _, files in os.walk(SAFE):
+                for name in files:
+                    full = os.path.join(root, name)
+                    zf.write(full, os.path.relpath(full, os.path.dirname(SAFE)))
+        # A Landsat folder whose MTL was cut short in transfer.
+        broken = os.path.join(inbox, "b_broken")
+        shutil.copytree(LANDSAT, broken)
+        mtl = glob.glob(os.path.join(broken, "*_MTL.txt"))[0]
+        with open(mtl, "r+b") as f:
+            f.truncate(3000)
+        with open(os.path.join(inbox, "README.txt"), "w") as f:
+            f.write("delivery note\n")
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: t, grid: per_date}\n"
+                    "inbox: [inbox]\nindices: [ndwi]\nwater: {index: ndwi}\n")
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out")])
+        self.assertEqual(rc, 6, err)
+        with open(os.path.join(self.tmp, "out", "t", "last_run.json")) as f:
+            scenes = json.load(f)["scenes"]
+        failed = [x for x in scenes if x["status"] == "failed"]
+        used = [x for x in scenes if x["status"] == "used"]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("b_broken", failed[0]["path"])
+        self.assertIn("_MTL.txt", failed[0]["reason"])
+        self.assertEqual(sorted(x["sensor"] for x in used),
+                         ["landsat_c2_l2", "sentinel2_l2a"])
+        self.assertIn("again; not used twice", err)
+        self.assertNotIn("README", json.dumps(scenes))
+
+
 class ZippedSafe(awtest.TempDirTest):
     def test_a_zipped_safe_reads_like_the_safe_folder(self):
         import zipfile
@@ -417,9 +459,14 @@ class ZoneQuality(awtest.TempDirTest):
         with open(os.path.join(d, "zones.json")) as f:
             z = json.load(f)["zones"][0]
         n = zone.sum()
+        observed = (cls != 2).sum()  # shares of the observed part
         self.assertEqual(z["n_pixels"], int(n))
-        self.assertAlmostEqual(z["cloud_pct"], 100 * (cls == 3).sum() / n, places=6)
-        self.assertAlmostEqual(z["shadow_pct"], 100 * (cls == 4).sum() / n, places=6)
+        self.assertAlmostEqual(z["cloud_pct"], 100 * (cls == 3).sum() / observed,
+                               places=6)
+        self.assertAlmostEqual(z["shadow_pct"],
+                               100 * (cls == 4).sum() / observed, places=6)
+        self.assertAlmostEqual(z["nodata_pct"], 100 * (cls == 2).sum() / n,
+                               places=6)
         self.assertAlmostEqual(z["valid_fraction"], (cls == 1).sum() / n, places=8)
         print("Landsat C2 zone: cloud %.2f %%, shadow %.2f %%, valid %.2f %%"
               % (z["cloud_pct"], z["shadow_pct"], 100 * z["valid_fraction"]))
@@ -429,6 +476,12 @@ class WaterClasses(awtest.TempDirTest):
     def test_sentinel2_dswe_water_agrees_with_scl_water(self):
         rc, err, out = run_one(self.tmp, "s2", SAFE, "{method: dswe}")
         self.assertEqual(rc, 0, err)
+        refl = s2_refl()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = (refl["green"] - refl["swir1"]) / (refl["green"] + refl["swir1"])
+        _, got_m = read(os.path.join(out, "2021-01-22", "mndwi.tif"))
+        _, q = read(os.path.join(out, "2021-01-22", "valid.tif"))
+        self.assertLessEqual(np.abs(got_m[q == 1] - m[q == 1]).max(), 1e-6)
         _, water = read(os.path.join(out, "2021-01-22", "water.tif"))
         _, valid = read(os.path.join(out, "2021-01-22", "valid.tif"))
         scl = raw(s2_band("SCL"))
@@ -438,10 +491,51 @@ class WaterClasses(awtest.TempDirTest):
               "valid pixels" % (agree, ok.sum()))
         self.assertGreaterEqual(agree, 0.95)
 
+    def test_desert_is_a_negative_control(self):
+        # The 29RKH COG tile (100 m and 200 m bands, no metadata file) is
+        # desert: SCL has no water class. The coast scene above is almost
+        # all water, so it cannot catch false water; this one can.
+        desert = os.path.join(SR, "S2A_29RKH_20200219_0_L2A")
+        rc, err, out = run_one(self.tmp, "desert", desert,
+                               "{index: mndwi, method: threshold}")
+        self.assertEqual(rc, 0, err)
+        d = os.path.join(out, "2020-02-19")
+        ds, water = read(os.path.join(d, "water.tif"))
+        _, valid = read(os.path.join(d, "valid.tif"))
+        gt = ds.GetGeoTransform()
+        scl = gdal.Warp("", os.path.join(desert, "SCL.tif"), format="MEM",
+                        width=ds.RasterXSize, height=ds.RasterYSize,
+                        resampleAlg="near",
+                        outputBounds=(gt[0], gt[3] + gt[5] * ds.RasterYSize,
+                                      gt[0] + gt[1] * ds.RasterXSize, gt[3]))
+        scl = scl.ReadAsArray()
+        ok = valid == 1
+        self.assertEqual(int((scl[ok] == 6).sum()), 0)
+        false_water = (water[ok] == 1).mean()
+        print("Sentinel-2 desert: MNDWI > 0 water on %.6f of %d valid pixels "
+              "(SCL: none)" % (false_water, ok.sum()))
+        self.assertLess(false_water, 1e-4)
+        # MNDWI from B03 (100 m) and B11 (200 m, bilinear to 100 m by the
+        # warp) is not checked pixel by pixel here; the scale is: DN / 1e4
+        # with no offset before baseline 04.00 (2020 acquisition).
+        with open(os.path.join(d, "manifest.json")) as f:
+            scene = json.load(f)["scenes"][0]
+        for i in scene["inputs"]:
+            if i["role"] != "qa":
+                self.assertAlmostEqual(i["scale"], 1e-4, places=12)
+                self.assertEqual(i["offset"], 0.0)
+
     def test_landsat_dswe_equals_a_numpy_dswe(self):
         rc, err, out = run_one(self.tmp, "ls", LANDSAT, "{method: dswe}")
         self.assertEqual(rc, 0, err)
         refl = landsat_refl()
+        # MNDWI of the same run against reflectance from the MTL.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = (refl["green"] - refl["swir1"]) / (refl["green"] + refl["swir1"])
+        _, got_m = read(os.path.join(out, "2019-12-01", "mndwi.tif"))
+        _, q = read(os.path.join(out, "2019-12-01", "valid.tif"))
+        ok = q == 1
+        self.assertLessEqual(np.abs(got_m[ok] - m[ok]).max(), 1e-6)
         cls = landsat_classes(refl)
         expect = dswe_numpy(refl)
         expect[np.isin(cls, [3, 4, 5, 6])] = 9

@@ -536,12 +536,13 @@ static void landsat5_level1_is_generic_tm_with_dn_scale(void **state)
     char *dir = src(f, L5);
     assert_int_equal(sc->sensor, AW_SENSOR_GENERIC);
     /* TM bands 1 2 3 4 5 7 (FILE_NAME_BAND_n); the MTL has only
-     * RADIANCE_MULT/ADD, so DN; 8-bit with the file's own nodata. */
+     * RADIANCE_MULT/ADD, so DN; Level-1 fill is DN 0 (USGS), whatever the
+     * file's own tag says (255 here, which is saturation in TM DN). */
     static const char *const files[AW_BAND_COUNT] = {
         L5_P "_B1.TIF", L5_P "_B2.TIF", L5_P "_B3.TIF",
         L5_P "_B4.TIF", L5_P "_B5.TIF", L5_P "_B7.TIF"};
     for (int b = 0; b < AW_BAND_COUNT; b++)
-        check_band(&sc->bands[b], dir, files[b], 1, 1.0, 0.0, 0);
+        check_band(&sc->bands[b], dir, files[b], 1, 1.0, 0.0, 1);
     assert_false(sc->qa.present);
     /* DATE_ACQUIRED = 1988-08-14, SCENE_CENTER_TIME = 13:00:47.3750190Z */
     assert_string_equal(sc->date, "1988-08-14");
