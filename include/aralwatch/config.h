@@ -160,8 +160,9 @@ typedef struct aw_config {
     int has_bbox;
     double bbox[4]; /* xmin, ymin, xmax, ymax in bbox_crs */
     char *bbox_crs; /* default EPSG:4326 */
-    /* region.grid: 1 (per_date) gives every date the grid of its own first
-     * scene, for inboxes of scenes from anywhere; 0 (fixed, default) one
+    /* region.grid: 1 (per_date) gives every date its own grid (CRS,
+     * resolution and alignment of its first scene, extent over all its
+     * scenes), for inboxes of scenes from anywhere; 0 (fixed, default) one
      * grid for all dates. */
     int grid_per_date;
 
