@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <cpl_minixml.h>
 #include <cpl_vsi.h>
 #include "aralwatch/profile.h"
 
@@ -191,6 +193,68 @@ static const char *split_line(char *s, size_t n, char **key, char **val)
     return NULL;
 }
 
+/* Append the MTL text form of an XML element: a leaf becomes
+ * KEY = "VALUE", an element with children a GROUP. */
+static int xml_to_text(const CPLXMLNode *el, FILE *f, int depth)
+{
+    if (depth > 16)
+        return -1;
+    int has_child = 0;
+    for (const CPLXMLNode *c = el->psChild; c; c = c->psNext)
+        has_child |= c->eType == CXT_Element;
+    if (!has_child) {
+        const char *v = "";
+        for (const CPLXMLNode *c = el->psChild; c; c = c->psNext)
+            if (c->eType == CXT_Text)
+                v = c->pszValue;
+        fprintf(f, "%s = \"", el->pszValue);
+        for (; *v; v++)
+            fputc(*v == '"' || *v == '\n' ? '\'' : *v, f);
+        fputs("\"\n", f);
+        return 0;
+    }
+    fprintf(f, "GROUP = %s\n", el->pszValue);
+    for (const CPLXMLNode *c = el->psChild; c; c = c->psNext)
+        if (c->eType == CXT_Element && xml_to_text(c, f, depth + 1) != 0)
+            return -1;
+    fprintf(f, "END_GROUP = %s\n", el->pszValue);
+    return 0;
+}
+
+/* A Collection 2 _MTL.xml holds the same keys as the _MTL.txt, as
+ * elements: rewritten into the text form, then parsed like it. */
+static aw_status read_xml_as_text(aw_ctx *ctx, const char *path, char **out,
+                                  size_t *len)
+{
+    CPLXMLNode *root = CPLParseXMLFile(path);
+    const CPLXMLNode *top = root;
+    while (top && top->eType != CXT_Element)
+        top = top->psNext;
+    if (top && strcmp(top->pszValue, "?xml") == 0)
+        for (top = top->psNext; top && top->eType != CXT_Element;)
+            top = top->psNext;
+    if (!top) {
+        CPLDestroyXMLNode(root);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: not an XML metadata file", path);
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    int bad = !f || xml_to_text(top, f, 0) != 0;
+    if (f) {
+        fputs("END\n", f);
+        fclose(f);
+    }
+    CPLDestroyXMLNode(root);
+    if (bad) {
+        free(buf);
+        return aw_fail(ctx, AW_ERR_INPUT, "%s: XML nested too deeply", path);
+    }
+    *out = buf;
+    *len = n;
+    return AW_OK;
+}
+
 aw_status aw_mtl_load(aw_ctx *ctx, const char *path, aw_mtl **out)
 {
     if (!path || !out)
@@ -199,7 +263,10 @@ aw_status aw_mtl_load(aw_ctx *ctx, const char *path, aw_mtl **out)
     if (!m)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     size_t len = 0;
-    aw_status st = read_all(ctx, path, &m->buf, &len);
+    size_t pl = strlen(path);
+    aw_status st = pl > 4 && strcasecmp(path + pl - 4, ".xml") == 0
+                       ? read_xml_as_text(ctx, path, &m->buf, &len)
+                       : read_all(ctx, path, &m->buf, &len);
     if (st != AW_OK) {
         free(m);
         return st;

@@ -843,6 +843,11 @@ static aw_status find_mtl(aw_ctx *ctx, const char *dir, const strlist *names,
                            dir, *out, n);
         *out = n;
     }
+    /* Collection 2 also ships the same metadata as _MTL.xml: used when
+     * there is no _MTL.txt. */
+    for (size_t i = 0; i < names->n && !*out; i++)
+        if (ends_with_ci(names->v[i], "_MTL.xml"))
+            *out = names->v[i];
     return AW_OK;
 }
 
@@ -1789,7 +1794,7 @@ static aw_status detect_file(aw_ctx *ctx, const char *path, aw_sensor sensor,
     if (!base || !dir) {
         st = nomem(ctx);
     }
-    else if (ends_with_ci(base, "_MTL.txt") ||
+    else if (ends_with_ci(base, "_MTL.txt") || ends_with_ci(base, "_MTL.xml") ||
              strcasecmp(base, "MTL.txt") == 0) {
         if (sensor == AW_SENSOR_SENTINEL2_L2A)
             st = aw_fail(ctx, AW_ERR_INPUT,

@@ -352,6 +352,41 @@ class InboxTroubles(awtest.TempDirTest):
         self.assertNotIn("README", json.dumps(scenes))
 
 
+class MtlXml(awtest.TempDirTest):
+    def test_a_landsat_folder_with_only_mtl_xml_reads_like_the_txt(self):
+        # Build the _MTL.xml USGS ships beside the _MTL.txt: the same
+        # GROUP/KEY tree as elements (written here from the text).
+        d = os.path.join(self.tmp, "ls_xml")
+        os.makedirs(d)
+        for f in glob.glob(os.path.join(LANDSAT, "*.TIF")):
+            os.symlink(f, os.path.join(d, os.path.basename(f)))
+        mtl = glob.glob(os.path.join(LANDSAT, "*_MTL.txt"))[0]
+        xml = []
+        with open(mtl) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line == "END" or "=" not in line:
+                    continue
+                k, v = (x.strip() for x in line.split("=", 1))
+                v = v.strip('"')
+                if k == "GROUP":
+                    xml.append("<%s>" % v)
+                elif k == "END_GROUP":
+                    xml.append("</%s>" % v)
+                else:
+                    xml.append("<%s>%s</%s>" % (k, v, k))
+        with open(os.path.join(d, os.path.basename(mtl)[:-4] + ".xml"), "w") as f:
+            f.write('<?xml version="1.0" encoding="UTF-8"?>\n' + "\n".join(xml))
+        rc_a, err_a, out_a = run_one(self.tmp, "txt", LANDSAT, "{method: wofs}")
+        rc_b, err_b, out_b = run_one(self.tmp, "xml", d, "{method: wofs}")
+        self.assertEqual(rc_a, 0, err_a)
+        self.assertEqual(rc_b, 0, err_b)
+        for name in ("water.tif", "valid.tif", "mndwi.tif"):
+            _, a = read(os.path.join(out_a, "2019-12-01", name))
+            _, b = read(os.path.join(out_b, "2019-12-01", name))
+            np.testing.assert_array_equal(a, b)
+
+
 class ZippedSafe(awtest.TempDirTest):
     def test_a_zipped_safe_reads_like_the_safe_folder(self):
         import zipfile
