@@ -1,3 +1,4 @@
+#define _LARGEFILE64_SOURCE /* VSIStatBufL is a struct stat64 */
 /* Every raster read and write of the pipeline: GDAL set-up and error
  * routing, opening inputs, warping a band onto the region grid (GDAL's
  * warper, PROJ underneath), and writing Cloud-Optimized GeoTIFFs (built in
@@ -508,6 +509,16 @@ aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
     if (bytes)
         *bytes = total;
     return AW_OK;
+}
+
+int aw_file_signature(const char *path, long long *size, long long *mtime)
+{
+    VSIStatBufL sb;
+    if (VSIStatL(path, &sb) != 0)
+        return -1;
+    *size = (long long)sb.st_size;
+    *mtime = (long long)sb.st_mtime;
+    return 0;
 }
 
 /* ---- Writing ---- */

@@ -57,6 +57,10 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
 aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
                         long long *bytes);
 
+/* Size and modification time of a file (also inside /vsizip/); -1 when it
+ * cannot be read. */
+int aw_file_signature(const char *path, long long *size, long long *mtime);
+
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 

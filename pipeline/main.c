@@ -21,6 +21,8 @@ static const char *const main_usage =
     "\n"
     "commands:\n"
     "  run       run the pipeline for the scenes a config names\n"
+    "  reprocess run again dates the catalog has done\n"
+    "  status    what the region's catalog knows\n"
     "  validate  check a config without reading any pixel\n"
     "  inspect   describe a raster or a scene folder\n"
     "\n"
@@ -28,7 +30,8 @@ static const char *const main_usage =
     "\n"
     "exit codes: 0 success; 2 usage error; 3 config error; 4 input error;\n"
     "5 processing/output failure; 6 some scenes failed, the others were\n"
-    "written; 10 success and at least one alert raised; 1 internal error.\n";
+    "written; 7 another run of the region holds its lock; 10 success and\n"
+    "at least one alert raised; 1 internal error; 130 cancelled.\n";
 
 static const char *const run_usage =
     "usage: aralwatch run --config FILE [--out DIR] [--threads N] [--quiet]\n"
@@ -45,8 +48,32 @@ static const char *const run_usage =
     "  -v, --verbose      debug log lines\n"
     "  -h, --help         this text\n"
     "\n"
+    "A date whose inputs and config did not change since the catalog\n"
+    "recorded it done is not processed again.\n"
+    "\n"
     "exit codes: 0 success; 10 success with alerts; 6 some scenes failed;\n"
-    "3 config error; 4 input error; 5 processing/output failure.\n";
+    "7 another run holds the region's lock; 3 config error; 4 input error;\n"
+    "5 processing/output failure; 130 cancelled.\n";
+
+static const char *const reprocess_usage =
+    "usage: aralwatch reprocess --config FILE (--scene ID | --since DATE)\n"
+    "                           [--out DIR] [--threads N] [--quiet] "
+    "[--verbose]\n"
+    "\n"
+    "Run again the dates the catalog has done: the date of scene ID, or\n"
+    "every date from DATE (YYYY-MM-DD) on, then every other date that is\n"
+    "not up to date. Their outputs are replaced atomically.\n"
+    "\n"
+    "exit codes: as for run.\n";
+
+static const char *const status_usage =
+    "usage: aralwatch status --config FILE [--out DIR]\n"
+    "\n"
+    "Print what the region's catalog (OUT/<region>/catalog.sqlite) knows:\n"
+    "the last run, the dates done or failed, the scenes not used and why,\n"
+    "the latest alert per zone, and the dates still to do.\n"
+    "\n"
+    "exit codes: 0; 4 no catalog yet; 3 config error.\n";
 
 static const char *const validate_usage =
     "usage: aralwatch validate --config FILE\n"
@@ -83,6 +110,15 @@ static int usage_error(const char *usage, const char *fmt, ...)
     return AW_EXIT_USAGE;
 }
 
+static int is_date(const char *s)
+{
+    int y, m, d;
+    char tail;
+    return strlen(s) == 10 &&
+           sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 &&
+           m <= 12 && d >= 1 && d <= 31;
+}
+
 static int parse_threads(const char *s, int *out)
 {
     char *end = NULL;
@@ -104,7 +140,8 @@ static int load_config(aw_ctx *ctx, const char *path, aw_config **cfg)
     return 0;
 }
 
-static int cmd_run(aw_ctx *ctx, int argc, char **argv)
+/* run, and reprocess (a run that first forgets some dates). */
+static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -112,10 +149,14 @@ static int cmd_run(aw_ctx *ctx, int argc, char **argv)
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
+        {"scene", required_argument, NULL, 's'},
+        {"since", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    const char *usage = reprocess ? reprocess_usage : run_usage;
     const char *config = NULL;
-    aw_run_opts ro = {NULL, 0, 0, 0};
+    aw_run_opts ro;
+    memset(&ro, 0, sizeof ro);
     int verbose = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:j:qvh", opts, NULL)) != -1) {
@@ -128,7 +169,7 @@ static int cmd_run(aw_ctx *ctx, int argc, char **argv)
             break;
         case 'j':
             if (parse_threads(optarg, &ro.threads) != 0)
-                return usage_error(run_usage,
+                return usage_error(usage,
                                    "--threads takes a whole number from 1 to "
                                    "1024, not '%s'",
                                    optarg);
@@ -139,17 +180,32 @@ static int cmd_run(aw_ctx *ctx, int argc, char **argv)
         case 'v':
             verbose = 1;
             break;
+        case 's':
+        case 'S':
+            if (!reprocess)
+                return usage_error(usage, "%s", "unknown option");
+            if (c == 's')
+                ro.reprocess_scene = optarg;
+            else if (!is_date(optarg))
+                return usage_error(usage, "--since takes YYYY-MM-DD, not '%s'",
+                                   optarg);
+            else
+                ro.reprocess_since = optarg;
+            break;
         case 'h':
-            fputs(run_usage, stdout);
+            fputs(usage, stdout);
             return AW_EXIT_OK;
         default:
-            return usage_error(run_usage, "%s", "unknown option");
+            return usage_error(usage, "%s", "unknown option");
         }
     }
     if (optind < argc)
-        return usage_error(run_usage, "unexpected argument '%s'", argv[optind]);
+        return usage_error(usage, "unexpected argument '%s'", argv[optind]);
     if (!config)
-        return usage_error(run_usage, "%s", "run needs --config FILE");
+        return usage_error(usage, "%s", "needs --config FILE");
+    if (reprocess && !ro.reprocess_scene == !ro.reprocess_since)
+        return usage_error(usage, "%s",
+                           "reprocess needs one of --scene ID or --since DATE");
     ro.progress_bar = !ro.quiet && !verbose && isatty(STDERR_FILENO);
     aw_ctx_set_log_level(ctx, verbose                       ? AW_LOG_DEBUG
                               : ro.quiet || ro.progress_bar ? AW_LOG_WARN
@@ -164,19 +220,67 @@ static int cmd_run(aw_ctx *ctx, int argc, char **argv)
     if (st != AW_OK) {
         fprintf(stderr, "aralwatch: %s: %s\n", aw_status_str(st),
                 aw_ctx_errmsg(ctx));
-        return aw_exit_code(st);
+        return aw_run_exit_code(st, &res);
     }
     if (!ro.quiet)
         fprintf(stderr,
-                "aralwatch: %zu scene(s): %zu used, %zu skipped, %zu failed; "
-                "%zu alert(s), %zu insufficient-data notice(s)\n",
-                res.n_scenes, res.n_ok, res.n_skipped, res.n_failed,
-                res.n_alerts, res.n_notices);
-    if (res.n_failed > 0 && res.n_ok > 0)
-        return AW_EXIT_PARTIAL;
-    if (res.n_failed > 0)
-        return aw_exit_code(res.first_failure);
-    return res.n_alerts > 0 ? AW_EXIT_ALERTS : AW_EXIT_OK;
+                "aralwatch: %zu scene(s): %zu used, %zu unchanged, %zu "
+                "skipped, %zu failed; %zu alert(s), %zu insufficient-data "
+                "notice(s)\n",
+                res.n_scenes, res.n_ok, res.n_unchanged, res.n_skipped,
+                res.n_failed, res.n_alerts, res.n_notices);
+    return aw_run_exit_code(st, &res);
+}
+
+static int cmd_run(aw_ctx *ctx, int argc, char **argv)
+{
+    return run_command(ctx, argc, argv, 0);
+}
+
+static int cmd_reprocess(aw_ctx *ctx, int argc, char **argv)
+{
+    return run_command(ctx, argc, argv, 1);
+}
+
+static int cmd_status(aw_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *config = NULL, *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            fputs(status_usage, stdout);
+            return AW_EXIT_OK;
+        default:
+            return usage_error(status_usage, "%s", "unknown option");
+        }
+    }
+    if (optind < argc || !config)
+        return usage_error(status_usage, "%s", "status needs --config FILE");
+    aw_ctx_set_log_level(ctx, AW_LOG_WARN);
+    aw_config *cfg = NULL;
+    int rc = load_config(ctx, config, &cfg);
+    if (rc)
+        return rc;
+    aw_status st = aw_status_report(ctx, cfg, out, stdout);
+    aw_config_destroy(cfg);
+    if (st != AW_OK) {
+        fprintf(stderr, "aralwatch: %s\n", aw_ctx_errmsg(ctx));
+        return aw_exit_code(st);
+    }
+    return AW_EXIT_OK;
 }
 
 static int cmd_validate(aw_ctx *ctx, int argc, char **argv)
@@ -284,6 +388,10 @@ int main(int argc, char **argv)
         fn = cmd_validate;
     else if (strcmp(cmd, "inspect") == 0)
         fn = cmd_inspect;
+    else if (strcmp(cmd, "status") == 0)
+        fn = cmd_status;
+    else if (strcmp(cmd, "reprocess") == 0)
+        fn = cmd_reprocess;
     if (!fn)
         return usage_error(main_usage, "unknown command '%s'", cmd);
 

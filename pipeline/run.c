@@ -19,12 +19,15 @@
 #include <string.h>
 #include <omp.h>
 #include <cpl_conv.h>
+#include <sys/stat.h>
+#include "aralwatch/catalog.h"
 #include "aralwatch/profile.h"
 #include "aralwatch/quality.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
 #include "alerts.h"
 #include "internal.h"
+#include "lock.h"
 #include "runwork.h"
 
 const char *const aw_stage_names[ST_COUNT] = {"ingest",  "mask",     "mosaic",
@@ -660,6 +663,94 @@ static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
     }
 }
 
+/* What a date's outputs depend on: the config and every input file of
+ * its scenes (path, size, modification time). Equal fingerprints mean the
+ * date's outputs would come out the same. */
+static void date_fingerprint(const aw_config *cfg, const date_work *w,
+                             char hex[65])
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        hex[0] = '\0';
+        return;
+    }
+    fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, cfg->sha256);
+    for (size_t k = 0; k < w->n_sb; k++) {
+        const aw_scene_cfg *sc = w->sb[k].sc;
+        fprintf(f, "scene %s\n", sc->id);
+        for (int b = 0; b <= AW_BAND_COUNT; b++) {
+            const aw_band_src *src =
+                b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
+            long long size = -1, mtime = -1;
+            if (!src->present)
+                continue;
+            aw_file_signature(src->path, &size, &mtime);
+            fprintf(f, "%d %s %d %lld %lld %.17g %.17g\n", b, src->path,
+                    src->band, size, mtime, src->scale, src->offset);
+        }
+    }
+    fclose(f);
+    aw_sha256_buf(buf, len, hex);
+    free(buf);
+}
+
+static const char *const scene_status_names[] = {"used", "skipped", "failed"};
+
+/* Record a date's outcome in the catalog, in one transaction: done (with
+ * its fingerprint, metrics and alerts) only when its outputs were written;
+ * otherwise the scenes' reasons, and the next run tries the date again. */
+static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
+                             const char *fingerprint, int written)
+{
+    aw_catalog *cat = rs->catalog;
+    aw_status st = aw_catalog_begin(ctx, cat);
+    if (st != AW_OK)
+        return st;
+    st = aw_catalog_put_date(ctx, cat, rs->run_id, w->date, fingerprint,
+                             written ? "done" : "failed");
+    for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
+        const scene_buf *s = &w->sb[k];
+        st = aw_catalog_put_scene(
+            ctx, cat, rs->run_id, s->sc->id, aw_sensor_name(s->sc->sensor),
+            s->sc->date, s->sc->product_id, scene_status_names[s->status],
+            s->reason, s->valid_fraction, s->cloud_pct);
+    }
+    for (size_t z = 0; written && z < rs->zones.n && st == AW_OK; z++) {
+        const aw_zone_stats *zs = &w->stats[z];
+        for (int m = 0; m < AW_METRIC_COUNT && st == AW_OK; m++) {
+            double v = aw_metric_value(zs, (aw_metric)m);
+            if (isfinite(v))
+                st = aw_catalog_put_metric(ctx, cat, rs->run_id, w->date,
+                                           rs->zones.z[z].id,
+                                           aw_metric_name((aw_metric)m), v);
+        }
+    }
+    size_t ai;
+    json_t *a;
+    if (written && w->alerts)
+        json_array_foreach(w->alerts, ai, a)
+        {
+            if (st != AW_OK)
+                break;
+            char *rec = json_dumps(a, JSON_COMPACT);
+            st = aw_catalog_put_alert(
+                ctx, cat, rs->run_id,
+                json_string_value(json_object_get(a, "alert_id")), w->date,
+                json_string_value(json_object_get(a, "zone_id")),
+                json_string_value(json_object_get(a, "rule_id")),
+                json_string_value(json_object_get(a, "level")),
+                rec ? rec : "{}");
+            free(rec);
+        }
+    if (st == AW_OK)
+        st = aw_catalog_commit(ctx, cat);
+    else
+        aw_catalog_rollback(cat);
+    return st;
+}
+
 static void release_grid(run_state *rs)
 {
     aw_zones_free(&rs->zones);
@@ -710,8 +801,43 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         json_decref(summary);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
+    /* The region folder holds the lock, the catalog and the products. */
+    aw_status st = aw_mkdirs(ctx, rs.region_dir);
+    int lock_fd = -1;
+    char *cat_path = aw_path_join(rs.region_dir, "catalog.sqlite");
+    if (st == AW_OK && !cat_path)
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    if (st == AW_OK)
+        st = aw_lock_acquire(ctx, rs.region_dir, &lock_fd);
+    if (st != AW_OK) {
+        free(cat_path);
+        free(rs.region_dir);
+        free(idx);
+        json_decref(summary);
+        return st;
+    }
     aw_sweep_stale(ctx, rs.region_dir);
-    aw_status st = AW_OK;
+    st = aw_catalog_open(ctx, cat_path, &rs.catalog);
+    free(cat_path);
+    if (st == AW_OK)
+        st = aw_catalog_run_begin(ctx, rs.catalog, cfg->path, cfg->sha256,
+                                  &rs.run_id);
+    if (st == AW_OK && opts->reprocess_since)
+        st = aw_catalog_forget(ctx, rs.catalog, NULL, opts->reprocess_since);
+    if (st == AW_OK && opts->reprocess_scene) {
+        const char *date = NULL;
+        for (size_t i = 0; i < cfg->n_scenes && !date; i++)
+            if (strcmp(cfg->scenes[i].id, opts->reprocess_scene) == 0)
+                date = cfg->scenes[i].date;
+        if (!date)
+            st = aw_fail(ctx, AW_ERR_USAGE,
+                         "--scene %s: no such scene in the config or inbox",
+                         opts->reprocess_scene);
+        else
+            st = aw_catalog_forget(ctx, rs.catalog, date, NULL);
+    }
+    if (st != AW_OK)
+        goto done;
     /* Inbox entries no profile could read are failed scenes of the run. */
     for (size_t i = 0; i < cfg->n_inbox_rejects; i++) {
         json_t *o = json_object();
@@ -759,6 +885,38 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         for (size_t k = 0; k < w.n_sb; k++)
             w.sb[k].sc = &cfg->scenes[idx[i + k]];
         aw_ctx_clear_error(ctx);
+        /* Nothing changed since this date was done: no work, and its
+         * outputs stay byte for byte as they are. */
+        char fp[65], done_fp[65];
+        int done = 0;
+        date_fingerprint(cfg, &w, fp);
+        st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp, &done);
+        if (st != AW_OK) {
+            date_free(&w);
+            goto done;
+        }
+        char *date_dir = aw_path_join(rs.region_dir, w.date);
+        struct stat dsb;
+        int present = date_dir && stat(date_dir, &dsb) == 0;
+        free(date_dir);
+        if (done && present && strcmp(fp, done_fp) == 0) {
+            aw_log(ctx, AW_LOG_INFO,
+                   "%s: up to date (same inputs and config); not processed "
+                   "again",
+                   w.date);
+            for (size_t k = 0; k < w.n_sb; k++) {
+                json_t *o = json_object();
+                json_object_set_new(o, "id", json_string(w.sb[k].sc->id));
+                json_object_set_new(o, "date", json_string(w.date));
+                json_object_set_new(o, "status", json_string("unchanged"));
+                json_array_append_new(summary, o);
+            }
+            result->n_unchanged += w.n_sb;
+            date_free(&w);
+            rs.date_i++;
+            i = j;
+            continue;
+        }
         aw_status dst = AW_OK;
         if (cfg->grid_per_date) {
             /* This date's own grid: the config seen with only its scenes. */
@@ -815,6 +973,19 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
                    "%s: %zu scene(s) mosaicked; %zu alert(s), %zu notice(s)",
                    w.date, w.n_used, w.n_alerts, json_array_size(w.notices));
         }
+        {
+            int written = dst == AW_OK && w.n_used > 0;
+            aw_status cst = record_date(ctx, &rs, &w, fp, written);
+            if (cst != AW_OK) {
+                /* The products are on disk; the next run redoes the date
+                 * and swaps in identical ones. */
+                aw_log(ctx, AW_LOG_ERROR, "%s: not recorded in the catalog: %s",
+                       w.date, aw_ctx_errmsg(ctx));
+                st = cst;
+                date_free(&w);
+                goto done;
+            }
+        }
         for (size_t k = 0; k < w.n_sb; k++) {
             scene_buf *s = &w.sb[k];
             if (s->status == SCENE_USED)
@@ -858,9 +1029,72 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         json_decref(sum);
     }
 done:
+    if (rs.catalog) {
+        if (aw_catalog_run_end(ctx, rs.catalog, rs.run_id,
+                               aw_run_exit_code(st, result)) != AW_OK)
+            aw_log(ctx, AW_LOG_WARN, "%s", aw_ctx_errmsg(ctx));
+        aw_catalog_close(rs.catalog);
+    }
+    aw_lock_release(lock_fd);
     json_decref(summary);
     free(idx);
     release_grid(&rs);
     free(rs.region_dir);
+    return st;
+}
+
+int aw_run_exit_code(aw_status st, const aw_run_result *r)
+{
+    if (st != AW_OK)
+        return aw_exit_code(st);
+    if (r->n_failed > 0 && (r->n_ok > 0 || r->n_unchanged > 0))
+        return AW_EXIT_PARTIAL;
+    if (r->n_failed > 0)
+        return aw_exit_code(r->first_failure);
+    return r->n_alerts > 0 ? AW_EXIT_ALERTS : AW_EXIT_OK;
+}
+
+aw_status aw_status_report(aw_ctx *ctx, const aw_config *cfg,
+                           const char *out_dir, FILE *out)
+{
+    char *region =
+        aw_path_join(out_dir ? out_dir : cfg->out_dir, cfg->region_name);
+    char *path = region ? aw_path_join(region, "catalog.sqlite") : NULL;
+    free(region);
+    if (!path)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        aw_status st = aw_fail(ctx, AW_ERR_INPUT,
+                               "%s: no catalog yet (no run of region %s)", path,
+                               cfg->region_name);
+        free(path);
+        return st;
+    }
+    aw_catalog *cat = NULL;
+    aw_status st = aw_catalog_open(ctx, path, &cat);
+    free(path);
+    if (st != AW_OK)
+        return st;
+    st = aw_catalog_print_status(ctx, cat, out);
+    /* Scenes of the config the catalog has never seen. */
+    if (st == AW_OK) {
+        fputs("pending dates (not done with the current inputs):\n", out);
+        size_t pending = 0;
+        for (size_t i = 0; i < cfg->n_scenes; i++) {
+            char fp[65];
+            int done = 0;
+            if (aw_catalog_date_done(ctx, cat, cfg->scenes[i].date, fp,
+                                     &done) == AW_OK &&
+                !done) {
+                fprintf(out, "  %s  %s\n", cfg->scenes[i].date,
+                        cfg->scenes[i].id);
+                pending++;
+            }
+        }
+        if (!pending)
+            fputs("  (none)\n", out);
+    }
+    aw_catalog_close(cat);
     return st;
 }

@@ -75,6 +75,8 @@ typedef struct run_state {
     char *region_dir;
     int threads;
     size_t date_i, n_dates;
+    struct aw_catalog *catalog;
+    int64_t run_id;
 } run_state;
 
 /* Write every output of a date into OUT/<region>/<date>/ through a staging

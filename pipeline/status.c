@@ -20,6 +20,8 @@ const char *aw_status_str(aw_status st)
         return "projection error";
     case AW_ERR_CANCELLED:
         return "cancelled";
+    case AW_ERR_LOCKED:
+        return "locked";
     case AW_ERR_INTERNAL:
         return "internal error";
     }
@@ -43,6 +45,8 @@ int aw_exit_code(aw_status st)
         return AW_EXIT_PROCESS;
     case AW_ERR_CANCELLED:
         return AW_EXIT_CANCELLED;
+    case AW_ERR_LOCKED:
+        return AW_EXIT_LOCKED;
     case AW_ERR_INTERNAL:
         return AW_EXIT_INTERNAL;
     }

@@ -107,11 +107,16 @@ typedef struct aw_run_opts {
     int threads;         /* 0 = all cores */
     int quiet;           /* no progress, warnings and errors only */
     int progress_bar;    /* 1 = GDAL-style progress bar on stderr */
+    /* reprocess: dates to do again even when the catalog has them done */
+    const char *reprocess_scene; /* the date of this scene id */
+    const char *reprocess_since; /* every date >= this YYYY-MM-DD */
 } aw_run_opts;
 
 /* What a run did, for main() to choose the exit code. */
 typedef struct aw_run_result {
     size_t n_scenes, n_ok, n_failed, n_skipped;
+    size_t n_unchanged; /* scenes of dates already done with the same inputs
+                           and config (no work) */
     aw_status first_failure; /* status of the first failed scene */
     size_t n_alerts;         /* alert records at watch level or above */
     size_t n_notices;        /* insufficient-data notices */
@@ -119,6 +124,13 @@ typedef struct aw_run_result {
 
 aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
                  aw_run_result *result);
+
+/* The process exit code for a run (README "Exit codes"). */
+int aw_run_exit_code(aw_status st, const aw_run_result *r);
+
+/* `aralwatch status`: what the region's catalog knows. */
+aw_status aw_status_report(aw_ctx *ctx, const aw_config *cfg,
+                           const char *out_dir, FILE *out);
 
 /* Describe a raster file or every raster in a folder on `out`. */
 aw_status aw_inspect(aw_ctx *ctx, const char *path, FILE *out);

@@ -15,6 +15,7 @@ typedef enum aw_status {
     AW_ERR_NOMEM,     /* allocation failed or size overflow */
     AW_ERR_PROJ,      /* CRS or coordinate transformation failed */
     AW_ERR_CANCELLED, /* progress callback asked to stop */
+    AW_ERR_LOCKED,    /* another run holds the region's lock */
     AW_ERR_INTERNAL   /* a bug: an invariant did not hold */
 } aw_status;
 
@@ -27,6 +28,7 @@ enum {
     AW_EXIT_INPUT = 4,    /* input data unusable; nothing was written */
     AW_EXIT_PROCESS = 5,  /* processing or output failure */
     AW_EXIT_PARTIAL = 6,  /* some scenes failed, the others were written */
+    AW_EXIT_LOCKED = 7,   /* another run of the same region is going on */
     AW_EXIT_ALERTS = 10,  /* success, and at least one alert was raised */
     AW_EXIT_CANCELLED = 130
 };

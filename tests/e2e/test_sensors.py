@@ -429,7 +429,8 @@ class QualitySettings(awtest.TempDirTest):
         self.assertEqual(rc, 0, err)
         self.assertIn("skipped", err)
         out = os.path.join(self.tmp, "out", "q")
-        self.assertEqual(os.listdir(out), ["last_run.json"])
+        self.assertEqual(sorted(os.listdir(out)),
+                         [".aralwatch.lock", "catalog.sqlite", "last_run.json"])
         with open(os.path.join(out, "last_run.json")) as f:
             s = json.load(f)["scenes"][0]
         self.assertEqual(s["status"], "skipped")

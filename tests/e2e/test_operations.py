@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Nightly operations: the catalog makes reruns idempotent, the lock keeps
+runs of one region apart, and a run killed at any instant leaves either the
+old or a complete new product folder, never a partial one; the next run
+finishes the work."""
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import awtest
+from awtest import BIN, SRC, run
+
+SCENE = os.path.join(SRC, "sample_rasters", "landsat5_para")
+DATE = "1988-08-14"
+
+
+def digest(folder):
+    """SHA-256 of every file in a folder, by name."""
+    out = {}
+    for n in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, n), "rb") as f:
+            out[n] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def complete(folder):
+    """A date folder is complete when its manifest lists every other file
+    with the right checksum."""
+    with open(os.path.join(folder, "manifest.json")) as f:
+        m = json.load(f)
+    files = digest(folder)
+    listed = {o["file"]: o["sha256"] for o in m["outputs"]}
+    return set(files) - {"manifest.json"} == set(listed) and all(
+        files[k] == v for k, v in listed.items())
+
+
+class Operations(awtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        # A private copy of the scene, so the tests may touch its files.
+        self.scene = os.path.join(self.tmp, "scene")
+        shutil.copytree(SCENE, self.scene)
+        self.cfg = os.path.join(self.tmp, "c.yaml")
+        self.write_config("threshold")
+        self.out = os.path.join(self.tmp, "out")
+        self.region = os.path.join(self.out, "ops")
+        self.date_dir = os.path.join(self.region, DATE)
+
+    def write_config(self, method):
+        with open(self.cfg, "w") as f:
+            f.write("version: 1\nregion: {name: ops}\nscenes:\n"
+                    "  - {id: L5, date: %s, path: %s, nodata: 255,\n"
+                    "     bands: {green: LT52240631988227CUB02_B2.TIF,"
+                    " nir: LT52240631988227CUB02_B4.TIF,"
+                    " swir1: LT52240631988227CUB02_B5.TIF,"
+                    " red: LT52240631988227CUB02_B3.TIF}}\n"
+                    "water: {method: %s}\n" % (DATE, self.scene, method))
+
+    def run_ok(self, *extra):
+        rc, _, err = run(["run", "--config", self.cfg, "--out", self.out] +
+                         list(extra))
+        self.assertEqual(rc, 0, err)
+        return err
+
+    def test_a_second_run_does_no_work_and_leaves_outputs_byte_identical(self):
+        self.run_ok()
+        before = digest(self.date_dir)
+        mtimes = {n: os.stat(os.path.join(self.date_dir, n)).st_mtime_ns
+                  for n in before}
+        err = self.run_ok()
+        self.assertIn("up to date", err)
+        self.assertIn("1 unchanged", err)
+        self.assertEqual(digest(self.date_dir), before)
+        for n, t in mtimes.items():
+            self.assertEqual(os.stat(os.path.join(self.date_dir, n)).st_mtime_ns, t)
+        db = sqlite3.connect(os.path.join(self.region, "catalog.sqlite"))
+        runs = db.execute("SELECT exit_status FROM runs ORDER BY id").fetchall()
+        self.assertEqual(runs, [(0,), (0,)])
+        self.assertEqual(db.execute("SELECT date, status FROM dates").fetchall(),
+                         [(DATE, "done")])
+        self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
+        metrics = dict(db.execute(
+            "SELECT metric, value FROM zone_metrics").fetchall())
+        self.assertEqual(metrics, {})  # no zones in this config
+
+    def test_a_changed_input_or_config_is_processed_again(self):
+        self.run_ok()
+        # A band file replaced (newer modification time).
+        band = os.path.join(self.scene, "LT52240631988227CUB02_B5.TIF")
+        os.utime(band, (time.time() + 10, time.time() + 10))
+        err = self.run_ok()
+        self.assertNotIn("up to date", err)
+        self.assertIn("1 used", err)
+        # The config changed.
+        self.write_config("otsu")
+        err = self.run_ok()
+        self.assertIn("1 used", err)
+        with open(os.path.join(self.date_dir, "manifest.json")) as f:
+            self.assertEqual(json.load(f)["water"]["method"], "otsu")
+
+    def test_reprocess_and_status(self):
+        self.run_ok()
+        rc, out, err = run(["status", "--config", self.cfg, "--out", self.out])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("%s  done" % DATE, out)
+        self.assertIn("pending dates (not done with the current inputs):\n"
+                      "  (none)", out)
+        rc, _, err = run(["reprocess", "--config", self.cfg, "--out", self.out,
+                          "--scene", "L5"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("1 used", err)
+        rc, _, err = run(["reprocess", "--config", self.cfg, "--out", self.out])
+        self.assertEqual(rc, 2, err)
+        rc, _, err = run(["reprocess", "--config", self.cfg, "--out", self.out,
+                          "--scene", "nope"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--scene nope", err)
+
+    def test_a_second_run_of_the_region_is_refused_while_the_first_holds_it(self):
+        os.makedirs(self.region)
+        with open(os.path.join(self.region, ".aralwatch.lock"), "w") as f:
+            f.write("pid 4242 on testhost since 2026-01-01T00:00:00Z\n")
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_EX)
+            rc, _, err = run(["run", "--config", self.cfg, "--out", self.out])
+            self.assertEqual(rc, 7, err)
+            self.assertIn("pid 4242 on testhost", err)
+            self.assertFalse(os.path.exists(self.date_dir))
+        # Released (as when its holder dies): the next run goes ahead.
+        self.run_ok()
+        self.assertTrue(complete(self.date_dir))
+
+    def test_a_run_killed_at_any_instant_leaves_no_partial_output(self):
+        # Reference products of an undisturbed run, elsewhere.
+        ref_out = os.path.join(self.tmp, "ref")
+        rc, _, err = run(["run", "--config", self.cfg, "--out", ref_out, "-q"])
+        self.assertEqual(rc, 0, err)
+        ref = digest(os.path.join(ref_out, "ops", DATE))
+        # Kill with SIGKILL at many instants of a run (a first run, then
+        # reprocessing over existing products), checking after each kill.
+        delays = [0.02 * k for k in range(1, 16)]
+        for i, delay in enumerate(delays):
+            args = ["run", "--config", self.cfg, "--out", self.out, "-q"]
+            if i % 2 and os.path.exists(self.date_dir):
+                args[0] = "reprocess"
+                args += ["--scene", "L5"]
+            p = subprocess.Popen([BIN] + args, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            if os.path.exists(self.date_dir):
+                self.assertTrue(complete(self.date_dir), "after %.2f s" % delay)
+        # The next run finishes whatever was left, and cleans up after the
+        # killed ones.
+        self.run_ok()
+        self.assertTrue(complete(self.date_dir))
+        leftovers = [n for n in os.listdir(self.region)
+                     if ".partial-" in n or ".old-" in n]
+        self.assertEqual(leftovers, [])
+        got = digest(self.date_dir)
+        # Rasters and tables equal the undisturbed run's; the manifest and
+        # alerts carry their own creation time.
+        for n in got:
+            if n not in ("manifest.json", "alerts.json"):
+                self.assertEqual(got[n], ref[n], n)
+
+
+if __name__ == "__main__":
+    awtest.main()
