@@ -130,6 +130,9 @@ typedef struct loader {
     rule_meta *rmeta;
     int water_index_ok;
     const char *index_names[AW_IDX_COUNT];
+    int net_line[16];      /* network paths seen (/vsicurl/...), checked */
+    char net_key[16][128]; /* against allow_network once it is read */
+    size_t n_net;
     char **layer_zone_ids; /* ids read from the zone layer, for the rules */
     size_t n_layer_zone_ids;
     int zone_layer_ok;
@@ -643,7 +646,24 @@ static char *resolve(loader *L, const char *base, const char *name)
 static int check_path(loader *L, const yaml_node_t *n, const char *path,
                       const char *resolved, int want)
 {
-    if (want == WANT_UNCHECKED || strncmp(resolved, "/vsi", 4) == 0)
+    if (strncmp(resolved, "/vsi", 4) == 0) {
+        /* GDAL virtual paths are left to GDAL, but those that reach the
+         * network need allow_network: true (checked after parsing). */
+        static const char *const net[] = {"curl", "s3",    "gs",   "az",
+                                          "oss",  "swift", "hdfs", "http"};
+        for (size_t i = 0; i < COUNT_OF(net); i++) {
+            if (strncmp(resolved + 4, net[i], strlen(net[i])) == 0 &&
+                L->n_net < COUNT_OF(L->net_line)) {
+                L->net_line[L->n_net] = line_of(n);
+                snprintf(L->net_key[L->n_net], sizeof L->net_key[0], "%s",
+                         path);
+                L->n_net++;
+                break;
+            }
+        }
+        return 1;
+    }
+    if (want == WANT_UNCHECKED)
         return 1;
     struct stat sb;
     if (stat(resolved, &sb) != 0) {
@@ -2243,14 +2263,17 @@ static void parse_root(loader *L, yaml_node_t *root)
         QUALITY,
         MOSAIC,
         DEM,
+        ALLOW_NETWORK,
         N
     };
-    field f[N] = {
-        {.name = "version"}, {.name = "region"},       {.name = "scenes"},
-        {.name = "indices"}, {.name = "index_params"}, {.name = "resampling"},
-        {.name = "water"},   {.name = "zones"},        {.name = "alerts"},
-        {.name = "outputs"}, {.name = "inbox"},        {.name = "quality"},
-        {.name = "mosaic"},  {.name = "dem"}};
+    field f[N] = {{.name = "version"},      {.name = "region"},
+                  {.name = "scenes"},       {.name = "indices"},
+                  {.name = "index_params"}, {.name = "resampling"},
+                  {.name = "water"},        {.name = "zones"},
+                  {.name = "alerts"},       {.name = "outputs"},
+                  {.name = "inbox"},        {.name = "quality"},
+                  {.name = "mosaic"},       {.name = "dem"},
+                  {.name = "allow_network"}};
     if (!read_mapping(L, root, "", f, N))
         return;
     if (require(L, root, "", &f[VERSION])) {
@@ -2297,6 +2320,13 @@ static void parse_root(loader *L, yaml_node_t *root)
     if (f[OUTPUTS].val)
         parse_outputs(L, f[OUTPUTS].val, "outputs");
 
+    int allow_net = 0;
+    if (f[ALLOW_NETWORK].val)
+        get_bool(L, f[ALLOW_NETWORK].val, "allow_network", &allow_net);
+    for (size_t i = 0; i < L->n_net && !allow_net; i++)
+        add_error(L, L->net_line[i], L->net_key[i],
+                  "a network path (GDAL /vsicurl/, /vsis3/...); set "
+                  "'allow_network: true' to read over the network");
     if (cfg->rules)
         check_rule_indices(L);
     if (cfg->rules && L->zone_layer_ok)

@@ -868,6 +868,30 @@ static void an_unreadable_zone_file_is_a_config_error(void **state)
         "broken.geojson is not a vector layer GDAL/OGR can read", NULL);
 }
 
+static void a_network_path_needs_allow_network(void **state)
+{
+    fx *f = *state;
+    const char *text =
+        HEAD "scenes:\n"
+             "  - date: 2020-01-01\n"
+             "    bands: {green: /vsicurl/https://h.invalid/g.tif,"
+             " nir: n.tif}\n"
+             "indices: [ndwi]\n"
+             "water: {index: ndwi}\n";
+    char *p = aw_test_write(f->dir, "configs/n.tif", "");
+    free(p);
+    expect_errors(f, text,
+                  "configs/test.yaml:6: scenes[0].bands.green: a network path",
+                  "set 'allow_network: true'", NULL);
+    char *allowed = aw_asprintf("%sallow_network: true\n", text);
+    assert_non_null(allowed);
+    aw_config *cfg = load_ok(f, allowed);
+    assert_string_equal(cfg->scenes[0].bands[AW_BAND_GREEN].path,
+                        "/vsicurl/https://h.invalid/g.tif");
+    aw_config_destroy(cfg);
+    free(allowed);
+}
+
 static void a_scene_path_that_is_a_file_is_rejected(void **state)
 {
     fx *f = *state;
@@ -1421,6 +1445,7 @@ int main(void)
         T(two_scenes_on_the_same_date_are_kept_for_one_mosaic),
         T(two_scenes_with_the_same_id_are_rejected),
         T(a_crs_proj_does_not_know_is_a_config_error),
+        T(a_network_path_needs_allow_network),
         T(a_zone_field_not_in_the_layer_is_a_config_error),
         T(a_rule_naming_an_unknown_zone_is_a_config_error),
         T(an_unreadable_zone_file_is_a_config_error),
