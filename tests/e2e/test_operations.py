@@ -172,5 +172,49 @@ class Operations(awtest.TempDirTest):
                 self.assertEqual(got[n], ref[n], n)
 
 
+class BadInput(awtest.TempDirTest):
+    def test_a_one_pixel_raster_runs_and_gives_its_hand_computed_index(self):
+        import numpy as np
+        from osgeo import gdal
+        path = os.path.join(self.tmp, "one.tif")
+        d = gdal.GetDriverByName("GTiff").Create(path, 1, 1, 4, gdal.GDT_UInt16)
+        d.SetGeoTransform((500000, 30, 0, 4000000, 0, -30))
+        d.SetProjection(awtest.srs(32640).ExportToWkt())
+        for b, v in zip(range(1, 5), (300, 600, 400, 3000)):
+            d.GetRasterBand(b).WriteArray(np.array([[v]], dtype=np.uint16))
+        d = None
+        cfg = os.path.join(self.tmp, "one.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: one}\n"
+                    "scenes: [{path: %s, date: 2020-01-01}]\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n" % path)
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", cfg, "--out", out, "-q"])
+        self.assertEqual(rc, 0, err)
+        ds, ndwi = awtest.read(os.path.join(out, "one", "2020-01-01",
+                                            "ndwi.tif"))
+        self.assertEqual((ds.RasterXSize, ds.RasterYSize), (1, 1))
+        # The generic 4-band map: band 2 green, band 4 NIR, DN as delivered:
+        # (600 - 3000) / (600 + 3000) = -2400 / 3600.
+        self.assertAlmostEqual(float(ndwi[0, 0]), -2400 / 3600, places=6)
+
+    def test_an_unwritable_output_folder_exits_5_naming_it(self):
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: r}\nscenes:\n"
+                    "  - {date: 1988-08-14, path: %s, bands: {green:"
+                    " LT52240631988227CUB02_B2.TIF, nir:"
+                    " LT52240631988227CUB02_B4.TIF}}\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n" % SCENE)
+        blocker = os.path.join(self.tmp, "file")
+        with open(blocker, "w") as f:
+            f.write("not a folder\n")
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(blocker, "out")])
+        self.assertEqual(rc, 5, err)
+        self.assertIn("file/out", err)
+        self.assertIn("Not a directory", err)
+
+
 if __name__ == "__main__":
     awtest.main()
