@@ -2,7 +2,8 @@
 # Set up, build with -Werror and run every test: cmocka unit tests and
 # end-to-end tests on the sample, then all of them again with the binary and
 # tests built with AddressSanitizer (+ LeakSanitizer) and
-# UndefinedBehaviorSanitizer.
+# UndefinedBehaviorSanitizer; then a short libFuzzer run of the config and
+# metadata parsers (tests/fuzz) and the unit tests under valgrind memcheck.
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
 aw_install_deps
@@ -15,3 +16,27 @@ aw_build "$AW_ROOT/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAW_WERROR=ON
 echo "== build with ASan + UBSan, all tests again" >&2
 aw_build "$AW_ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAW_WERROR=ON -DAW_SANITIZE=ON
 (cd "$AW_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2)
+
+echo "== fuzz the config loader and the MTL / MTD_MSIL2A.xml parsers (20 s each)" >&2
+"$AW_ROOT/tests/fuzz/run.sh" 20
+
+echo "== valgrind memcheck of the unit tests" >&2
+# Debug, no sanitizers (valgrind and ASan do not mix). Any invalid access,
+# use of uninitialised memory or definitely lost block makes valgrind exit 1,
+# which fails the test. Suppressions (third-party frames only) are in
+# tests/valgrind.supp. The e2e tests are not run here: they drive the whole
+# binary over the sample scenes (GDAL warps, JPEG 2000 decoding, OpenMP),
+# and memcheck slows them ~30x (e2e.test_cli: 3 s -> 85 s; all of them,
+# ~47 s of test time in Debug, would take ~25 min); the ASan + LSan + UBSan
+# pass above covers them.
+aw_build "$AW_ROOT/build-vg" -DCMAKE_BUILD_TYPE=Debug -DAW_WERROR=ON
+rm -rf "$AW_ROOT/build-vg/Testing/Temporary"
+if ! (cd "$AW_ROOT/build-vg" && ctest -L unit -T memcheck -j 2 --output-on-failure \
+    --overwrite MemoryCheckCommand="$(command -v valgrind)" \
+    --overwrite "MemoryCheckCommandOptions=--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=30 --suppressions=$AW_ROOT/tests/valgrind.supp"); then
+    # valgrind's report is in the per-test log, not the test output.
+    grep -l -E "ERROR SUMMARY: [1-9]" "$AW_ROOT"/build-vg/Testing/Temporary/MemoryChecker.*.log |
+        xargs -r cat >&2 || true
+    echo "unit tests failed under valgrind memcheck (valgrind logs above, if any)" >&2
+    exit 1
+fi
