@@ -40,3 +40,9 @@ if ! (cd "$AW_ROOT/build-vg" && ctest -L unit -T memcheck -j 2 --output-on-failu
     echo "unit tests failed under valgrind memcheck (valgrind logs above, if any)" >&2
     exit 1
 fi
+
+# One closing line for CI: every ctest test of the three builds (a failure
+# above has already stopped the script) and the three fuzz targets.
+count() { (cd "$1" && ctest -N "${@:2}" | sed -n 's/^Total Tests: //p'); }
+n=$(( $(count "$AW_ROOT/build-test") + $(count "$AW_ROOT/build-asan") + $(count "$AW_ROOT/build-vg" -L unit) + 3 ))
+echo "summary: $n passed, 0 failed"
