@@ -198,6 +198,42 @@ class BadInput(awtest.TempDirTest):
         # (600 - 3000) / (600 + 3000) = -2400 / 3600.
         self.assertAlmostEqual(float(ndwi[0, 0]), -2400 / 3600, places=6)
 
+    def test_nan_inf_and_negative_reflectance_follow_the_nodata_policy(self):
+        # A float32 scene, 1 x 5 pixels: green, NIR per pixel. NaN and +Inf
+        # are invalid (quality class 2, NDWI NaN); negative reflectance is
+        # computed as it is: (-0.01 - 0.05) / (-0.01 + 0.05) = -1.5; a sum
+        # <= 0 gives NaN.
+        import numpy as np
+        from osgeo import gdal
+        path = os.path.join(self.tmp, "scène avec espaces", "refl.tif")
+        os.makedirs(os.path.dirname(path))
+        g = [0.08, np.nan, np.inf, -0.01, -0.06]
+        n = [0.02, 0.05, 0.05, 0.05, 0.05]
+        d = gdal.GetDriverByName("GTiff").Create(path, 5, 1, 2, gdal.GDT_Float32)
+        d.SetGeoTransform((500000, 30, 0, 4000000, 0, -30))
+        d.SetProjection(awtest.srs(32640).ExportToWkt())
+        d.GetRasterBand(1).WriteArray(np.array([g], dtype=np.float32))
+        d.GetRasterBand(2).WriteArray(np.array([n], dtype=np.float32))
+        d = None
+        cfg = os.path.join(self.tmp, "nan.yaml")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write("version: 1\nregion: {name: nan}\nscenes:\n"
+                    "  - {date: 2020-01-01, path: '%s', bands: {green: "
+                    "{file: refl.tif, band: 1}, nir: {file: refl.tif, band: "
+                    "2}}}\nindices: [ndwi]\nwater: {index: ndwi}\n"
+                    % os.path.dirname(path))
+        out = os.path.join(self.tmp, "sortie é")
+        rc, _, err = run(["run", "--config", cfg, "--out", out, "-q"])
+        self.assertEqual(rc, 0, err)
+        d = os.path.join(out, "nan", "2020-01-01")
+        _, ndwi = awtest.read(os.path.join(d, "ndwi.tif"))
+        _, q = awtest.read(os.path.join(d, "valid.tif"))
+        np.testing.assert_array_equal(q[0], [1, 2, 2, 1, 1])
+        self.assertAlmostEqual(float(ndwi[0, 0]), 0.06 / 0.10, places=6)
+        self.assertTrue(np.isnan(ndwi[0, 1]) and np.isnan(ndwi[0, 2]))
+        self.assertAlmostEqual(float(ndwi[0, 3]), -1.5, places=5)
+        self.assertTrue(np.isnan(ndwi[0, 4]))
+
     def test_an_unwritable_output_folder_exits_5_naming_it(self):
         cfg = os.path.join(self.tmp, "c.yaml")
         with open(cfg, "w") as f:
