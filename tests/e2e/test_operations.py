@@ -234,6 +234,41 @@ class BadInput(awtest.TempDirTest):
         self.assertAlmostEqual(float(ndwi[0, 3]), -1.5, places=5)
         self.assertTrue(np.isnan(ndwi[0, 4]))
 
+    def test_no_crs_and_no_overlap_fail_before_any_warp(self):
+        import numpy as np
+        from osgeo import gdal
+        bare = os.path.join(self.tmp, "bare.tif")
+        d = gdal.GetDriverByName("GTiff").Create(bare, 4, 4, 2, gdal.GDT_Float32)
+        d.GetRasterBand(1).WriteArray(np.full((4, 4), 0.1, np.float32))
+        d.GetRasterBand(2).WriteArray(np.full((4, 4), 0.2, np.float32))
+        d = None
+        cases = {
+            # A raster without georeferencing, on a region given in full.
+            "nocrs": ("region: {name: a, crs: 'EPSG:32640', resolution: 30, "
+                      "bbox: [59.9, 44.9, 60.0, 45.0]}", self.tmp,
+                      "bare.tif", "bare.tif", "no geotransform or no CRS"),
+            # The Para scene against a region in Central Asia.
+            "away": ("region: {name: b, bbox: [59.9, 44.9, 60.0, 45.0], "
+                     "crs: 'EPSG:32640', resolution: 30}", SCENE,
+                     "LT52240631988227CUB02_B2.TIF",
+                     "LT52240631988227CUB02_B4.TIF",
+                     "does not overlap the region"),
+        }
+        for name, (region, folder, g, n, why) in cases.items():
+            cfg = os.path.join(self.tmp, name + ".yaml")
+            with open(cfg, "w") as f:
+                f.write("version: 1\n%s\nscenes:\n  - {date: 2020-01-01, "
+                        "path: %s, bands: {green: {file: %s, band: %d}, nir: "
+                        "{file: %s, band: %d}}}\nindices: [ndwi]\n"
+                        "water: {index: ndwi}\n"
+                        % (region, folder, g, 1, n,
+                           2 if name == "nocrs" else 1))
+            rc, _, err = run(["run", "--config", cfg, "--out",
+                              os.path.join(self.tmp, "out"), "-q"])
+            self.assertEqual(rc, 4, (name, err))
+            self.assertIn(why, err)
+            self.assertIn(g if name == "nocrs" else "_B2.TIF", err)
+
     def test_an_unwritable_output_folder_exits_5_naming_it(self):
         cfg = os.path.join(self.tmp, "c.yaml")
         with open(cfg, "w") as f:
