@@ -269,6 +269,58 @@ class BadInput(awtest.TempDirTest):
             self.assertIn(why, err)
             self.assertIn(g if name == "nocrs" else "_B2.TIF", err)
 
+    def test_empty_and_invalid_zone_geometries_are_handled(self):
+        # One zone with an empty geometry, one self-intersecting "bowtie"
+        # (repaired with MakeValid into two triangles), one normal square,
+        # all in the scene's own CRS (EPSG:32622).
+        x0, y0 = 619395.0 + 30 * 100, -410205.0 - 30 * 100
+        sq = [[x0, y0], [x0 + 600, y0], [x0 + 600, y0 - 600], [x0, y0 - 600],
+              [x0, y0]]
+        bow = [[x0, y0], [x0 + 600, y0 - 600], [x0 + 600, y0],
+               [x0, y0 - 600], [x0, y0]]
+        feats = [
+            {"type": "Feature", "properties": {"id": "empty"},
+             "geometry": None},
+            {"type": "Feature", "properties": {"id": "bowtie"},
+             "geometry": {"type": "Polygon", "coordinates": [bow]}},
+            {"type": "Feature", "properties": {"id": "square"},
+             "geometry": {"type": "Polygon", "coordinates": [sq]}}]
+        zones = os.path.join(self.tmp, "z.geojson")
+        with open(zones, "w") as f:
+            json.dump({"type": "FeatureCollection",
+                       "crs": {"type": "name", "properties":
+                               {"name": "urn:ogc:def:crs:EPSG::32622"}},
+                       "features": feats}, f)
+        cfg = os.path.join(self.tmp, "z.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: z}\nscenes:\n"
+                    "  - {date: 1988-08-14, path: %s, nodata: 255, bands: {"
+                    "green: LT52240631988227CUB02_B2.TIF, nir: "
+                    "LT52240631988227CUB02_B4.TIF}}\nindices: [ndwi]\n"
+                    "water: {index: ndwi}\nzones: {file: %s, id_field: id}\n"
+                    "alerts:\n  rules:\n    - {id: low, type: custom, metric:"
+                    " water_fraction, when: below, watch: 2}\n"
+                    % (SCENE, zones))
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", cfg, "--out", out])
+        self.assertEqual(rc, 10, err)
+        self.assertIn("zone 'empty' has an empty geometry", err)
+        self.assertIn("zone 'bowtie' has an invalid geometry", err)
+        d = os.path.join(out, "z", DATE)
+        with open(os.path.join(d, "zones.json")) as f:
+            z = {x["zone_id"]: x for x in json.load(f)["zones"]}
+        self.assertEqual(z["empty"]["n_pixels"], 0)
+        # 600 m squares of 30 m pixels: 20 x 20 = 400 centres; the bowtie's
+        # two triangles hold about half of them.
+        self.assertEqual(z["square"]["n_pixels"], 400)
+        self.assertLess(abs(z["bowtie"]["n_pixels"] - 200), 25)
+        with open(os.path.join(d, "alerts.json")) as f:
+            a = json.load(f)
+        # The empty zone gets an "insufficient data" notice, not an alert.
+        self.assertEqual([n["zone_id"] for n in a["notices"]], ["empty"])
+        self.assertEqual(sorted(x["zone_id"] for x in a["alerts"]),
+                         ["bowtie", "square"])
+
     def test_an_unwritable_output_folder_exits_5_naming_it(self):
         cfg = os.path.join(self.tmp, "c.yaml")
         with open(cfg, "w") as f:
