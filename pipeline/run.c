@@ -85,8 +85,7 @@ static size_t npix(const run_state *rs)
 
 /* ---- Per scene: ingest and mask ---- */
 
-static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s,
-                              double *qa)
+static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
 {
     const aw_scene_cfg *sc = s->sc;
     unsigned need = aw_config_needed_bands(rs->cfg);
@@ -113,7 +112,6 @@ static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s,
         if (st != AW_OK)
             return st;
     }
-    (void)qa;
     return AW_OK;
 }
 
@@ -577,7 +575,7 @@ static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
         progress(rs, ST_INGEST, what);
         aw_ctx_clear_error(ctx);
         double t0 = aw_now();
-        aw_status st = ingest_scene(ctx, rs, s, NULL);
+        aw_status st = ingest_scene(ctx, rs, s);
         w->t[ST_INGEST] += aw_now() - t0;
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
             return st;

@@ -59,17 +59,7 @@ static int setup(void **state)
 
 static void scene_free(aw_scene_cfg *sc)
 {
-    free(sc->id);
-    free(sc->dir);
-    for (int b = 0; b < AW_BAND_COUNT; b++)
-        free(sc->bands[b].path);
-    free(sc->qa.path);
-    free(sc->qa_mask_values);
-    free(sc->platform);
-    free(sc->product_id);
-    free(sc->tile_id);
-    free(sc->processing_baseline);
-    free(sc->offset_note);
+    aw_scene_free(sc);
     memset(sc, 0, sizeof *sc);
 }
 
