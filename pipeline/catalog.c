@@ -44,7 +44,16 @@ static const char *const migrations[AW_CATALOG_SCHEMA] = {
     "  date TEXT NOT NULL, zone_id TEXT NOT NULL, rule_id TEXT NOT NULL,"
     "  level TEXT NOT NULL, record TEXT NOT NULL,"
     "  run_id INTEGER REFERENCES runs(id));"
-    "CREATE INDEX alerts_zone ON alerts (zone_id, date);"};
+    "CREATE INDEX alerts_zone ON alerts (zone_id, date);",
+    /* 1 -> 2: scene footprints and input checksums; a checksum cache so a
+     * file whose time changed but whose content did not is not processed
+     * again, and one whose content changed always is. */
+    "ALTER TABLE scenes ADD COLUMN footprint TEXT;"
+    "ALTER TABLE scenes ADD COLUMN checksums TEXT;"
+    "CREATE TABLE files ("
+    "  path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    "  mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    "  checked TEXT NOT NULL);"};
 
 static aw_status db_fail(aw_ctx *ctx, aw_catalog *cat, const char *what)
 {
@@ -288,17 +297,55 @@ aw_status aw_catalog_put_scene(aw_ctx *ctx, aw_catalog *cat, int64_t run_id,
                                const char *id, const char *sensor,
                                const char *date, const char *product,
                                const char *status, const char *reason,
-                               double valid_fraction, double cloud_pct)
+                               double valid_fraction, double cloud_pct,
+                               const char *footprint, const char *checksums)
 {
     char now[21];
     aw_utc_now(now);
     val v[] = {TXT(id),     TXT(sensor), TXT(date),           TXT(product),
                TXT(status), TXT(reason), DBL(valid_fraction), DBL(cloud_pct),
-               INT(run_id), TXT(now)};
+               INT(run_id), TXT(now),    TXT(footprint),      TXT(checksums)};
     return write_sql(ctx, cat,
                      "INSERT OR REPLACE INTO scenes (id, sensor, date, "
                      "product, status, reason, valid_fraction, cloud_pct, "
-                     "run_id, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "run_id, updated, footprint, checksums) VALUES (?, ?, ?, "
+                     "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     v, N_OF(v));
+}
+
+aw_status aw_catalog_get_file(aw_ctx *ctx, aw_catalog *cat, const char *path,
+                              long long size, long long mtime_ns,
+                              char sha256[65], int *found)
+{
+    val v[] = {TXT(path), INT(size), INT(mtime_ns)};
+    sqlite3_stmt *q = NULL;
+    aw_status st = prepare(ctx, cat,
+                           "SELECT sha256 FROM files WHERE path = ? AND size = "
+                           "? AND mtime_ns = ?",
+                           v, N_OF(v), &q);
+    if (st != AW_OK)
+        return st;
+    int rc = sqlite3_step(q);
+    const unsigned char *t =
+        rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+    *found = t && strlen((const char *)t) == 64;
+    snprintf(sha256, 65, "%s", *found ? (const char *)t : "");
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(ctx, cat, "read");
+    return AW_OK;
+}
+
+aw_status aw_catalog_put_file(aw_ctx *ctx, aw_catalog *cat, const char *path,
+                              long long size, long long mtime_ns,
+                              const char *sha256)
+{
+    char now[21];
+    aw_utc_now(now);
+    val v[] = {TXT(path), INT(size), INT(mtime_ns), TXT(sha256), TXT(now)};
+    return write_sql(ctx, cat,
+                     "INSERT OR REPLACE INTO files (path, size, mtime_ns, "
+                     "sha256, checked) VALUES (?, ?, ?, ?, ?)",
                      v, N_OF(v));
 }
 

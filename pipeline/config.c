@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <dirent.h>
+#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -1407,6 +1408,60 @@ static void record_reject(loader *L, const char *path, const char *why)
  * scene; entries that look like products but cannot be read are recorded
  * (the run reports them as failed); anything else is logged and left
  * alone. */
+static void consider_product(loader *L, const char *p, int line)
+{
+    aw_scene_cfg tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cloud_cover = NAN;
+    tmp.sun_elevation = NAN;
+    tmp.sun_azimuth = NAN;
+    aw_ctx_clear_error(L->ctx);
+    aw_status st = aw_profile_detect(L->ctx, p, AW_SENSOR_AUTO, &tmp);
+    char *why = NULL;
+    if (st == AW_OK && !tmp.date[0]) {
+        why = aw_asprintf("%s: no acquisition date in its metadata or "
+                          "name",
+                          p);
+        st = AW_ERR_INPUT;
+    }
+    else if (st != AW_OK && st != AW_ERR_NOMEM) {
+        why = aw_strdup(aw_ctx_errmsg(L->ctx));
+    }
+    if (st == AW_ERR_NOMEM)
+        L->nomem = 1;
+    /* The same product twice (a .SAFE next to its own .zip): the
+     * first one found is kept. */
+    for (size_t k = 0; st == AW_OK && k < L->cfg->n_scenes; k++) {
+        if (L->cfg->scenes[k].id && tmp.id &&
+            strcmp(L->cfg->scenes[k].id, tmp.id) == 0) {
+            aw_log(L->ctx, AW_LOG_WARN,
+                   "inbox: %s is product %s again; not used twice", p, tmp.id);
+            st = AW_ERR_INPUT;
+        }
+    }
+    if (why && looks_like_product(p)) {
+        /* Damaged or unreadable products are not dropped quietly:
+         * the run records them as failed. */
+        aw_log(L->ctx, AW_LOG_WARN, "inbox: cannot read %s", why);
+        record_reject(L, p, why);
+    }
+    else if (why) {
+        aw_log(L->ctx, AW_LOG_INFO, "inbox: not a product: %s", why);
+    }
+    free(why);
+    aw_scene_cfg *sc = st == AW_OK ? append_scene(L) : NULL;
+    if (sc) {
+        *sc = tmp;
+        sc->line = line;
+        scene_meta *sm = &L->smeta[L->cfg->n_scenes - 1];
+        sm->date_ok = sm->bands_ok = sm->from_inbox = 1;
+        sm->date_line = sm->bands_line = sm->id_line = line;
+    }
+    else {
+        aw_scene_free(&tmp);
+    }
+}
+
 static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
 {
     struct dirent **list = NULL;
@@ -1419,70 +1474,53 @@ static void scan_inbox(loader *L, const char *dir, int line, const char *kp)
     for (int i = 0; i < n; i++) {
         const char *nm = list[i]->d_name;
         char *p = nm[0] == '.' ? NULL : resolve(L, dir, nm);
-        if (p) {
-            aw_scene_cfg tmp;
-            memset(&tmp, 0, sizeof tmp);
-            tmp.cloud_cover = NAN;
-            tmp.sun_elevation = NAN;
-            tmp.sun_azimuth = NAN;
-            aw_ctx_clear_error(L->ctx);
-            aw_status st = aw_profile_detect(L->ctx, p, AW_SENSOR_AUTO, &tmp);
-            char *why = NULL;
-            if (st == AW_OK && !tmp.date[0]) {
-                why = aw_asprintf("%s: no acquisition date in its metadata or "
-                                  "name",
-                                  p);
-                st = AW_ERR_INPUT;
-            }
-            else if (st != AW_OK && st != AW_ERR_NOMEM) {
-                why = aw_strdup(aw_ctx_errmsg(L->ctx));
-            }
-            if (st == AW_ERR_NOMEM)
-                L->nomem = 1;
-            /* The same product twice (a .SAFE next to its own .zip): the
-             * first one found is kept. */
-            for (size_t k = 0; st == AW_OK && k < L->cfg->n_scenes; k++) {
-                if (L->cfg->scenes[k].id && tmp.id &&
-                    strcmp(L->cfg->scenes[k].id, tmp.id) == 0) {
-                    aw_log(L->ctx, AW_LOG_WARN,
-                           "inbox: %s is product %s again; not used twice", p,
-                           tmp.id);
-                    st = AW_ERR_INPUT;
-                }
-            }
-            if (why && looks_like_product(p)) {
-                /* Damaged or unreadable products are not dropped quietly:
-                 * the run records them as failed. */
-                aw_log(L->ctx, AW_LOG_WARN, "inbox: cannot read %s", why);
-                record_reject(L, p, why);
-            }
-            else if (why) {
-                aw_log(L->ctx, AW_LOG_INFO, "inbox: not a product: %s", why);
-            }
-            free(why);
-            aw_scene_cfg *sc = st == AW_OK ? append_scene(L) : NULL;
-            if (sc) {
-                *sc = tmp;
-                sc->line = line;
-                scene_meta *sm = &L->smeta[L->cfg->n_scenes - 1];
-                sm->date_ok = sm->bands_ok = sm->from_inbox = 1;
-                sm->date_line = sm->bands_line = sm->id_line = line;
-            }
-            else {
-                aw_scene_free(&tmp);
-            }
-        }
+        if (p)
+            consider_product(L, p, line);
         free(p);
         free(list[i]);
     }
     free(list);
 }
 
+/* An inbox entry with a wildcard is a glob(3) pattern (never a shell)
+ * whose matches are the products themselves, in sorted order; hidden
+ * names only match a pattern that spells out the dot. A pattern matching
+ * nothing is an empty night, not an error. */
+/* A folder on the way of a pattern that does not exist is no match; one
+ * that cannot be read stops the pattern with an error. */
+static int glob_error(const char *path, int err)
+{
+    (void)path;
+    return err != ENOENT && err != ENOTDIR;
+}
+
+static void scan_glob(loader *L, const char *pattern, int line, const char *kp)
+{
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int rc = glob(pattern, 0, glob_error, &g);
+    if (rc == GLOB_NOMATCH) {
+        aw_log(L->ctx, AW_LOG_INFO, "inbox: %s matches nothing", pattern);
+    }
+    else if (rc == GLOB_NOSPACE) {
+        L->nomem = 1;
+    }
+    else if (rc != 0) {
+        add_error(L, line, kp, "cannot read a folder of pattern %s: %s",
+                  pattern, strerror(errno));
+    }
+    else {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            consider_product(L, g.gl_pathv[i], line);
+    }
+    globfree(&g);
+}
+
 static void parse_inbox(loader *L, const yaml_node_t *n, const char *path)
 {
     aw_config *cfg = L->cfg;
     if (n->type != YAML_SEQUENCE_NODE) {
-        type_error(L, n, path, "a list of folders");
+        type_error(L, n, path, "a list of folders and glob patterns");
         return;
     }
     size_t count =
@@ -1497,7 +1535,12 @@ static void parse_inbox(loader *L, const yaml_node_t *n, const char *path)
         item_path(ip, path, i);
         yaml_node_t *it = node_at(L, n->data.sequence.items.start[i]);
         char *dir = NULL;
-        if (it && get_path(L, it, ip, cfg->dir, WANT_DIR, &dir) == 1)
+        int pattern = it && it->type == YAML_SCALAR_NODE &&
+                      strpbrk((const char *)it->data.scalar.value, "*?[");
+        if (pattern && get_path(L, it, ip, cfg->dir, WANT_UNCHECKED, &dir) == 1)
+            scan_glob(L, dir, line_of(it), ip);
+        else if (!pattern && it &&
+                 get_path(L, it, ip, cfg->dir, WANT_DIR, &dir) == 1)
             scan_inbox(L, dir, line_of(it), ip);
         if (dir)
             cfg->inbox[cfg->n_inbox++] = dir;

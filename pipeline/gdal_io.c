@@ -1,4 +1,5 @@
 #define _LARGEFILE64_SOURCE /* VSIStatBufL is a struct stat64 */
+#define _POSIX_C_SOURCE 200809L /* struct stat st_mtim */
 /* Every raster read and write of the pipeline: GDAL set-up and error
  * routing, opening inputs, warping a band onto the region grid (GDAL's
  * warper, PROJ underneath), and writing Cloud-Optimized GeoTIFFs (built in
@@ -511,13 +512,22 @@ aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
     return AW_OK;
 }
 
-int aw_file_signature(const char *path, long long *size, long long *mtime)
+int aw_file_signature(const char *path, long long *size, long long *mtime_ns)
 {
+    if (strncmp(path, "/vsi", 4) != 0) {
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            return -1;
+        *size = (long long)sb.st_size;
+        *mtime_ns = (long long)sb.st_mtim.tv_sec * 1000000000LL +
+                    (long long)sb.st_mtim.tv_nsec;
+        return 0;
+    }
     VSIStatBufL sb;
     if (VSIStatL(path, &sb) != 0)
         return -1;
     *size = (long long)sb.st_size;
-    *mtime = (long long)sb.st_mtime;
+    *mtime_ns = (long long)sb.st_mtime * 1000000000LL;
     return 0;
 }
 
@@ -679,4 +689,60 @@ aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
     aw_status st = copy_out(ctx, mem, path, wo, 1);
     GDALClose(mem);
     return st;
+}
+
+char *aw_scene_footprint(const aw_scene_cfg *sc)
+{
+    const aw_band_src *src = NULL;
+    for (int b = 0; b < AW_BAND_COUNT && !src; b++)
+        if (sc->bands[b].present)
+            src = &sc->bands[b];
+    if (!src)
+        return NULL;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH ds = GDALOpen(src->path, GA_ReadOnly);
+    double gt[6];
+    const char *wkt = ds ? GDALGetProjectionRef(ds) : NULL;
+    char *out = NULL;
+    if (ds && wkt && wkt[0] && GDALGetGeoTransform(ds, gt) == CE_None) {
+        double w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+        /* The raster's outline, 20 points per edge, so that a UTM scene's
+         * curved edges in longitude/latitude stay within a few metres. */
+        const double px[4] = {0, w, w, 0}, py[4] = {0, 0, h, h};
+        OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
+        for (int e = 0; e < 4; e++) {
+            for (int k = 0; k < 20; k++) {
+                double t = k / 20.0;
+                double c = px[e] + (px[(e + 1) % 4] - px[e]) * t;
+                double r = py[e] + (py[(e + 1) % 4] - py[e]) * t;
+                OGR_G_AddPoint_2D(ring, gt[0] + c * gt[1] + r * gt[2],
+                                  gt[3] + c * gt[4] + r * gt[5]);
+            }
+        }
+        OGR_G_AddPoint_2D(ring, gt[0], gt[3]);
+        OGRGeometryH poly = OGR_G_CreateGeometry(wkbPolygon);
+        OGR_G_AddGeometryDirectly(poly, ring);
+        OGRSpatialReferenceH s = OSRNewSpatialReference(wkt);
+        OGRSpatialReferenceH t = OSRNewSpatialReference(NULL);
+        OSRImportFromEPSG(t, 4326);
+        OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+        OSRSetAxisMappingStrategy(t, OAMS_TRADITIONAL_GIS_ORDER);
+        OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(s, t);
+        if (ct && OGR_G_Transform(poly, ct) == OGRERR_NONE) {
+            char *opts[] = {"COORDINATE_PRECISION=6", NULL};
+            char *js = OGR_G_ExportToJsonEx(poly, opts);
+            if (js)
+                out = aw_strdup(js);
+            CPLFree(js);
+        }
+        if (ct)
+            OCTDestroyCoordinateTransformation(ct);
+        OSRDestroySpatialReference(s);
+        OSRDestroySpatialReference(t);
+        OGR_G_DestroyGeometry(poly);
+    }
+    if (ds)
+        GDALClose(ds);
+    CPLPopErrorHandler();
+    return out;
 }

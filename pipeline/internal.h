@@ -57,9 +57,13 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
 aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
                         long long *bytes);
 
-/* Size and modification time of a file (also inside /vsizip/); -1 when it
- * cannot be read. */
-int aw_file_signature(const char *path, long long *size, long long *mtime);
+/* Outline of a scene's raster as a GeoJSON polygon in WGS 84
+ * (longitude, latitude); NULL when it cannot be worked out. Caller frees. */
+char *aw_scene_footprint(const aw_scene_cfg *sc);
+
+/* Size and modification time (nanoseconds; whole seconds inside
+ * /vsizip/) of a file; -1 when it cannot be read. */
+int aw_file_signature(const char *path, long long *size, long long *mtime_ns);
 
 /* Open a raster read-only with a message naming the file on failure. */
 aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);

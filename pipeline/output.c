@@ -463,8 +463,9 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
     return st;
 }
 
-static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
+static json_t *input_list(aw_ctx *ctx, const scene_buf *s, aw_status *st)
 {
+    const aw_scene_cfg *sc = s->sc;
     json_t *arr = json_array();
     for (int b = 0; b <= AW_BAND_COUNT && *st == AW_OK; b++) {
         const aw_band_src *src = b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
@@ -472,7 +473,14 @@ static json_t *input_list(aw_ctx *ctx, const aw_scene_cfg *sc, aw_status *st)
             continue;
         char hex[65];
         long long bytes = -1;
-        *st = aw_sha256_vsi(ctx, src->path, hex, &bytes);
+        /* Worked out for the date's fingerprint already, in most cases. */
+        if (s->sha256[b][0] && s->bytes[b] >= 0) {
+            memcpy(hex, s->sha256[b], sizeof hex);
+            bytes = s->bytes[b];
+        }
+        else {
+            *st = aw_sha256_vsi(ctx, src->path, hex, &bytes);
+        }
         if (*st != AW_OK)
             break;
         json_t *o = json_object();
@@ -612,7 +620,7 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
     for (size_t i = 0; i < w->n_sb && *st == AW_OK; i++) {
         json_t *o = aw_scene_json(&w->sb[i]);
         if (w->sb[i].status == SCENE_USED)
-            json_object_set_new(o, "inputs", input_list(ctx, w->sb[i].sc, st));
+            json_object_set_new(o, "inputs", input_list(ctx, &w->sb[i], st));
         json_array_append_new(scenes, o);
     }
     json_object_set_new(m, "scenes", scenes);

@@ -661,37 +661,89 @@ static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
     }
 }
 
-/* What a date's outputs depend on: the config and every input file of
- * its scenes (path, size, modification time). Equal fingerprints mean the
- * date's outputs would come out the same. */
-static void date_fingerprint(const aw_config *cfg, const date_work *w,
-                             char hex[65])
+/* What a date's outputs depend on: the config and the content of every
+ * input file of its scenes. A file's SHA-256 comes from the catalog's
+ * cache while its size and modification time stay as they were, and is
+ * computed again when either changed: a file that was only touched is not
+ * processed again, and one whose content changed always is. Equal
+ * fingerprints mean the date's outputs would come out the same. */
+static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
+                                  char hex[65])
 {
     char *buf = NULL;
     size_t len = 0;
+    hex[0] = '\0';
     FILE *f = open_memstream(&buf, &len);
-    if (!f) {
-        hex[0] = '\0';
-        return;
-    }
-    fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, cfg->sha256);
-    for (size_t k = 0; k < w->n_sb; k++) {
-        const aw_scene_cfg *sc = w->sb[k].sc;
+    if (!f)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    aw_status st = AW_OK;
+    fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, rs->cfg->sha256);
+    for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
+        scene_buf *s = &w->sb[k];
+        const aw_scene_cfg *sc = s->sc;
         fprintf(f, "scene %s\n", sc->id);
-        for (int b = 0; b <= AW_BAND_COUNT; b++) {
+        for (int b = 0; b <= AW_BAND_COUNT && st == AW_OK; b++) {
             const aw_band_src *src =
                 b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
             long long size = -1, mtime = -1;
             if (!src->present)
                 continue;
-            aw_file_signature(src->path, &size, &mtime);
-            fprintf(f, "%d %s %d %lld %lld %.17g %.17g\n", b, src->path,
-                    src->band, size, mtime, src->scale, src->offset);
+            s->bytes[b] = -1;
+            if (aw_file_signature(src->path, &size, &mtime) == 0) {
+                int found = 0;
+                st = aw_catalog_get_file(ctx, rs->catalog, src->path, size,
+                                         mtime, s->sha256[b], &found);
+                if (st == AW_OK && !found) {
+                    /* Unreadable files fail their scene later, by name. */
+                    aw_status hs =
+                        aw_sha256_vsi(ctx, src->path, s->sha256[b], NULL);
+                    if (hs == AW_OK)
+                        st = aw_catalog_put_file(ctx, rs->catalog, src->path,
+                                                 size, mtime, s->sha256[b]);
+                    else if (hs == AW_ERR_NOMEM)
+                        st = hs;
+                    else
+                        s->sha256[b][0] = '\0';
+                    aw_ctx_clear_error(ctx);
+                }
+                s->bytes[b] = size;
+            }
+            fprintf(f, "%d %s %d %s %.17g %.17g\n", b, src->path, src->band,
+                    s->sha256[b][0] ? s->sha256[b] : "unreadable", src->scale,
+                    src->offset);
         }
     }
     fclose(f);
-    aw_sha256_buf(buf, len, hex);
+    if (st == AW_OK)
+        aw_sha256_buf(buf, len, hex);
     free(buf);
+    return st;
+}
+
+/* The inputs of a scene with their checksums, as JSON text for the
+ * catalog (caller frees). */
+static char *scene_checksums(const scene_buf *s)
+{
+    json_t *arr = json_array();
+    for (int b = 0; b <= AW_BAND_COUNT; b++) {
+        const aw_band_src *src =
+            b < AW_BAND_COUNT ? &s->sc->bands[b] : &s->sc->qa;
+        if (!src->present)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(
+            o, "role",
+            json_string(b < AW_BAND_COUNT ? aw_band_name((aw_band)b) : "qa"));
+        json_object_set_new(o, "path", json_string(src->path));
+        json_object_set_new(o, "sha256",
+                            s->sha256[b][0] ? json_string(s->sha256[b])
+                                            : json_null());
+        json_object_set_new(o, "bytes", json_integer(s->bytes[b]));
+        json_array_append_new(arr, o);
+    }
+    char *t = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return t;
 }
 
 static const char *const scene_status_names[] = {"used", "skipped", "failed"};
@@ -710,10 +762,14 @@ static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
                              written ? "done" : "failed");
     for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
         const scene_buf *s = &w->sb[k];
+        char *sums = scene_checksums(s);
+        char *fp = aw_scene_footprint(s->sc);
         st = aw_catalog_put_scene(
             ctx, cat, rs->run_id, s->sc->id, aw_sensor_name(s->sc->sensor),
             s->sc->date, s->sc->product_id, scene_status_names[s->status],
-            s->reason, s->valid_fraction, s->cloud_pct);
+            s->reason, s->valid_fraction, s->cloud_pct, fp, sums);
+        free(fp);
+        free(sums);
     }
     for (size_t z = 0; written && z < rs->zones.n && st == AW_OK; z++) {
         const aw_zone_stats *zs = &w->stats[z];
@@ -887,8 +943,9 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
          * outputs stay byte for byte as they are. */
         char fp[65], done_fp[65];
         int done = 0;
-        date_fingerprint(cfg, &w, fp);
-        st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp, &done);
+        st = date_fingerprint(ctx, &rs, &w, fp);
+        if (st == AW_OK)
+            st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp, &done);
         if (st != AW_OK) {
             date_free(&w);
             goto done;

@@ -38,6 +38,10 @@ typedef struct scene_buf {
     char *reason;                           /* when SKIPPED or FAILED */
     int64_t n_mosaic;                       /* pixels it gave to the mosaic */
     int order; /* rank in the mosaic order, 0 = first */
+    /* SHA-256 and size of each input (bands, then qa at AW_BAND_COUNT),
+     * from the catalog's checksum cache; "" when not worked out. */
+    char sha256[AW_BAND_COUNT + 1][65];
+    long long bytes[AW_BAND_COUNT + 1];
 } scene_buf;
 
 /* Everything computed for one date (one mosaic of its scenes). */

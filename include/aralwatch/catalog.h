@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include "aralwatch/ctx.h"
 
-#define AW_CATALOG_SCHEMA 1
+#define AW_CATALOG_SCHEMA 2
 
 struct aw_catalog;
 typedef struct aw_catalog aw_catalog;
@@ -49,11 +49,24 @@ void aw_catalog_rollback(aw_catalog *cat);
 aw_status aw_catalog_put_date(aw_ctx *ctx, aw_catalog *cat, int64_t run_id,
                               const char *date, const char *fingerprint,
                               const char *status);
+/* A scene's row. footprint: a GeoJSON polygon in WGS 84 (or NULL);
+ * checksums: a JSON array of its input files with their SHA-256. */
 aw_status aw_catalog_put_scene(aw_ctx *ctx, aw_catalog *cat, int64_t run_id,
                                const char *id, const char *sensor,
                                const char *date, const char *product,
                                const char *status, const char *reason,
-                               double valid_fraction, double cloud_pct);
+                               double valid_fraction, double cloud_pct,
+                               const char *footprint, const char *checksums);
+
+/* The checksum cache: the SHA-256 of a file last seen with this size and
+ * modification time (nanoseconds). *found is 0 when the file is unknown or
+ * has changed size or time since. */
+aw_status aw_catalog_get_file(aw_ctx *ctx, aw_catalog *cat, const char *path,
+                              long long size, long long mtime_ns,
+                              char sha256[65], int *found);
+aw_status aw_catalog_put_file(aw_ctx *ctx, aw_catalog *cat, const char *path,
+                              long long size, long long mtime_ns,
+                              const char *sha256);
 aw_status aw_catalog_put_metric(aw_ctx *ctx, aw_catalog *cat, int64_t run_id,
                                 const char *date, const char *zone_id,
                                 const char *metric, double value);

@@ -85,25 +85,127 @@ class Operations(awtest.TempDirTest):
         self.assertEqual(db.execute("SELECT date, status FROM dates").fetchall(),
                          [(DATE, "done")])
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
         metrics = dict(db.execute(
             "SELECT metric, value FROM zone_metrics").fetchall())
         self.assertEqual(metrics, {})  # no zones in this config
+        # The scene's row holds its input checksums (against hashlib) and
+        # its footprint (against the raster's corners transformed by OSR).
+        fp, sums = db.execute(
+            "SELECT footprint, checksums FROM scenes WHERE id = 'L5'").fetchone()
+        sums = json.loads(sums)
+        self.assertEqual(sorted(s["role"] for s in sums),
+                         ["green", "nir", "red", "swir1"])
+        for s in sums:
+            with open(s["path"], "rb") as f:
+                data = f.read()
+            self.assertEqual(s["sha256"], hashlib.sha256(data).hexdigest())
+            self.assertEqual(s["bytes"], len(data))
+        from osgeo import gdal, osr
+        ds = gdal.Open(os.path.join(self.scene, "LT52240631988227CUB02_B2.TIF"))
+        gt = ds.GetGeoTransform()
+        src = osr.SpatialReference(wkt=ds.GetProjection())
+        dst = osr.SpatialReference()
+        dst.ImportFromEPSG(4326)
+        for s_ in (src, dst):
+            s_.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        ct = osr.CoordinateTransformation(src, dst)
+        ring = json.loads(fp)["coordinates"][0]
+        self.assertEqual(json.loads(fp)["type"], "Polygon")
+        self.assertEqual(ring[0], ring[-1])
+        for c, r in ((0, 0), (ds.RasterXSize, 0), (ds.RasterXSize, ds.RasterYSize),
+                     (0, ds.RasterYSize)):
+            lon, lat, _ = ct.TransformPoint(gt[0] + c * gt[1], gt[3] + r * gt[5])
+            self.assertLess(min(abs(lon - p[0]) + abs(lat - p[1]) for p in ring),
+                            2e-6, (c, r))
 
     def test_a_changed_input_or_config_is_processed_again(self):
         self.run_ok()
-        # A band file replaced (newer modification time).
         band = os.path.join(self.scene, "LT52240631988227CUB02_B5.TIF")
+        db = sqlite3.connect(os.path.join(self.region, "catalog.sqlite"))
+        sha0 = db.execute("SELECT sha256 FROM files WHERE path = ?",
+                          (band,)).fetchone()[0]
+        # Only touched (newer time, same content): the checksum is worked
+        # out again, finds the same content, and nothing is redone.
         os.utime(band, (time.time() + 10, time.time() + 10))
+        err = self.run_ok()
+        self.assertIn("up to date", err)
+        self.assertEqual(db.execute(
+            "SELECT sha256, mtime_ns FROM files WHERE path = ?",
+            (band,)).fetchone(), (sha0, os.stat(band).st_mtime_ns))
+        # Rewritten with the same size: one byte of the last pixel row
+        # changes (and so does the time).
+        with open(band, "r+b") as f:
+            f.seek(-1, os.SEEK_END)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_END)
+            f.write(bytes([b[0] ^ 1]))
+        os.utime(band, (time.time() + 20, time.time() + 20))
         err = self.run_ok()
         self.assertNotIn("up to date", err)
         self.assertIn("1 used", err)
+        sha1 = db.execute("SELECT sha256 FROM files WHERE path = ?",
+                          (band,)).fetchone()[0]
+        with open(band, "rb") as f:
+            self.assertEqual(sha1, hashlib.sha256(f.read()).hexdigest())
+        self.assertNotEqual(sha1, sha0)
         # The config changed.
         self.write_config("otsu")
         err = self.run_ok()
         self.assertIn("1 used", err)
         with open(os.path.join(self.date_dir, "manifest.json")) as f:
             self.assertEqual(json.load(f)["water"]["method"], "otsu")
+
+    def test_a_schema_1_catalog_is_migrated_keeping_its_rows(self):
+        # A catalog as aralwatch 0.x with schema 1 left it (its DDL as
+        # released), holding one old run and one alert.
+        os.makedirs(self.region)
+        db = sqlite3.connect(os.path.join(self.region, "catalog.sqlite"))
+        db.executescript("""
+            CREATE TABLE runs (id INTEGER PRIMARY KEY, started TEXT NOT NULL,
+              finished TEXT, exit_status INTEGER, software TEXT NOT NULL,
+              config_path TEXT, config_sha256 TEXT, host TEXT, pid INTEGER);
+            CREATE TABLE dates (date TEXT PRIMARY KEY,
+              fingerprint TEXT NOT NULL, status TEXT NOT NULL,
+              run_id INTEGER REFERENCES runs(id), updated TEXT NOT NULL);
+            CREATE TABLE scenes (id TEXT PRIMARY KEY, sensor TEXT, date TEXT,
+              product TEXT, status TEXT NOT NULL, reason TEXT,
+              valid_fraction REAL, cloud_pct REAL,
+              run_id INTEGER REFERENCES runs(id), updated TEXT NOT NULL);
+            CREATE TABLE zone_metrics (date TEXT NOT NULL,
+              zone_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+              run_id INTEGER REFERENCES runs(id),
+              PRIMARY KEY (date, zone_id, metric));
+            CREATE TABLE alerts (alert_id TEXT PRIMARY KEY,
+              date TEXT NOT NULL, zone_id TEXT NOT NULL, rule_id TEXT NOT NULL,
+              level TEXT NOT NULL, record TEXT NOT NULL,
+              run_id INTEGER REFERENCES runs(id));
+            CREATE INDEX alerts_zone ON alerts (zone_id, date);
+            INSERT INTO runs VALUES (1, '2026-01-01T00:00:00Z',
+              '2026-01-01T00:01:00Z', 10, 'aralwatch 0.1.0', 'c.yaml', 'x',
+              'h', 1);
+            INSERT INTO alerts VALUES ('a1', '1987-01-01', 'z', 'r',
+              'warning', '{}', 1);
+            PRAGMA user_version = 1;
+            """)
+        db.close()
+        self.run_ok()
+        db = sqlite3.connect(os.path.join(self.region, "catalog.sqlite"))
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute(
+            "SELECT id, exit_status FROM runs ORDER BY id").fetchall(),
+            [(1, 10), (2, 0)])
+        self.assertEqual(db.execute("SELECT alert_id FROM alerts").fetchall(),
+                         [("a1",)])
+        self.assertIsNotNone(db.execute(
+            "SELECT footprint FROM scenes WHERE id = 'L5'").fetchone()[0])
+        # A catalog from a newer aralwatch is refused, not damaged.
+        db.execute("PRAGMA user_version = 99")
+        db.commit()
+        db.close()
+        rc, _, err = run(["run", "--config", self.cfg, "--out", self.out])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("catalog schema 99 is newer", err)
 
     def test_reprocess_and_status(self):
         self.run_ok()

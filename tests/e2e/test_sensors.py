@@ -352,6 +352,33 @@ class InboxTroubles(awtest.TempDirTest):
         self.assertNotIn("README", json.dumps(scenes))
 
 
+class InboxGlobs(awtest.TempDirTest):
+    def test_glob_patterns_pick_products_across_folders(self):
+        # Two delivery folders per day; the pattern picks the Landsat
+        # products in all of them and leaves everything else alone.
+        for day, target in (("2019-12-01", LANDSAT), ("2021-01-22", SAFE)):
+            d = os.path.join(self.tmp, "deliveries", day)
+            os.makedirs(d)
+            os.symlink(target, os.path.join(d, "LC08_" + day))
+            os.symlink(SAFE, os.path.join(d, os.path.basename(SAFE)))
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: g, grid: per_date}\n"
+                    "inbox: ['deliveries/*/LC08_*', 'nothing/here*']\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n")
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out")])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("nothing/here* matches nothing", err)
+        with open(os.path.join(self.tmp, "out", "g", "last_run.json")) as f:
+            scenes = json.load(f)["scenes"]
+        # LC08_2019-12-01 is the Landsat scene; LC08_2021-01-22 is the S2
+        # SAFE under a Landsat-like name: detected by content, not name.
+        self.assertEqual(sorted((x["sensor"], x["status"]) for x in scenes),
+                         [("landsat_c2_l2", "used"), ("sentinel2_l2a", "used")])
+        self.assertEqual(len(scenes), 2)
+
+
 class MtlXml(awtest.TempDirTest):
     def test_a_landsat_folder_with_only_mtl_xml_reads_like_the_txt(self):
         # Build the _MTL.xml USGS ships beside the _MTL.txt: the same
