@@ -36,6 +36,7 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 #include "aralwatch/config.h"
+#include "aralwatch/pipeline.h"
 #include "aralwatch/profile.h"
 #include "aralwatch/util.h"
 
@@ -2330,6 +2331,13 @@ static void parse_root(loader *L, yaml_node_t *root)
                           v, AW_CONFIG_VERSION);
         }
     }
+    /* Read first: whether GDAL may reach the network while the scenes and
+     * vector files below are opened. */
+    int allow_net = 0;
+    if (f[ALLOW_NETWORK].val)
+        get_bool(L, f[ALLOW_NETWORK].val, "allow_network", &allow_net);
+    cfg->allow_network = allow_net;
+    aw_gdal_allow_network(allow_net);
     if (require(L, root, "", &f[REGION]))
         parse_region(L, f[REGION].val, "region");
     if (f[SCENES].val || !f[INBOX].val) {
@@ -2363,9 +2371,6 @@ static void parse_root(loader *L, yaml_node_t *root)
     if (f[OUTPUTS].val)
         parse_outputs(L, f[OUTPUTS].val, "outputs");
 
-    int allow_net = 0;
-    if (f[ALLOW_NETWORK].val)
-        get_bool(L, f[ALLOW_NETWORK].val, "allow_network", &allow_net);
     for (size_t i = 0; i < L->n_net && !allow_net; i++)
         add_error(L, L->net_line[i], L->net_key[i],
                   "a network path (GDAL /vsicurl/, /vsis3/...); set "

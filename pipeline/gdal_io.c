@@ -1,5 +1,5 @@
-#define _LARGEFILE64_SOURCE /* VSIStatBufL is a struct stat64 */
-#define _POSIX_C_SOURCE 200809L /* struct stat st_mtim */
+#define _LARGEFILE64_SOURCE         /* VSIStatBufL is a struct stat64 */
+#define _POSIX_C_SOURCE     200809L /* struct stat st_mtim */
 /* Every raster read and write of the pipeline: GDAL set-up and error
  * routing, opening inputs, warping a band onto the region grid (GDAL's
  * warper, PROJ underneath), and writing Cloud-Optimized GeoTIFFs (built in
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_http.h>
 #include <cpl_string.h>
 #include <gdal_utils.h>
 #include <cpl_vsi.h>
@@ -42,10 +43,55 @@ static void CPL_STDCALL gdal_error_handler(CPLErr cls, CPLErrorNum num,
     }
 }
 
+/* Set by aw_gdal_allow_network, read by aw_gdal_last_error. */
+static int network_allowed;
+
 void aw_gdal_init(aw_ctx *ctx)
 {
     GDALAllRegister();
     CPLSetErrorHandlerEx(gdal_error_handler, ctx);
+    aw_gdal_allow_network(0);
+}
+
+/* What any HTTP fetch gets while network access is off. */
+static CPLHTTPResult *refuse_fetch(const char *url, CSLConstList options,
+                                   GDALProgressFunc progress,
+                                   void *progress_arg,
+                                   CPLHTTPFetchWriteFunc write, void *write_arg,
+                                   void *user)
+{
+    (void)options;
+    (void)progress;
+    (void)progress_arg;
+    (void)write;
+    (void)write_arg;
+    (void)user;
+    CPLHTTPResult *r = CPLCalloc(1, sizeof *r);
+    r->nStatus = 1;
+    r->pszErrBuf = CPLStrdup(
+        CPLSPrintf("%s: network access is off (allow_network: false)", url));
+    CPLError(CE_Failure, CPLE_AppDefined, "%s", r->pszErrBuf);
+    return r;
+}
+
+/* A name no URL can have: with CPL_VSIL_CURL_ALLOWED_FILENAME set to it,
+ * every network file system of GDAL (/vsicurl/ and those built on it:
+ * /vsis3/, /vsigs/, /vsiaz/, /vsioss/, /vsiswift/, /vsiwebhdfs/,
+ * /vsiadls/) refuses every file before any connection is made. */
+#define AW_NO_NETWORK_FILE "/aralwatch: network access is off"
+
+void aw_gdal_allow_network(int allow)
+{
+    network_allowed = allow;
+    if (allow) {
+        CPLSetConfigOption("CPL_VSIL_CURL_ALLOWED_FILENAME", NULL);
+        CPLHTTPSetFetchCallback(NULL, NULL);
+    }
+    else {
+        CPLSetConfigOption("CPL_VSIL_CURL_ALLOWED_FILENAME",
+                           AW_NO_NETWORK_FILE);
+        CPLHTTPSetFetchCallback(refuse_fetch, NULL);
+    }
 }
 
 void aw_gdal_cleanup(void)
@@ -57,7 +103,26 @@ void aw_gdal_cleanup(void)
 const char *aw_gdal_last_error(void)
 {
     const char *m = CPLGetLastErrorMsg();
-    return m ? m : "";
+    if (!m)
+        return "";
+    /* A path that needed the network failed because it is off: say so. */
+    static const char *const net[] = {"/vsicurl",    "/vsis3",   "/vsigs",
+                                      "/vsiaz",      "/vsioss",  "/vsiswift",
+                                      "/vsiwebhdfs", "/vsiadls", "http://",
+                                      "https://",    "ftp://"};
+    if (!network_allowed) {
+        for (size_t i = 0; i < sizeof net / sizeof net[0]; i++) {
+            if (strstr(m, net[i])) {
+                static _Thread_local char buf[1024];
+                snprintf(buf, sizeof buf,
+                         "%s (GDAL network access is off; the config's "
+                         "allow_network: true turns it on)",
+                         m);
+                return buf;
+            }
+        }
+    }
+    return m;
 }
 
 /* GDAL progress callback that only answers "stop" once a cancel was
@@ -601,17 +666,20 @@ static aw_status copy_out(aw_ctx *ctx, GDALDatasetH mem, const char *path,
     CSLDestroy(opts);
     if (!out && aw_cancel_requested())
         return aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", path);
+    char note[256];
     if (!out)
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", path,
-                       aw_gdal_last_error());
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", path,
+                       aw_gdal_last_error(),
+                       aw_disk_full_note(path, note, sizeof note));
     /* GDAL 3.6's GDALClose returns void: a failure at close (disk full while
      * flushing) is seen through the error state. */
     CPLErrorReset();
     GDALClose(out);
     if (CPLGetLastErrorType() == CE_Failure ||
         CPLGetLastErrorType() == CE_Fatal)
-        return aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s", path,
-                       aw_gdal_last_error());
+        return aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s%s", path,
+                       aw_gdal_last_error(),
+                       aw_disk_full_note(path, note, sizeof note));
     return AW_OK;
 }
 

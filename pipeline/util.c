@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -286,4 +287,27 @@ void aw_utc_now(char buf[21])
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *aw_disk_full_note(const char *path, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    char *dir = aw_strdup(path);
+    if (!dir)
+        return buf;
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    struct statvfs vb;
+    if (statvfs(dir, &vb) == 0) {
+        unsigned long long avail =
+            (unsigned long long)vb.f_bavail * (unsigned long long)vb.f_frsize;
+        if (avail < (1ull << 20))
+            snprintf(buf, n,
+                     " (No space left on device: %llu KiB free on the file "
+                     "system of %s)",
+                     avail / 1024, dir);
+    }
+    free(dir);
+    return buf;
 }

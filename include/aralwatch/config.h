@@ -165,6 +165,7 @@ typedef struct aw_config {
      * scenes), for inboxes of scenes from anywhere; 0 (fixed, default) one
      * grid for all dates. */
     int grid_per_date;
+    int allow_network; /* GDAL may read over the network (allow_network) */
 
     aw_scene_cfg *scenes;
     size_t n_scenes;

@@ -138,6 +138,12 @@ aw_status aw_inspect(aw_ctx *ctx, const char *path, FILE *out);
 /* GDAL set-up: register drivers, route CPL errors into the log of ctx,
  * turn off network access. Call once from main(). */
 void aw_gdal_init(aw_ctx *ctx);
+
+/* Whether GDAL may reach the network (/vsicurl/, /vsis3/ and the other
+ * network file systems, and HTTP fetches by drivers such as WMS or a
+ * GeoJSON URL). aw_gdal_init turns it off; the config's allow_network
+ * turns it on. */
+void aw_gdal_allow_network(int allow);
 void aw_gdal_cleanup(void);
 
 #endif

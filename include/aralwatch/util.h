@@ -50,6 +50,11 @@ aw_status aw_commit_file(aw_ctx *ctx, const char *tmp, const char *path);
  * filesystems refuse fsync on folders). */
 void aw_fsync_path(const char *path);
 
+/* " (No space left on device: N KiB free ...)" when the file system of
+ * path's folder has less than 1 MiB free, else "": for write errors whose
+ * message (GDAL's) does not say why. Returns buf. */
+const char *aw_disk_full_note(const char *path, char *buf, size_t n);
+
 /* Cancellation: main() installs SIGINT/SIGTERM handlers that call
  * aw_request_cancel(); long loops poll aw_cancel_requested(). */
 void aw_request_cancel(void);

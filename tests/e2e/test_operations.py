@@ -441,5 +441,186 @@ class BadInput(awtest.TempDirTest):
         self.assertIn("Not a directory", err)
 
 
+    def test_a_zero_by_zero_raster_is_named_and_exits_4(self):
+        # GDAL cannot write a 0 x 0 raster, so the TIFF is built by hand:
+        # a little-endian header and one IFD with ImageWidth = ImageLength
+        # = 0, one 8-bit grey strip of no bytes.
+        import struct
+        tags = [(256, 3, 1, 0), (257, 3, 1, 0), (258, 3, 1, 8),
+                (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, 8),
+                (277, 3, 1, 1), (278, 3, 1, 0), (279, 4, 1, 0)]
+        ifd = struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            ifd += struct.pack("<HHII", tag, typ, count, value)
+        ifd += struct.pack("<I", 0)
+        path = os.path.join(self.tmp, "empty.tif")
+        with open(path, "wb") as f:
+            f.write(b"II*\x00" + struct.pack("<I", 8) + ifd)
+        cfg = os.path.join(self.tmp, "z.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: z, crs: 'EPSG:32640',"
+                    " resolution: 30, bbox: [57, 36, 57.01, 36.01]}\n"
+                    "scenes: [{date: 2020-01-01, bands: {green: %s, nir: %s}}]\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n" % (path, path))
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", cfg, "--out", out])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("empty.tif", err)
+        self.assertFalse(os.path.exists(os.path.join(out, "z", "2020-01-01")))
+
+    def test_names_from_metadata_cannot_leave_the_output_folder(self):
+        # A Landsat product whose MTL claims the date "../../escape": the
+        # profile accepts only a real YYYY-MM-DD, so the product fails with
+        # the reason and nothing is written outside OUT/<region>/.
+        prod = os.path.join(self.tmp, "inbox", "LC08_bad")
+        shutil.copytree(os.path.join(SRC, "sample_rasters", "landsat8_c2l2"),
+                        prod)
+        for mtl in [n for n in os.listdir(prod) if n.endswith("_MTL.txt")]:
+            with open(os.path.join(prod, mtl)) as f:
+                text = f.read()
+            import re
+            text = re.sub(r"DATE_ACQUIRED = .*", 'DATE_ACQUIRED = "../../escape"',
+                          text)
+            with open(os.path.join(prod, mtl), "w") as f:
+                f.write(text)
+        for xml in [n for n in os.listdir(prod) if n.endswith("_MTL.xml")]:
+            os.remove(os.path.join(prod, xml))
+        cfg = os.path.join(self.tmp, "e.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: e, grid: per_date}\n"
+                    "inbox: [inbox]\nindices: [ndwi]\nwater: {index: ndwi}\n")
+        out = os.path.join(self.tmp, "o1", "o2", "out")
+        rc, _, err = run(["run", "--config", cfg, "--out", out])
+        self.assertIn(rc, (3, 4, 6), err)
+        self.assertIn("LC08_bad", err)
+        self.assertEqual(os.listdir(self.tmp).count("escape"), 0)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "o1", "escape")))
+        # And a region name with a path in it is a config error.
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: ../up}\n"
+                    "inbox: [inbox]\nindices: [ndwi]\nwater: {index: ndwi}\n")
+        rc, _, err = run(["run", "--config", cfg, "--out", out])
+        self.assertEqual(rc, 3, err)
+        self.assertIn("region.name", err)
+
+    def test_a_full_disk_exits_5_and_the_next_run_finishes(self):
+        # A 600 KiB tmpfs: room for the catalog, not for the products.
+        # Mounting needs root (CI runs as root) or a user namespace.
+        disk = os.path.join(self.tmp, "disk")
+        os.makedirs(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs",
+                           disk], capture_output=True).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here (not root)")
+        self.addCleanup(subprocess.run, ["umount", disk])
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: r}\nscenes:\n"
+                    "  - {date: 1988-08-14, path: %s, nodata: 255, bands:"
+                    " {green: LT52240631988227CUB02_B2.TIF, nir:"
+                    " LT52240631988227CUB02_B4.TIF, red:"
+                    " LT52240631988227CUB02_B3.TIF, swir1:"
+                    " LT52240631988227CUB02_B5.TIF}}\n" % SCENE)
+        rc, _, err = run(["run", "--config", cfg, "--out", disk])
+        self.assertEqual(rc, 5, err)
+        self.assertIn("No space left on device", err)
+        region = os.path.join(disk, "r")
+        self.assertEqual(sorted(n for n in os.listdir(region)
+                                if not n.startswith("catalog.sqlite")),
+                         [".aralwatch.lock", "last_run.json"])
+        with open(os.path.join(region, "last_run.json")) as f:
+            self.assertEqual([x["status"] for x in json.load(f)["scenes"]],
+                             ["failed"])
+        db = sqlite3.connect(os.path.join(region, "catalog.sqlite"))
+        # Never "done": the date is recorded failed, so the next run
+        # does it again.
+        self.assertEqual(db.execute("SELECT date, status FROM dates").fetchall(),
+                         [(DATE, "failed")])
+        self.assertEqual(db.execute("SELECT exit_status FROM runs").fetchall(),
+                         [(5,)])
+        db.close()
+        # Room again: the next run does the date.
+        subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
+        rc, _, err = run(["run", "--config", cfg, "--out", disk])
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(complete(os.path.join(region, DATE)))
+
+
+class NetworkOff(awtest.TempDirTest):
+    """GDAL's network access is off unless the config allows it, also for
+    paths hidden inside an input (a VRT whose sources are URLs): proved by
+    a local HTTP server that counts the requests it gets."""
+
+    def setUp(self):
+        super().setUp()
+        import http.server
+        import threading
+        served = os.path.join(self.tmp, "served")
+        shutil.copytree(SCENE, served)
+        self.requests = []
+        test = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=served, **kw)
+
+            def log_message(self, *a):
+                test.requests.append(self.path)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # Local VRT files whose pixels live on the server.
+        from osgeo import gdal
+        self.bands = {}
+        for role, n in (("green", 2), ("nir", 4)):
+            url = "/vsicurl/http://127.0.0.1:%d/LT52240631988227CUB02_B%d.TIF" % (
+                self.port, n)
+            local = os.path.join(SCENE, "LT52240631988227CUB02_B%d.TIF" % n)
+            vrt = os.path.join(self.tmp, "%s.vrt" % role)
+            gdal.Translate(vrt, local, format="VRT")
+            with open(vrt) as f:
+                text = f.read()
+            with open(vrt, "w") as f:
+                f.write(text.replace(local, url).replace(
+                    'relativeToVRT="1"', 'relativeToVRT="0"'))
+            self.bands[role] = vrt
+        self.env = {k: v for k, v in os.environ.items()
+                    if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        self.env["NO_PROXY"] = "127.0.0.1"
+
+    def tearDown(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        super().tearDown()
+
+    def config(self, allow):
+        cfg = os.path.join(self.tmp, "net.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: net}\n%s"
+                    "scenes:\n  - {id: N, date: %s, nodata: 255,\n"
+                    "     bands: {green: %s, nir: %s}}\n"
+                    "indices: [ndwi]\nwater: {index: ndwi}\n"
+                    % ("allow_network: true\n" if allow else "", DATE,
+                       self.bands["green"], self.bands["nir"]))
+        return cfg
+
+    def test_a_vrt_pointing_at_a_url_is_refused_without_allow_network(self):
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", self.config(False), "--out", out],
+                         env=self.env)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("green.vrt", err)
+        self.assertIn("GDAL network access is off", err)
+        self.assertEqual(self.requests, [])
+        self.assertFalse(os.path.exists(os.path.join(out, "net", DATE)))
+        # Allowed: the same run reads the pixels over HTTP.
+        rc, _, err = run(["run", "--config", self.config(True), "--out", out],
+                         env=self.env)
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(len(self.requests), 0)
+        self.assertTrue(os.path.exists(os.path.join(out, "net", DATE,
+                                                    "ndwi.tif")))
+
+
 if __name__ == "__main__":
     awtest.main()
