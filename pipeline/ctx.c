@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "aralwatch/ctx.h"
 #include "aralwatch/util.h"
 
@@ -9,6 +10,8 @@
 
 struct aw_ctx {
     aw_log_level level;
+    aw_log_format format;
+    char date[16], scene[256], stage[32];
     char errmsg[AW_ERRMSG_MAX];
 };
 
@@ -70,6 +73,31 @@ static const char *level_name(aw_log_level level)
     return "?";
 }
 
+void aw_ctx_set_log_format(aw_ctx *ctx, aw_log_format format)
+{
+    ctx->format = format;
+}
+
+aw_log_format aw_ctx_log_format(const aw_ctx *ctx)
+{
+    return ctx->format;
+}
+
+void aw_ctx_set_scope(aw_ctx *ctx, const char *date, const char *scene,
+                      const char *stage)
+{
+    snprintf(ctx->date, sizeof ctx->date, "%s", date ? date : "");
+    snprintf(ctx->scene, sizeof ctx->scene, "%s", scene ? scene : "");
+    snprintf(ctx->stage, sizeof ctx->stage, "%s",
+             stage && stage[0] ? stage : "run");
+}
+
+static const char *json_level(aw_log_level level)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    return level >= AW_LOG_ERROR && level <= AW_LOG_DEBUG ? names[level] : "?";
+}
+
 void aw_vlog(aw_ctx *ctx, aw_log_level level, const char *fmt, va_list ap)
 {
     if (level > ctx->level)
@@ -78,7 +106,37 @@ void aw_vlog(aw_ctx *ctx, aw_log_level level, const char *fmt, va_list ap)
     aw_utc_now(ts);
     char line[4096];
     vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "%s %s %s\n", ts, level_name(level), line);
+    const char *stage = ctx->stage[0] ? ctx->stage : "run";
+    if (ctx->format == AW_LOG_JSON) {
+        json_t *o = json_object();
+        json_object_set_new(o, "time", json_string(ts));
+        json_object_set_new(o, "level", json_string(json_level(level)));
+        json_object_set_new(o, "stage", json_string(stage));
+        if (ctx->date[0])
+            json_object_set_new(o, "date", json_string(ctx->date));
+        if (ctx->scene[0])
+            json_object_set_new(o, "scene", json_string(ctx->scene));
+        /* A message that is not valid UTF-8 (a file name) is kept with
+         * its bytes replaced rather than lost. */
+        json_t *m = json_string(line);
+        if (!m) {
+            for (char *c = line; *c; c++)
+                if ((unsigned char)*c >= 0x80)
+                    *c = '?';
+            m = json_string(line);
+        }
+        json_object_set_new(o, "message", m);
+        char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (text) {
+            fprintf(stderr, "%s\n", text);
+            free(text);
+        }
+        return;
+    }
+    fprintf(stderr, "%s %s [%s%s%s%s%s] %s\n", ts, level_name(level), stage,
+            ctx->date[0] ? " " : "", ctx->date, ctx->scene[0] ? " " : "",
+            ctx->scene, line);
 }
 
 void aw_log(aw_ctx *ctx, aw_log_level level, const char *fmt, ...)

@@ -2,6 +2,7 @@
  * Only this file turns statuses into exit codes (README "Exit codes"). */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <jansson.h>
 #include "aralwatch/config.h"
 #include "aralwatch/pipeline.h"
 #include "aralwatch/util.h"
@@ -35,7 +37,7 @@ static const char *const main_usage =
 
 static const char *const run_usage =
     "usage: aralwatch run --config FILE [--out DIR] [--threads N] [--quiet]\n"
-    "                     [--verbose]\n"
+    "                     [--verbose] [--log-format text|json]\n"
     "\n"
     "Run the pipeline for every scene in FILE: warp onto the region grid,\n"
     "mask, compute the indices and water classes, zone statistics and\n"
@@ -46,6 +48,9 @@ static const char *const run_usage =
     "  -j, --threads N    worker threads (default: all cores)\n"
     "  -q, --quiet        no progress bar, only warnings and errors\n"
     "  -v, --verbose      debug log lines\n"
+    "      --log-format F text (default): TIME LEVEL [stage date scene] "
+    "message;\n"
+    "                     json: one JSON object per line, for log collectors\n"
     "  -h, --help         this text\n"
     "\n"
     "A date whose inputs and config did not change since the catalog\n"
@@ -59,6 +64,7 @@ static const char *const reprocess_usage =
     "usage: aralwatch reprocess --config FILE (--scene ID | --since DATE)\n"
     "                           [--out DIR] [--threads N] [--quiet] "
     "[--verbose]\n"
+    "                           [--log-format text|json]\n"
     "\n"
     "Run again the dates the catalog has done: the date of scene ID, or\n"
     "every date from DATE (YYYY-MM-DD) on, then every other date that is\n"
@@ -134,10 +140,64 @@ static int load_config(aw_ctx *ctx, const char *path, aw_config **cfg)
 {
     aw_status st = aw_config_load(ctx, path, cfg);
     if (st != AW_OK) {
-        fprintf(stderr, "%s\n", aw_ctx_errmsg(ctx));
+        /* One line per problem; in JSON each its own error event. */
+        if (aw_ctx_log_format(ctx) == AW_LOG_JSON) {
+            const char *m = aw_ctx_errmsg(ctx);
+            while (*m) {
+                const char *nl = strchr(m, '\n');
+                int n = nl ? (int)(nl - m) : (int)strlen(m);
+                if (n > 0)
+                    aw_log(ctx, AW_LOG_ERROR, "%.*s", n, m);
+                m += n + (nl != NULL);
+            }
+        }
+        else {
+            fprintf(stderr, "%s\n", aw_ctx_errmsg(ctx));
+        }
         return aw_exit_code(st);
     }
     return 0;
+}
+
+/* The end of a run in one line: scenes done/unchanged/skipped/failed,
+ * alerts, and the time per stage. */
+static void text_summary(const aw_run_result *r, double wall)
+{
+    fprintf(stderr,
+            "aralwatch: %zu scene(s): %zu used, %zu unchanged, %zu skipped, "
+            "%zu failed; %zu alert(s), %zu insufficient-data notice(s)\n",
+            r->n_scenes, r->n_ok, r->n_unchanged, r->n_skipped, r->n_failed,
+            r->n_alerts, r->n_notices);
+    fprintf(stderr, "aralwatch: %.2f s:", wall);
+    for (int k = 0; k < AW_RUN_STAGES; k++)
+        fprintf(stderr, " %s %.2f%s", aw_run_stage_name(k), r->stage_seconds[k],
+                k + 1 < AW_RUN_STAGES ? "," : "\n");
+}
+
+static void json_summary(aw_status st, const aw_run_result *r, int exit_code,
+                         double wall, const char *error)
+{
+    char ts[21];
+    aw_utc_now(ts);
+    json_t *stages = json_object();
+    for (int k = 0; k < AW_RUN_STAGES; k++)
+        json_object_set_new(stages, aw_run_stage_name(k),
+                            json_real(round(r->stage_seconds[k] * 1e3) / 1e3));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, "
+        "s:i}",
+        "time", ts, "level", st == AW_OK ? "info" : "error", "stage", "summary",
+        "message", st == AW_OK ? "run finished" : error, "scenes",
+        (json_int_t)r->n_scenes, "used", (json_int_t)r->n_ok, "unchanged",
+        (json_int_t)r->n_unchanged, "skipped", (json_int_t)r->n_skipped,
+        "failed", (json_int_t)r->n_failed, "alerts", (json_int_t)r->n_alerts,
+        "notices", (json_int_t)r->n_notices, "seconds", round(wall * 1e3) / 1e3,
+        "stage_seconds", stages, "exit_code", (json_int_t)exit_code);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(o);
 }
 
 /* run, and reprocess (a run that first forgets some dates). */
@@ -151,13 +211,14 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
         {"verbose", no_argument, NULL, 'v'},
         {"scene", required_argument, NULL, 's'},
         {"since", required_argument, NULL, 'S'},
+        {"log-format", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *usage = reprocess ? reprocess_usage : run_usage;
     const char *config = NULL;
     aw_run_opts ro;
     memset(&ro, 0, sizeof ro);
-    int verbose = 0, c;
+    int verbose = 0, json_log = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:o:j:qvh", opts, NULL)) != -1) {
         switch (c) {
@@ -192,6 +253,13 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
             else
                 ro.reprocess_since = optarg;
             break;
+        case 'L':
+            if (strcmp(optarg, "json") == 0)
+                json_log = 1;
+            else if (strcmp(optarg, "text") != 0)
+                return usage_error(
+                    usage, "--log-format takes text or json, not '%s'", optarg);
+            break;
         case 'h':
             fputs(usage, stdout);
             return AW_EXIT_OK;
@@ -206,30 +274,32 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
     if (reprocess && !ro.reprocess_scene == !ro.reprocess_since)
         return usage_error(usage, "%s",
                            "reprocess needs one of --scene ID or --since DATE");
-    ro.progress_bar = !ro.quiet && !verbose && isatty(STDERR_FILENO);
+    if (json_log)
+        aw_ctx_set_log_format(ctx, AW_LOG_JSON);
+    ro.progress_bar =
+        !ro.quiet && !verbose && !json_log && isatty(STDERR_FILENO);
     aw_ctx_set_log_level(ctx, verbose                       ? AW_LOG_DEBUG
                               : ro.quiet || ro.progress_bar ? AW_LOG_WARN
                                                             : AW_LOG_INFO);
     aw_config *cfg = NULL;
+    double t0 = aw_now();
+    aw_ctx_set_scope(ctx, NULL, NULL, "config");
     int rc = load_config(ctx, config, &cfg);
     if (rc)
         return rc;
+    aw_ctx_set_scope(ctx, NULL, NULL, "run");
     aw_run_result res;
     aw_status st = aw_run(ctx, cfg, &ro, &res);
     aw_config_destroy(cfg);
-    if (st != AW_OK) {
+    rc = aw_run_exit_code(st, &res);
+    if (st != AW_OK && !json_log)
         fprintf(stderr, "aralwatch: %s: %s\n", aw_status_str(st),
                 aw_ctx_errmsg(ctx));
-        return aw_run_exit_code(st, &res);
-    }
-    if (!ro.quiet)
-        fprintf(stderr,
-                "aralwatch: %zu scene(s): %zu used, %zu unchanged, %zu "
-                "skipped, %zu failed; %zu alert(s), %zu insufficient-data "
-                "notice(s)\n",
-                res.n_scenes, res.n_ok, res.n_unchanged, res.n_skipped,
-                res.n_failed, res.n_alerts, res.n_notices);
-    return aw_run_exit_code(st, &res);
+    if (json_log)
+        json_summary(st, &res, rc, aw_now() - t0, aw_ctx_errmsg(ctx));
+    else if (st == AW_OK && !ro.quiet)
+        text_summary(&res, aw_now() - t0);
+    return rc;
 }
 
 static int cmd_run(aw_ctx *ctx, int argc, char **argv)

@@ -33,6 +33,12 @@
 const char *const aw_stage_names[ST_COUNT] = {"ingest",  "mask",     "mosaic",
                                               "indices", "classify", "zones",
                                               "alerts",  "write"};
+_Static_assert(ST_COUNT == AW_RUN_STAGES, "stage lists differ");
+
+const char *aw_run_stage_name(int k)
+{
+    return k >= 0 && k < ST_COUNT ? aw_stage_names[k] : "?";
+}
 
 static void scene_free(scene_buf *s)
 {
@@ -574,14 +580,17 @@ static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
         snprintf(what, sizeof what, "%s: %s", w->date, s->sc->id);
         progress(rs, ST_INGEST, what);
         aw_ctx_clear_error(ctx);
+        aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_INGEST]);
         double t0 = aw_now();
         aw_status st = ingest_scene(ctx, rs, s);
         w->t[ST_INGEST] += aw_now() - t0;
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
             return st;
         t0 = aw_now();
-        if (st == AW_OK)
+        if (st == AW_OK) {
+            aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_MASK]);
             st = mask_scene(ctx, rs, s);
+        }
         w->t[ST_MASK] += aw_now() - t0;
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
             return st;
@@ -628,6 +637,7 @@ static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
         snprintf(what, sizeof what, "%s: %s", w->date,
                  aw_stage_names[stages[k].id]);
         progress(rs, stages[k].id, what);
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[stages[k].id]);
         double t0 = aw_now();
         aw_status st = stages[k].fn(ctx, rs, w);
         w->t[stages[k].id] = aw_now() - t0;
@@ -816,6 +826,7 @@ static void release_grid(run_state *rs)
 /* Region grid, AOI mask and zones for the scenes of `cfg`. */
 static aw_status prepare_grid(aw_ctx *ctx, run_state *rs, const aw_config *cfg)
 {
+    aw_ctx_set_scope(ctx, NULL, NULL, "grid");
     aw_status st = aw_grid_build(ctx, cfg, &rs->grid, &rs->aoi);
     if (st != AW_OK)
         return st;
@@ -943,6 +954,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
          * outputs stay byte for byte as they are. */
         char fp[65], done_fp[65];
         int done = 0;
+        aw_ctx_set_scope(ctx, w.date, NULL, "catalog");
         st = date_fingerprint(ctx, &rs, &w, fp);
         if (st == AW_OK)
             st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp, &done);
@@ -1001,6 +1013,9 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         }
         if (dst == AW_OK)
             dst = run_date(ctx, &rs, &w);
+        for (int k = 0; k < ST_COUNT; k++)
+            result->stage_seconds[k] += w.t[k];
+        aw_ctx_set_scope(ctx, w.date, NULL, "record");
         if (dst != AW_OK && cfg->grid_per_date && !rs.grid.wkt)
             dst = AW_OK; /* already recorded per scene above */
         if (dst == AW_ERR_CANCELLED || dst == AW_ERR_NOMEM) {
@@ -1084,6 +1099,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         json_decref(sum);
     }
 done:
+    aw_ctx_set_scope(ctx, NULL, NULL, "run");
     if (rs.catalog) {
         if (aw_catalog_run_end(ctx, rs.catalog, rs.run_id,
                                aw_run_exit_code(st, result)) != AW_OK)

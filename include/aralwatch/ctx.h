@@ -36,8 +36,21 @@ aw_status aw_fail(aw_ctx *ctx, aw_status st, const char *fmt, ...)
 const char *aw_ctx_errmsg(const aw_ctx *ctx);
 void aw_ctx_clear_error(aw_ctx *ctx);
 
-/* Log one line: "<UTC time> <LEVEL> <message>" on stderr when level is at
- * or below the context's level. */
+/* Log lines are text (default) or one JSON object per line, for log
+ * collectors (`--log-format json`). */
+typedef enum aw_log_format { AW_LOG_TEXT = 0, AW_LOG_JSON = 1 } aw_log_format;
+void aw_ctx_set_log_format(aw_ctx *ctx, aw_log_format format);
+aw_log_format aw_ctx_log_format(const aw_ctx *ctx);
+
+/* What the following log lines are about: the date, the scene id and the
+ * stage (NULL or "" for none; stage defaults to "run"). Copied. */
+void aw_ctx_set_scope(aw_ctx *ctx, const char *date, const char *scene,
+                      const char *stage);
+
+/* Log one event on stderr when level is at or below the context's level.
+ * Text: "<UTC time> <LEVEL> [<stage> <date> <scene>] <message>";
+ * JSON: {"time", "level", "stage", "date", "scene", "message"} (absent
+ * scope fields omitted). */
 void aw_log(aw_ctx *ctx, aw_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void aw_vlog(aw_ctx *ctx, aw_log_level level, const char *fmt, va_list ap)

@@ -113,6 +113,8 @@ typedef struct aw_run_opts {
 } aw_run_opts;
 
 /* What a run did, for main() to choose the exit code. */
+#define AW_RUN_STAGES 8
+
 typedef struct aw_run_result {
     size_t n_scenes, n_ok, n_failed, n_skipped;
     size_t n_unchanged; /* scenes of dates already done with the same inputs
@@ -120,7 +122,14 @@ typedef struct aw_run_result {
     aw_status first_failure; /* status of the first failed scene */
     size_t n_alerts;         /* alert records at watch level or above */
     size_t n_notices;        /* insufficient-data notices */
+    /* Seconds spent per stage over all dates, in the order of
+     * aw_run_stage_name (ingest, mask, mosaic, indices, classify, zones,
+     * alerts, write). */
+    double stage_seconds[AW_RUN_STAGES];
 } aw_run_result;
+
+/* Name of stage k < AW_RUN_STAGES of aw_run_result.stage_seconds. */
+const char *aw_run_stage_name(int k);
 
 aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
                  aw_run_result *result);

@@ -139,5 +139,68 @@ class Cli(awtest.TempDirTest):
         self.assertFalse(os.path.exists(os.path.join(out, "r", "1988-08-14")))
 
 
+    def test_log_lines_carry_time_level_stage_and_scene(self):
+        bad = os.path.join(self.tmp, "bad")
+        shutil.copytree(SCENE, bad)
+        with open(os.path.join(bad, "LT52240631988227CUB02_B5.TIF"), "r+b") as f:
+            f.truncate(200)
+        path = self.write("two.yaml", "version: 1\nregion: {name: two}\nscenes:\n" +
+                          scene_yaml("good", "1988-08-14", SCENE) +
+                          scene_yaml("bad", "1988-08-30", bad) +
+                          "indices: [mndwi]\n")
+        out = os.path.join(self.tmp, "out")
+        # JSON: every line is one object; the scene's lines name it, the
+        # last line is the summary with the counts and the time per stage.
+        rc, _, err = run(["run", "--config", path, "--out", out,
+                          "--log-format", "json"])
+        self.assertEqual(rc, 6, err)
+        events = [json.loads(line) for line in err.splitlines()]
+        for e in events:
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertIn(e["level"], ("error", "warn", "info", "debug"))
+            self.assertTrue(e["stage"])
+        failed = [e for e in events if e["level"] == "error"
+                  and e.get("scene") == "bad"]
+        self.assertEqual(len(failed), 1, events)
+        self.assertEqual(failed[0]["date"], "1988-08-30")
+        self.assertEqual(failed[0]["stage"], "ingest")
+        self.assertIn("B5.TIF", failed[0]["message"])
+        good = [e for e in events if e.get("scene") == "good"]
+        self.assertTrue(good and all(e["date"] == "1988-08-14" for e in good))
+        summary = events[-1]
+        self.assertEqual(summary["stage"], "summary")
+        self.assertEqual((summary["scenes"], summary["used"], summary["failed"],
+                          summary["exit_code"]), (2, 1, 1, 6))
+        self.assertEqual(list(summary["stage_seconds"]),
+                         ["ingest", "mask", "mosaic", "indices", "classify",
+                          "zones", "alerts", "write"])
+        self.assertGreater(summary["stage_seconds"]["write"], 0)
+        self.assertLessEqual(sum(summary["stage_seconds"].values()),
+                             summary["seconds"] + 0.01)
+        # Text: the same events as "TIME LEVEL [stage date scene] message";
+        # the second run finds the good date unchanged.
+        rc, _, err = run(["run", "--config", path, "--out", out])
+        self.assertEqual(rc, 6, err)
+        lines = err.splitlines()
+        line_re = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                             r"(ERROR|WARN |INFO |DEBUG) \[(\w+)( \S+)?( \S+)?\] ")
+        for line in lines[:-2]:
+            self.assertRegex(line, line_re)
+        self.assertTrue(any(re.match(line_re, l) and
+                            "[ingest 1988-08-30 bad] " in l for l in lines))
+        self.assertIn("1 unchanged", lines[-2])
+        self.assertRegex(lines[-1], r"^aralwatch: [\d.]+ s: ingest [\d.]+, mask "
+                         r"[\d.]+, mosaic [\d.]+, indices [\d.]+, classify [\d.]+,"
+                         r" zones [\d.]+, alerts [\d.]+, write [\d.]+$")
+        # A config error in JSON mode is a JSON error event too.
+        bad_cfg = self.write("bad.yaml", "version: 1\nregion: {name: x}\n"
+                             "scenes: []\nindices: [nope]\n")
+        rc, _, err = run(["run", "--config", bad_cfg, "--log-format", "json"])
+        self.assertEqual(rc, 3, err)
+        events = [json.loads(line) for line in err.splitlines()]
+        self.assertTrue(any("bad.yaml:4: indices" in e["message"] for e in events),
+                        events)
+
+
 if __name__ == "__main__":
     awtest.main()
