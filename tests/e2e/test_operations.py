@@ -545,6 +545,73 @@ class BadInput(awtest.TempDirTest):
         self.assertTrue(complete(os.path.join(region, DATE)))
 
 
+    def test_all_nodata_unreadable_crs_and_mismatched_ungeoreferenced_bands(self):
+        import numpy as np
+        from osgeo import gdal
+
+        def tif(name, arr, wkt=None, gt=(500000, 30, 0, 4000000, 0, -30),
+                nodata=None):
+            path = os.path.join(self.tmp, name)
+            d = gdal.GetDriverByName("GTiff").Create(
+                path, arr.shape[2], arr.shape[1], arr.shape[0], gdal.GDT_UInt16)
+            if gt:
+                d.SetGeoTransform(gt)
+            if wkt:
+                d.SetProjection(wkt)
+            for i in range(arr.shape[0]):
+                d.GetRasterBand(i + 1).WriteArray(arr[i])
+                if nodata is not None:
+                    d.GetRasterBand(i + 1).SetNoDataValue(nodata)
+            return path
+
+        cases = {
+            # Every pixel is the file's nodata value.
+            "allnd": ("region: {name: allnd}\nscenes: [{path: %s, date: 2020-01-01}]\n"
+                      % tif("allnd.tif", np.zeros((4, 20, 20), np.uint16),
+                            awtest.srs(32640).ExportToWkt(), nodata=0),
+                      ["allnd", "no pixel of the scene falls inside the region"]),
+            # An engineering CRS PROJ cannot relate to any map projection.
+            "local": ("region: {name: local, crs: 'EPSG:32640', resolution: 30}\n"
+                      "scenes: [{path: %s, date: 2020-01-01}]\n"
+                      % tif("local.tif", np.full((4, 20, 20), 500, np.uint16),
+                            'LOCAL_CS["site grid",UNIT["metre",1]]'),
+                      ["local.tif", "Cannot find coordinate operations"]),
+            # Two bands of different sizes and nothing to warp them by.
+            "sizes": ("region: {name: sizes}\nscenes: [{date: 2020-01-01, bands:"
+                      " {green: %s, nir: %s}}]\n"
+                      % (tif("a10.tif", np.full((1, 10, 10), 500, np.uint16), gt=None),
+                         tif("a20.tif", np.full((1, 20, 20), 900, np.uint16), gt=None)),
+                      ["a10.tif", "has no geotransform or no CRS"]),
+        }
+        for name, (body, says) in cases.items():
+            cfg = os.path.join(self.tmp, name + ".yaml")
+            with open(cfg, "w") as f:
+                f.write("version: 1\n" + body +
+                        "indices: [ndwi]\nwater: {index: ndwi}\n")
+            out = os.path.join(self.tmp, "out")
+            rc, _, err = run(["run", "--config", cfg, "--out", out])
+            self.assertEqual(rc, 4, (name, err))
+            for text in says:
+                self.assertIn(text, err, name)
+            self.assertFalse(os.path.exists(os.path.join(out, name, "2020-01-01")),
+                             name)
+
+    def test_a_product_without_a_needed_band_fails_naming_the_band(self):
+        # PlanetScope has no SWIR: MNDWI cannot be computed from it.
+        inbox = os.path.join(self.tmp, "inbox")
+        os.makedirs(inbox)
+        os.symlink(os.path.join(SRC, "sample_rasters", "planetscope_harvey"),
+                   os.path.join(inbox, "ps"))
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: ps, grid: per_date}\n"
+                    "inbox: [inbox]\nindices: [mndwi]\n")
+        rc, _, err = run(["run", "--config", cfg, "--out",
+                          os.path.join(self.tmp, "out")])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("band 'swir1' is needed but the product has none", err)
+
+
 class NetworkOff(awtest.TempDirTest):
     """GDAL's network access is off unless the config allows it, also for
     paths hidden inside an input (a VRT whose sources are URLs): proved by
