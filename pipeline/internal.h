@@ -82,4 +82,17 @@ aw_status aw_transform_bounds(aw_ctx *ctx, OGRSpatialReferenceH src,
                               OGRSpatialReferenceH dst, const double in[4],
                               double out[4]);
 
+/* STAC 1.1.0 metadata (pipeline/stac.c). aw_write_stac_item writes
+ * dir/item.json for the date folder dir from its manifest (jansson object,
+ * borrowed) and the rasters already written in dir; run after
+ * manifest.json. aw_write_stac_collection (re)writes
+ * region_dir/collection.json atomically, linking every date folder of
+ * region_dir that holds an item.json, with the union of their bboxes and
+ * dates as extent. */
+struct json_t;
+aw_status aw_write_stac_item(aw_ctx *ctx, const char *dir,
+                             struct json_t *manifest);
+aw_status aw_write_stac_collection(aw_ctx *ctx, const char *region_dir,
+                                   const char *region_name);
+
 #endif

@@ -807,6 +807,8 @@ aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
         json_t *m = manifest(ctx, rs, w, listed, &st);
         if (st == AW_OK)
             st = write_json(ctx, stage, "manifest.json", m);
+        if (st == AW_OK)
+            st = aw_write_stac_item(ctx, stage, m);
         json_decref(m);
     }
     if (st != AW_OK)
@@ -847,6 +849,7 @@ aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
     }
     aw_fsync_path(rs->region_dir);
     aw_log(ctx, AW_LOG_INFO, "%s: wrote %s", w->date, final);
+    st = aw_write_stac_collection(ctx, rs->region_dir, rs->cfg->region_name);
 done:
     if (st != AW_OK && stage)
         remove_tree(stage);

@@ -5,7 +5,7 @@ set -euo pipefail
 AW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AW_PACKAGES=(build-essential cmake pkg-config libgdal-dev gdal-bin
     libproj-dev libtiff-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
-    libsqlite3-dev python3-gdal python3-numpy python3-yaml
+    libsqlite3-dev python3-gdal python3-numpy python3-yaml python3-jsonschema
     # scripts/test.sh: libFuzzer targets (clang, its libFuzzer/sanitizer
     # runtime and OpenMP runtime) and valgrind memcheck
     clang libclang-rt-14-dev libomp-14-dev valgrind)

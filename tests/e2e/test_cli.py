@@ -118,7 +118,7 @@ class Cli(awtest.TempDirTest):
         self.assertTrue(os.path.isfile(os.path.join(out, "two", "1988-08-14", "mndwi.tif")))
         self.assertEqual(sorted(os.listdir(os.path.join(out, "two"))),
                          [".aralwatch.lock", "1988-08-14", "catalog.sqlite",
-                          "last_run.json"])
+                          "collection.json", "last_run.json"])
         with open(os.path.join(out, "two", "last_run.json")) as f:
             scenes = {s["id"]: s for s in json.load(f)["scenes"]}
         self.assertEqual(scenes["good"]["status"], "used")
