@@ -16,6 +16,7 @@
 #include <cpl_vsi.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "aralwatch/util.h"
 #include "internal.h"
 
@@ -598,38 +599,23 @@ int aw_file_signature(const char *path, long long *size, long long *mtime_ns)
 
 /* ---- Writing ---- */
 
-static GDALDatasetH mem_dataset(aw_ctx *ctx, const aw_grid *grid,
-                                GDALDataType type)
-{
-    GDALDriverH drv = GDALGetDriverByName("MEM");
-    GDALDatasetH ds =
-        drv ? GDALCreate(drv, "", grid->width, grid->height, 1, type, NULL)
-            : NULL;
-    if (!ds) {
-        aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster: %s",
-                aw_gdal_last_error());
-        return NULL;
-    }
-    GDALSetGeoTransform(ds, (double *)(uintptr_t)grid->gt);
-    GDALSetProjection(ds, grid->wkt);
-    return ds;
-}
-
-static char **creation_options(const aw_write_opts *wo, int is_class)
+static char **creation_options(const aw_write_opts *wo, int is_class,
+                               int for_cog)
 {
     char **o = NULL;
     char buf[64];
     o = CSLSetNameValue(o, "COMPRESS", wo->compress ? wo->compress : "DEFLATE");
     if (wo->compress && strcmp(wo->compress, "NONE") != 0) {
         /* COG: YES picks the floating-point predictor for float data.
-         * GTiff needs the number. */
-        if (wo->cog)
+         * GTiff needs the number: 3 (floating point) for float32, 2
+         * (horizontal differencing) for integers. */
+        if (for_cog)
             o = CSLSetNameValue(o, "PREDICTOR", "YES");
         else
             o = CSLSetNameValue(o, "PREDICTOR", is_class ? "2" : "3");
     }
     snprintf(buf, sizeof buf, "%d", wo->blocksize);
-    if (wo->cog) {
+    if (for_cog) {
         o = CSLSetNameValue(o, "BLOCKSIZE", buf);
         o = CSLSetNameValue(o, "OVERVIEW_RESAMPLING",
                             is_class ? "NEAREST" : "AVERAGE");
@@ -651,59 +637,245 @@ static char **creation_options(const aw_write_opts *wo, int is_class)
     return o;
 }
 
-/* CreateCopy mem -> path with the COG (or GTiff) driver; checks the close. */
-static aw_status copy_out(aw_ctx *ctx, GDALDatasetH mem, const char *path,
-                          const aw_write_opts *wo, int is_class)
+/* A raster written strip by strip. Without COG the strips go straight
+ * into the final tiled, compressed GeoTIFF (GDAL compresses finished tiles
+ * on its worker threads while the next strip is computed). A COG needs its
+ * overviews before the full-resolution tiles, which no writer can stream:
+ * the strips then go into an uncompressed tiled GeoTIFF next to the
+ * output, and close() makes the COG from it (compressing once, with the
+ * overviews) and removes it. Memory stays at one strip either way. */
+struct aw_rwriter {
+    char *path, *tmp;
+    GDALDatasetH ds;
+    GDALDataType type; /* of the file */
+    int width, height;
+    int is_class;
+    double scale; /* int16: stored = round(value / scale) */
+    aw_write_opts wo;
+};
+
+aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                          GDALDataType type, double scale,
+                          const char *description, char **metadata,
+                          const aw_class_def *classes, size_t n_classes,
+                          int has_nodata, double nodata,
+                          const aw_write_opts *wo, aw_rwriter **out)
 {
-    GDALDriverH drv = GDALGetDriverByName(wo->cog ? "COG" : "GTiff");
-    if (!drv)
-        return aw_fail(ctx, AW_ERR_INTERNAL, "GDAL has no %s driver",
-                       wo->cog ? "COG" : "GTiff");
-    char **opts = creation_options(wo, is_class);
+    aw_rwriter *w = calloc(1, sizeof *w);
+    if (!w)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    w->path = aw_strdup(path);
+    w->tmp = wo->cog ? aw_asprintf("%s.strips.tif", path) : NULL;
+    w->type = type;
+    w->width = grid->width;
+    w->height = grid->height;
+    w->is_class = classes != NULL;
+    w->scale = scale;
+    w->wo = *wo;
+    if (!w->path || (wo->cog && !w->tmp)) {
+        aw_rwriter_abort(w);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    GDALDriverH drv = GDALGetDriverByName("GTiff");
+    char **opts = NULL;
+    if (wo->cog) {
+        char bs[32];
+        snprintf(bs, sizeof bs, "%d", wo->blocksize);
+        opts = CSLSetNameValue(opts, "TILED", "YES");
+        opts = CSLSetNameValue(opts, "BLOCKXSIZE", bs);
+        opts = CSLSetNameValue(opts, "BLOCKYSIZE", bs);
+        opts = CSLSetNameValue(opts, "BIGTIFF", "IF_SAFER");
+    }
+    else {
+        opts = creation_options(wo, type != GDT_Float32, 0);
+    }
+    const char *file = wo->cog ? w->tmp : w->path;
     CPLErrorReset();
-    GDALDatasetH out =
-        GDALCreateCopy(drv, path, mem, FALSE, opts, cancel_progress, NULL);
+    w->ds =
+        drv ? GDALCreate(drv, file, grid->width, grid->height, 1, type, opts)
+            : NULL;
     CSLDestroy(opts);
-    if (!out && aw_cancel_requested())
-        return aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", path);
-    char note[256];
-    if (!out)
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", path,
-                       aw_gdal_last_error(),
-                       aw_disk_full_note(path, note, sizeof note));
-    /* GDAL 3.6's GDALClose returns void: a failure at close (disk full while
-     * flushing) is seen through the error state. */
+    if (!w->ds) {
+        char note[256];
+        aw_status st = aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", file,
+                               aw_gdal_last_error(),
+                               aw_disk_full_note(file, note, sizeof note));
+        aw_rwriter_abort(w);
+        return st;
+    }
+    GDALSetGeoTransform(w->ds, (double *)(uintptr_t)grid->gt);
+    GDALSetProjection(w->ds, grid->wkt);
+    GDALRasterBandH b = GDALGetRasterBand(w->ds, 1);
+    if (has_nodata)
+        GDALSetRasterNoDataValue(b, nodata);
+    if (type == GDT_Int16) {
+        GDALSetRasterScale(b, scale);
+        GDALSetRasterOffset(b, 0.0);
+    }
+    GDALSetDescription(b, description);
+    GDALSetMetadata(w->ds, metadata, NULL);
+    if (classes) {
+        /* Colour table and category names over 0..max class value. */
+        int maxv = 0;
+        for (size_t i = 0; i < n_classes; i++)
+            if (classes[i].value > maxv)
+                maxv = classes[i].value;
+        GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+        char **names = NULL;
+        for (int v = 0; v <= maxv; v++) {
+            GDALColorEntry ce = {0, 0, 0, 0};
+            const char *name = "";
+            for (size_t i = 0; i < n_classes; i++) {
+                if (classes[i].value == v) {
+                    ce.c1 = classes[i].r;
+                    ce.c2 = classes[i].g;
+                    ce.c3 = classes[i].b;
+                    ce.c4 = classes[i].a;
+                    name = classes[i].name;
+                }
+            }
+            GDALSetColorEntry(ct, v, &ce);
+            names = CSLAddString(names, name);
+        }
+        GDALSetRasterColorTable(b, ct);
+        GDALDestroyColorTable(ct);
+        GDALSetRasterCategoryNames(b, names);
+        CSLDestroy(names);
+    }
+    *out = w;
+    return AW_OK;
+}
+
+aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
+                          const void *data)
+{
+    if (nrows <= 0)
+        return AW_OK;
+    size_t n = (size_t)w->width * (size_t)nrows;
+    const void *buf = data;
+    int16_t *q = NULL;
+    if (w->type == GDT_Int16) {
+        /* float -> int16 DN: round(v / scale), NaN -> nodata, clamped. */
+        q = malloc(n * sizeof *q);
+        if (!q)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        const float *f = data;
+        const float inv = (float)(1.0 / w->scale);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float v = f[i] * inv;
+            v = v < -32767.0f ? -32767.0f : v > 32767.0f ? 32767.0f : v;
+            q[i] = f[i] == f[i] ? (int16_t)lrintf(v) : (int16_t)AW_INT16_NODATA;
+        }
+        buf = q;
+    }
     CPLErrorReset();
-    GDALClose(out);
+    CPLErr e =
+        GDALRasterIO(GDALGetRasterBand(w->ds, 1), GF_Write, 0, row0, w->width,
+                     nrows, (void *)(uintptr_t)buf, w->width, nrows,
+                     w->type == GDT_Int16 ? GDT_Int16 : w->type, 0, 0);
+    free(q);
+    if (e != CE_None) {
+        char note[256];
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s",
+                       w->tmp ? w->tmp : w->path, aw_gdal_last_error(),
+                       aw_disk_full_note(w->path, note, sizeof note));
+    }
+    return AW_OK;
+}
+
+static void remove_gtiff(const char *path)
+{
+    unlink(path);
+    char *aux = aw_asprintf("%s.aux.xml", path);
+    if (aux)
+        unlink(aux);
+    free(aux);
+}
+
+void aw_rwriter_abort(aw_rwriter *w)
+{
+    if (!w)
+        return;
+    if (w->ds) {
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        GDALClose(w->ds);
+        CPLPopErrorHandler();
+    }
+    if (w->tmp)
+        remove_gtiff(w->tmp);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
+{
+    char note[256];
+    const char *file = w->tmp ? w->tmp : w->path;
+    /* GDAL 3.6's GDALClose returns void: a failure at close (disk full
+     * while flushing the last tiles) is seen through the error state. */
+    CPLErrorReset();
+    GDALClose(w->ds);
+    w->ds = NULL;
+    aw_status st = AW_OK;
     if (CPLGetLastErrorType() == CE_Failure ||
         CPLGetLastErrorType() == CE_Fatal)
-        return aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s%s", path,
-                       aw_gdal_last_error(),
-                       aw_disk_full_note(path, note, sizeof note));
-    return AW_OK;
+        st = aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s%s", file,
+                     aw_gdal_last_error(),
+                     aw_disk_full_note(file, note, sizeof note));
+    if (st == AW_OK && w->tmp) {
+        GDALDriverH drv = GDALGetDriverByName("COG");
+        GDALDatasetH src = NULL;
+        if (!drv)
+            st = aw_fail(ctx, AW_ERR_INTERNAL, "GDAL has no COG driver");
+        else
+            st = aw_open_raster(ctx, w->tmp, &src);
+        if (st == AW_OK) {
+            char **opts = creation_options(&w->wo, w->type != GDT_Float32, 1);
+            CPLErrorReset();
+            GDALDatasetH out = GDALCreateCopy(drv, w->path, src, FALSE, opts,
+                                              cancel_progress, NULL);
+            CSLDestroy(opts);
+            if (!out && aw_cancel_requested())
+                st = aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", w->path);
+            else if (!out)
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->path,
+                             aw_gdal_last_error(),
+                             aw_disk_full_note(w->path, note, sizeof note));
+            if (out) {
+                CPLErrorReset();
+                GDALClose(out);
+                if (CPLGetLastErrorType() == CE_Failure ||
+                    CPLGetLastErrorType() == CE_Fatal)
+                    st = aw_fail(ctx, AW_ERR_IO,
+                                 "%s: write failed on close: %s%s", w->path,
+                                 aw_gdal_last_error(),
+                                 aw_disk_full_note(w->path, note, sizeof note));
+            }
+            GDALClose(src);
+        }
+    }
+    aw_rwriter_abort(w);
+    return st;
 }
 
 aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
                        const float *data, const char *description,
                        char **metadata, const aw_write_opts *wo)
 {
-    GDALDatasetH mem = mem_dataset(ctx, grid, GDT_Float32);
-    if (!mem)
-        return AW_ERR_NOMEM;
-    GDALRasterBandH b = GDALGetRasterBand(mem, 1);
-    CPLErr e = GDALRasterIO(b, GF_Write, 0, 0, grid->width, grid->height,
-                            (void *)(uintptr_t)data, grid->width, grid->height,
-                            GDT_Float32, 0, 0);
-    if (e != CE_None) {
-        GDALClose(mem);
-        return aw_fail(ctx, AW_ERR_INTERNAL, "in-memory write failed");
+    aw_rwriter *w = NULL;
+    aw_status st =
+        aw_rwriter_open(ctx, path, grid, GDT_Float32, 1.0, description,
+                        metadata, NULL, 0, 1, NAN, wo, &w);
+    if (st != AW_OK)
+        return st;
+    st = aw_rwriter_rows(ctx, w, 0, grid->height, data);
+    if (st != AW_OK) {
+        aw_rwriter_abort(w);
+        return st;
     }
-    GDALSetRasterNoDataValue(b, NAN);
-    GDALSetDescription(b, description);
-    GDALSetMetadata(mem, metadata, NULL);
-    aw_status st = copy_out(ctx, mem, path, wo, 0);
-    GDALClose(mem);
-    return st;
+    return aw_rwriter_close(ctx, w);
 }
 
 aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
@@ -712,51 +884,18 @@ aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
                            size_t n_classes, int has_nodata, int nodata,
                            const aw_write_opts *wo)
 {
-    GDALDatasetH mem = mem_dataset(ctx, grid, GDT_Byte);
-    if (!mem)
-        return AW_ERR_NOMEM;
-    GDALRasterBandH b = GDALGetRasterBand(mem, 1);
-    CPLErr e = GDALRasterIO(b, GF_Write, 0, 0, grid->width, grid->height,
-                            (void *)(uintptr_t)data, grid->width, grid->height,
-                            GDT_Byte, 0, 0);
-    if (e != CE_None) {
-        GDALClose(mem);
-        return aw_fail(ctx, AW_ERR_INTERNAL, "in-memory write failed");
+    aw_rwriter *w = NULL;
+    aw_status st =
+        aw_rwriter_open(ctx, path, grid, GDT_Byte, 1.0, description, metadata,
+                        classes, n_classes, has_nodata, nodata, wo, &w);
+    if (st != AW_OK)
+        return st;
+    st = aw_rwriter_rows(ctx, w, 0, grid->height, data);
+    if (st != AW_OK) {
+        aw_rwriter_abort(w);
+        return st;
     }
-    if (has_nodata)
-        GDALSetRasterNoDataValue(b, nodata);
-    GDALSetDescription(b, description);
-    GDALSetMetadata(mem, metadata, NULL);
-
-    /* Colour table and category names over 0..max class value. */
-    int maxv = 0;
-    for (size_t i = 0; i < n_classes; i++)
-        if (classes[i].value > maxv)
-            maxv = classes[i].value;
-    GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
-    char **names = NULL;
-    for (int v = 0; v <= maxv; v++) {
-        GDALColorEntry ce = {0, 0, 0, 0};
-        const char *name = "";
-        for (size_t i = 0; i < n_classes; i++) {
-            if (classes[i].value == v) {
-                ce.c1 = classes[i].r;
-                ce.c2 = classes[i].g;
-                ce.c3 = classes[i].b;
-                ce.c4 = classes[i].a;
-                name = classes[i].name;
-            }
-        }
-        GDALSetColorEntry(ct, v, &ce);
-        names = CSLAddString(names, name);
-    }
-    GDALSetRasterColorTable(b, ct);
-    GDALDestroyColorTable(ct);
-    GDALSetRasterCategoryNames(b, names);
-    CSLDestroy(names);
-    aw_status st = copy_out(ctx, mem, path, wo, 1);
-    GDALClose(mem);
-    return st;
+    return aw_rwriter_close(ctx, w);
 }
 
 char *aw_scene_footprint(const aw_scene_cfg *sc)

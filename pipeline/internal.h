@@ -22,6 +22,25 @@ typedef struct aw_write_opts {
     int threads;
 } aw_write_opts;
 
+/* int16 encoding: nodata value; stored = round(value / scale). */
+#define AW_INT16_NODATA (-32768)
+
+/* A raster written in strips of rows (see gdal_io.c): open with its
+ * metadata, write rows top to bottom (float for GDT_Float32 and GDT_Int16,
+ * converted to int16 with `scale`; uint8 for GDT_Byte), close to finish
+ * (COG made then) or abort to drop it. */
+typedef struct aw_rwriter aw_rwriter;
+aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
+                          GDALDataType type, double scale,
+                          const char *description, char **metadata,
+                          const aw_class_def *classes, size_t n_classes,
+                          int has_nodata, double nodata,
+                          const aw_write_opts *wo, aw_rwriter **out);
+aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
+                          const void *data);
+aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
+void aw_rwriter_abort(aw_rwriter *w); /* accepts NULL */
+
 /* Write a float32 raster (nodata NaN) with band description and metadata
  * (NULL-terminated "KEY=VALUE" list). */
 aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
