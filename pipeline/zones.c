@@ -319,39 +319,84 @@ void aw_zones_free(aw_zones *zones)
     memset(zones, 0, sizeof *zones);
 }
 
-/* Statistics of one zone. Rows of the window are split across threads; the
- * integer counts per row are summed in row order afterwards and the index
- * accumulators are merged exactly, so any thread count gives the same bits. */
-static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
-                            const float *const index[AW_IDX_COUNT],
-                            const uint8_t *water, const uint8_t *qcls,
-                            aw_zone_stats *s)
-{
-    memset(s, 0, sizeof *s);
-    s->n_pixels = z->n_pixels;
-    for (int i = 0; i < AW_IDX_COUNT; i++) {
-        s->has_index[i] = index[i] != NULL;
-        s->mean[i] = s->min[i] = s->max[i] = NAN;
-        s->p10[i] = s->p50[i] = s->p90[i] = NAN;
-    }
-    s->water_fraction = NAN;
-    if (z->w == 0 || z->h == 0) {
-        s->n_nodata = z->n_pixels; /* all of it outside the region */
-        return AW_OK;
-    }
+/* Zone statistics are accumulated strip by strip of the region grid.
+ * Per zone and row of its window: valid, water and quality-class counts
+ * (summed in row order at the end); per index: an exact integer
+ * accumulator (kernels/zacc.c) that merges in any order to the same bits.
+ * So any thread count and any strip height give the same results. */
+typedef struct zone_run {
+    int64_t *vrow, *wrow, *qrow; /* h rows; qrow: cloud, shadow, snow, nodata */
+    aw_zacc acc[AW_IDX_COUNT];
+} zone_run;
 
+struct aw_zones_run {
+    size_t n;
+    zone_run *z;
+    int has_index[AW_IDX_COUNT];
+};
+
+void aw_zones_run_free(aw_zones_run *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->z[i].vrow);
+        free(r->z[i].wrow);
+        free(r->z[i].qrow);
+    }
+    free(r->z);
+    free(r);
+}
+
+aw_status aw_zones_run_begin(aw_ctx *ctx, const aw_zones *zones,
+                             const int has_index[AW_IDX_COUNT],
+                             aw_zones_run **out)
+{
+    aw_zones_run *r = calloc(1, sizeof *r);
+    if (!r || !(r->z = aw_calloc2(zones->n ? zones->n : 1, sizeof *r->z))) {
+        free(r);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (zone statistics)");
+    }
+    r->n = zones->n;
+    memcpy(r->has_index, has_index, sizeof r->has_index);
+    for (size_t k = 0; k < zones->n; k++) {
+        const aw_zone *z = &zones->z[k];
+        zone_run *zr = &r->z[k];
+        size_t h = z->w && z->h ? (size_t)z->h : 1;
+        zr->vrow = aw_calloc2(h, sizeof *zr->vrow);
+        zr->wrow = aw_calloc2(h, sizeof *zr->wrow);
+        zr->qrow = aw_calloc2(h * 4, sizeof *zr->qrow);
+        if (!zr->vrow || !zr->wrow || !zr->qrow) {
+            aw_zones_run_free(r);
+            return aw_fail(ctx, AW_ERR_NOMEM,
+                           "out of memory (zone statistics)");
+        }
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            aw_zacc_init(&zr->acc[i], aw_index_get((aw_index)i)->hist_lo,
+                         aw_index_get((aw_index)i)->hist_hi);
+    }
+    *out = r;
+    return AW_OK;
+}
+
+/* Rows [row0, row0 + nrows) of the grid of one zone; the strip arrays
+ * start at grid row row0. */
+static aw_status zone_rows(aw_ctx *ctx, const aw_zone *z, zone_run *zr,
+                           const aw_grid *grid, int row0, int nrows,
+                           const float *const index[AW_IDX_COUNT],
+                           const uint8_t *water, const uint8_t *qcls)
+{
+    if (z->w == 0 || z->h == 0)
+        return AW_OK;
+    int a = z->y0 > row0 ? z->y0 : row0;
+    int b = z->y0 + z->h < row0 + nrows ? z->y0 + z->h : row0 + nrows;
+    if (a >= b)
+        return AW_OK;
     int nth = omp_get_max_threads();
-    size_t h = (size_t)z->h, w = (size_t)z->w;
-    int64_t *vrow = aw_calloc2(h, sizeof *vrow);
-    int64_t *wrow = aw_calloc2(h, sizeof *wrow);
-    /* quality class counts per row: cloud, shadow, snow, nodata */
-    int64_t *qrow = aw_calloc2(h * 4, sizeof *qrow);
+    size_t w = (size_t)z->w;
     aw_zacc *acc = aw_calloc2((size_t)nth * AW_IDX_COUNT, sizeof *acc);
     uint8_t *tmp = aw_calloc2((size_t)nth * w, 1);
-    if (!vrow || !wrow || !qrow || !acc || !tmp) {
-        free(qrow);
-        free(vrow);
-        free(wrow);
+    if (!acc || !tmp) {
         free(acc);
         free(tmp);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (zone statistics)");
@@ -361,16 +406,16 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
             aw_zacc_init(&acc[(size_t)t * AW_IDX_COUNT + (size_t)i],
                          aw_index_get((aw_index)i)->hist_lo,
                          aw_index_get((aw_index)i)->hist_hi);
-
 #pragma omp parallel num_threads(nth)
     {
         int t = omp_get_thread_num();
         uint8_t *m = tmp + (size_t)t * w;
         aw_zacc *my = acc + (size_t)t * AW_IDX_COUNT;
 #pragma omp for schedule(static)
-        for (size_t r = 0; r < h; r++) {
-            size_t gy = (size_t)z->y0 + r;
-            size_t off = gy * (size_t)grid->width + (size_t)z->x0;
+        for (int gy = a; gy < b; gy++) {
+            size_t r = (size_t)(gy - z->y0);
+            size_t off =
+                (size_t)(gy - row0) * (size_t)grid->width + (size_t)z->x0;
             const uint8_t *zm = z->mask + r * w;
             int64_t nv = 0, nw = 0, nc = 0, ns = 0, nn = 0, nd = 0;
             for (size_t x = 0; x < w; x++) {
@@ -385,52 +430,87 @@ static aw_status zone_stats(aw_ctx *ctx, const aw_zone *z, const aw_grid *grid,
                 nn += inz && q == AW_Q_SNOW;
                 nd += inz && (q == AW_Q_NODATA || q == AW_Q_OUTSIDE);
             }
-            vrow[r] = nv;
-            wrow[r] = nw;
-            qrow[4 * r] = nc;
-            qrow[4 * r + 1] = ns;
-            qrow[4 * r + 2] = nn;
-            qrow[4 * r + 3] = nd;
+            zr->vrow[r] = nv;
+            zr->wrow[r] = nw;
+            zr->qrow[4 * r] = nc;
+            zr->qrow[4 * r + 1] = ns;
+            zr->qrow[4 * r + 2] = nn;
+            zr->qrow[4 * r + 3] = nd;
             for (int i = 0; i < AW_IDX_COUNT; i++)
                 if (index[i])
                     aw_zacc_add(&my[i], index[i] + off, m, w);
         }
     }
-    for (size_t r = 0; r < h; r++) {
-        double a = aw_grid_cell_area(grid, (long)z->y0 + (long)r) * 1e-6;
-        s->n_valid += vrow[r];
-        s->n_water += wrow[r];
-        s->n_cloud += qrow[4 * r];
-        s->n_shadow += qrow[4 * r + 1];
-        s->n_snow += qrow[4 * r + 2];
-        s->n_nodata += qrow[4 * r + 3];
-        s->water_area_km2 += (double)wrow[r] * a;
-        s->valid_area_km2 += (double)vrow[r] * a;
-    }
-    s->n_nodata += z->n_pixels - z->n_in_grid; /* outside the region */
-    for (int t = 1; t < nth; t++)
+    for (int t = 0; t < nth; t++)
         for (int i = 0; i < AW_IDX_COUNT; i++)
-            aw_zacc_merge(&acc[i], &acc[(size_t)t * AW_IDX_COUNT + (size_t)i]);
-    for (int i = 0; i < AW_IDX_COUNT; i++) {
-        if (!index[i] || acc[i].n == 0)
-            continue;
-        s->mean[i] = aw_zacc_mean(&acc[i]);
-        s->min[i] = (double)acc[i].min;
-        s->max[i] = (double)acc[i].max;
-        s->p10[i] = aw_zacc_percentile(&acc[i], 10);
-        s->p50[i] = aw_zacc_percentile(&acc[i], 50);
-        s->p90[i] = aw_zacc_percentile(&acc[i], 90);
-    }
-    s->valid_fraction =
-        s->n_pixels ? (double)s->n_valid / (double)s->n_pixels : 0.0;
-    s->water_fraction =
-        s->n_valid ? (double)s->n_water / (double)s->n_valid : (double)NAN;
-    free(vrow);
-    free(wrow);
-    free(qrow);
+            aw_zacc_merge(&zr->acc[i],
+                          &acc[(size_t)t * AW_IDX_COUNT + (size_t)i]);
     free(acc);
     free(tmp);
     return AW_OK;
+}
+
+aw_status aw_zones_run_rows(aw_ctx *ctx, const aw_zones *zones, aw_zones_run *r,
+                            const aw_grid *grid, int row0, int nrows,
+                            const float *const index[AW_IDX_COUNT],
+                            const uint8_t *water, const uint8_t *qcls)
+{
+    for (size_t k = 0; k < zones->n; k++) {
+        aw_status st = zone_rows(ctx, &zones->z[k], &r->z[k], grid, row0, nrows,
+                                 index, water, qcls);
+        if (st != AW_OK)
+            return st;
+    }
+    return AW_OK;
+}
+
+void aw_zones_run_end(const aw_zones *zones, const aw_zones_run *r,
+                      const aw_grid *grid, aw_zone_stats *stats)
+{
+    for (size_t k = 0; k < zones->n; k++) {
+        const aw_zone *z = &zones->z[k];
+        const zone_run *zr = &r->z[k];
+        aw_zone_stats *s = &stats[k];
+        memset(s, 0, sizeof *s);
+        s->n_pixels = z->n_pixels;
+        for (int i = 0; i < AW_IDX_COUNT; i++) {
+            s->has_index[i] = r->has_index[i];
+            s->mean[i] = s->min[i] = s->max[i] = NAN;
+            s->p10[i] = s->p50[i] = s->p90[i] = NAN;
+        }
+        s->water_fraction = NAN;
+        if (z->w == 0 || z->h == 0) {
+            s->n_nodata = z->n_pixels; /* all of it outside the region */
+            continue;
+        }
+        for (size_t row = 0; row < (size_t)z->h; row++) {
+            double a = aw_grid_cell_area(grid, (long)z->y0 + (long)row) * 1e-6;
+            s->n_valid += zr->vrow[row];
+            s->n_water += zr->wrow[row];
+            s->n_cloud += zr->qrow[4 * row];
+            s->n_shadow += zr->qrow[4 * row + 1];
+            s->n_snow += zr->qrow[4 * row + 2];
+            s->n_nodata += zr->qrow[4 * row + 3];
+            s->water_area_km2 += (double)zr->wrow[row] * a;
+            s->valid_area_km2 += (double)zr->vrow[row] * a;
+        }
+        s->n_nodata += z->n_pixels - z->n_in_grid; /* outside the region */
+        for (int i = 0; i < AW_IDX_COUNT; i++) {
+            const aw_zacc *acc = &zr->acc[i];
+            if (!r->has_index[i] || acc->n == 0)
+                continue;
+            s->mean[i] = aw_zacc_mean(acc);
+            s->min[i] = (double)acc->min;
+            s->max[i] = (double)acc->max;
+            s->p10[i] = aw_zacc_percentile(acc, 10);
+            s->p50[i] = aw_zacc_percentile(acc, 50);
+            s->p90[i] = aw_zacc_percentile(acc, 90);
+        }
+        s->valid_fraction =
+            s->n_pixels ? (double)s->n_valid / (double)s->n_pixels : 0.0;
+        s->water_fraction =
+            s->n_valid ? (double)s->n_water / (double)s->n_valid : (double)NAN;
+    }
 }
 
 aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
@@ -439,13 +519,18 @@ aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
                          const uint8_t *water, const uint8_t *qcls,
                          aw_zone_stats *stats)
 {
-    for (size_t i = 0; i < zones->n; i++) {
-        aw_status st =
-            zone_stats(ctx, &zones->z[i], grid, index, water, qcls, &stats[i]);
-        if (st != AW_OK)
-            return st;
-    }
-    return AW_OK;
+    int has[AW_IDX_COUNT];
+    for (int i = 0; i < AW_IDX_COUNT; i++)
+        has[i] = index[i] != NULL;
+    aw_zones_run *r = NULL;
+    aw_status st = aw_zones_run_begin(ctx, zones, has, &r);
+    if (st == AW_OK)
+        st = aw_zones_run_rows(ctx, zones, r, grid, 0, grid->height, index,
+                               water, qcls);
+    if (st == AW_OK)
+        aw_zones_run_end(zones, r, grid, stats);
+    aw_zones_run_free(r);
+    return st;
 }
 
 double aw_metric_value(const aw_zone_stats *s, aw_metric m)

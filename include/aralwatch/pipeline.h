@@ -98,6 +98,21 @@ aw_status aw_zones_stats(aw_ctx *ctx, const aw_zones *zones,
                          const uint8_t *water, const uint8_t *qcls,
                          aw_zone_stats *stats);
 
+/* The same, strip by strip of the grid: begin, then the rows of every
+ * strip top to bottom (arrays starting at grid row row0), then end. The
+ * results are bit for bit those of aw_zones_stats. */
+typedef struct aw_zones_run aw_zones_run;
+aw_status aw_zones_run_begin(aw_ctx *ctx, const aw_zones *zones,
+                             const int has_index[AW_IDX_COUNT],
+                             aw_zones_run **out);
+aw_status aw_zones_run_rows(aw_ctx *ctx, const aw_zones *zones, aw_zones_run *r,
+                            const aw_grid *grid, int row0, int nrows,
+                            const float *const index[AW_IDX_COUNT],
+                            const uint8_t *water, const uint8_t *qcls);
+void aw_zones_run_end(const aw_zones *zones, const aw_zones_run *r,
+                      const aw_grid *grid, aw_zone_stats *stats);
+void aw_zones_run_free(aw_zones_run *r); /* accepts NULL */
+
 /* Value of a rule metric from zone statistics (NaN if not available). */
 double aw_metric_value(const aw_zone_stats *s, aw_metric m);
 
