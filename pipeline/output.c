@@ -295,27 +295,43 @@ static void add_sidecar(json_t *outs, const char *dir, const char *name)
     free(p);
 }
 
-static aw_status write_class_file(aw_ctx *ctx, run_state *rs, date_work *w,
-                                  const char *dir, const char *name,
-                                  const uint8_t *data, const char *desc,
-                                  char **extra_md, const aw_class_def *classes,
-                                  size_t n_classes, int has_nodata, int nodata,
-                                  json_t *outs)
+/* Open the writer of one output raster into the staging folder. */
+static aw_status add_writer(aw_ctx *ctx, date_work *w, const char *name,
+                            int kind, int index, aw_rwriter *wr)
+{
+    date_out *o = w->out;
+    if (o->n_wr >= AW_MAX_WRITERS) {
+        aw_rwriter_abort(wr);
+        return aw_fail(ctx, AW_ERR_INTERNAL, "too many output rasters");
+    }
+    o->wr[o->n_wr] = wr;
+    o->kind[o->n_wr] = kind;
+    o->index[o->n_wr] = index;
+    snprintf(o->name[o->n_wr], sizeof o->name[0], "%s", name);
+    o->n_wr++;
+    return AW_OK;
+}
+
+static aw_status open_class_writer(aw_ctx *ctx, run_state *rs, date_work *w,
+                                   const char *name, int kind, const char *desc,
+                                   char **extra_md, const aw_class_def *classes,
+                                   size_t n_classes, int has_nodata, int nodata)
 {
     const aw_config *cfg = rs->cfg;
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
-    char *path = aw_path_join(dir, name);
+    char *path = aw_path_join(w->out->stage, name);
     char **md = class_metadata(provenance(rs, w), classes, n_classes);
     for (char **e = extra_md; e && *e; e++)
         md = CSLAddString(md, *e);
+    aw_rwriter *wr = NULL;
     aw_status st =
-        path ? aw_write_classes(ctx, path, &rs->grid, data, desc, md, classes,
-                                n_classes, has_nodata, nodata, &wo)
+        path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Byte, 1.0, desc, md,
+                               classes, n_classes, has_nodata, nodata, &wo, &wr)
              : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     CSLDestroy(md);
     free(path);
-    json_array_append_new(outs, json_string(name));
-    add_sidecar(outs, dir, name);
+    if (st == AW_OK)
+        st = add_writer(ctx, w, name, kind, -1, wr);
     return st;
 }
 
@@ -334,8 +350,10 @@ static const char *method_name(aw_water_method m)
     return "?";
 }
 
-static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
-                               const char *dir, json_t *outs)
+/* Open a writer for every output raster of the date, with its metadata
+ * (the water threshold is known before the pixels: Otsu's comes from a
+ * histogram pass). */
+static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
@@ -368,16 +386,18 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
             snprintf(formula, sizeof formula, "%s", info->formula);
         snprintf(desc, sizeof desc, "%s = %s (%s)", upper, formula,
                  info->long_name);
-        char *path = aw_path_join(dir, name);
+        char *path = aw_path_join(w->out->stage, name);
         char **md = provenance(rs, w);
         md = CSLSetNameValue(md, "AW_INDEX", info->name);
         md = CSLSetNameValue(md, "AW_FORMULA", formula);
-        st = path ? aw_write_f32(ctx, path, &rs->grid, w->index[i], desc, md,
-                                 &wo)
+        aw_rwriter *wr = NULL;
+        st = path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Float32, 1.0,
+                                    desc, md, NULL, 0, 1, NAN, &wo, &wr)
                   : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         CSLDestroy(md);
         free(path);
-        json_array_append_new(outs, json_string(name));
+        if (st == AW_OK)
+            st = add_writer(ctx, w, name, OUT_INDEX, i, wr);
     }
     if (st != AW_OK)
         return st;
@@ -391,8 +411,8 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
                  "water class: USGS DSWE (0 not water, 1 high, 2 moderate "
                  "confidence water, 3 potential wetland, 4 low confidence, 9 "
                  "masked, 255 fill)");
-        st = write_class_file(ctx, rs, w, dir, "water.tif", w->dswe, desc, md,
-                              dswe_classes, 7, 1, AW_DSWE_FILL, outs);
+        st = open_class_writer(ctx, rs, w, "water.tif", OUT_DSWE, desc, md,
+                               dswe_classes, 7, 1, AW_DSWE_FILL);
     }
     else {
         if (cfg->water_method == AW_WATER_WOFS) {
@@ -412,11 +432,11 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
                                  aw_index_get(cfg->water_index)->name);
             md = CSLSetNameValue(md, "AW_WATER_THRESHOLD", thr);
         }
-        st = write_class_file(ctx, rs, w, dir, "water.tif", w->water, desc, md,
-                              water_classes, 3, 1, AW_CLASS_NODATA, outs);
+        st = open_class_writer(ctx, rs, w, "water.tif", OUT_WATER, desc, md,
+                               water_classes, 3, 1, AW_CLASS_NODATA);
     }
     CSLDestroy(md);
-    if (st == AW_OK && w->wofl) {
+    if (st == AW_OK && cfg->water_method == AW_WATER_WOFS) {
         static const aw_class_def wofl_classes[] = {
             {0, "clear dry", 230, 220, 190, 255},
             {AW_WOFS_NODATA, "nodata", 0, 0, 0, 0},
@@ -426,18 +446,18 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
             {AW_WOFS_CLOUD, "cloud", 250, 250, 250, 255},
             {AW_WOFS_WET, "clear wet", 30, 90, 200, 255},
         };
-        st = write_class_file(
-            ctx, rs, w, dir, "wofl.tif", w->wofl,
+        st = open_class_writer(
+            ctx, rs, w, "wofl.tif", OUT_WOFL,
             "WOfS flag byte: 1 nodata, 2 non-contiguous, 32 cloud shadow, 64 "
             "cloud, 128 wet (0 clear dry)",
-            NULL, wofl_classes, 6, 0, 0, outs);
+            NULL, wofl_classes, 6, 0, 0);
     }
     if (st == AW_OK)
-        st = write_class_file(ctx, rs, w, dir, "valid.tif", w->qcls,
-                              "quality: 0 outside region, 1 valid, 2 input "
-                              "nodata, 3 cloud, 4 cloud shadow, 5 snow, 6 "
-                              "masked (other)",
-                              NULL, valid_classes, 7, 0, 0, outs);
+        st = open_class_writer(ctx, rs, w, "valid.tif", OUT_VALID,
+                               "quality: 0 outside region, 1 valid, 2 input "
+                               "nodata, 3 cloud, 4 cloud shadow, 5 snow, 6 "
+                               "masked (other)",
+                               NULL, valid_classes, 7, 0, 0);
     if (st == AW_OK) {
         /* source.tif: which scene every pixel of the mosaic came from. */
         aw_class_def *cls = aw_calloc2(w->n_sb + 1, sizeof *cls);
@@ -454,12 +474,47 @@ static aw_status write_rasters(aw_ctx *ctx, run_state *rs, date_work *w,
                                         (short)(60 + (h * 71u) % 190),
                                         255};
         }
-        st = write_class_file(ctx, rs, w, dir, "source.tif", w->source,
-                              "source scene of each mosaic pixel (category "
-                              "names are the scene ids; 0 no source)",
-                              NULL, cls, w->n_sb + 1, 1, 0, outs);
+        st = open_class_writer(ctx, rs, w, "source.tif", OUT_SOURCE,
+                               "source scene of each mosaic pixel (category "
+                               "names are the scene ids; 0 no source)",
+                               NULL, cls, w->n_sb + 1, 1, 0);
         free(cls);
     }
+    return st;
+}
+
+aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
+                       int nrows, size_t off)
+{
+    (void)rs;
+    date_out *o = w->out;
+    double t0 = aw_now();
+    aw_status st = AW_OK;
+    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++) {
+        const void *data = NULL;
+        switch (o->kind[k]) {
+        case OUT_INDEX:
+            data = w->index[o->index[k]] + off;
+            break;
+        case OUT_WATER:
+            data = w->water + off;
+            break;
+        case OUT_DSWE:
+            data = w->dswe + off;
+            break;
+        case OUT_WOFL:
+            data = w->wofl + off;
+            break;
+        case OUT_VALID:
+            data = w->qcls + off;
+            break;
+        case OUT_SOURCE:
+            data = w->source + off;
+            break;
+        }
+        st = aw_rwriter_rows(ctx, o->wr[k], row0, nrows, data);
+    }
+    w->t[ST_WRITE] += aw_now() - t0;
     return st;
 }
 
@@ -743,36 +798,87 @@ void aw_sweep_stale(aw_ctx *ctx, const char *region_dir)
     closedir(d);
 }
 
-aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
+void aw_date_abort(date_work *w)
+{
+    date_out *o = w->out;
+    if (!o)
+        return;
+    for (size_t k = 0; k < o->n_wr; k++)
+        aw_rwriter_abort(o->wr[k]);
+    if (o->stage)
+        remove_tree(o->stage);
+    free(o->stage);
+    free(o->final);
+    free(o->old);
+    free(o);
+    w->out = NULL;
+}
+
+aw_status aw_date_open(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     double t0 = aw_now();
     aw_status st = AW_OK;
-    char *final = aw_asprintf("%s/%s", rs->region_dir, w->date);
-    char *stage = aw_asprintf("%s/.%s.partial-%ld", rs->region_dir, w->date,
-                              (long)getpid());
-    char *old =
+    date_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    w->out = o;
+    o->final = aw_asprintf("%s/%s", rs->region_dir, w->date);
+    o->stage = aw_asprintf("%s/.%s.partial-%ld", rs->region_dir, w->date,
+                           (long)getpid());
+    o->old =
         aw_asprintf("%s/.%s.old-%ld", rs->region_dir, w->date, (long)getpid());
-    json_t *outs = json_array();
-    if (!final || !stage || !old || !outs) {
+    if (!o->final || !o->stage || !o->old) {
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         goto done;
     }
     struct stat sb;
-    if (!rs->cfg->overwrite && stat(final, &sb) == 0) {
+    if (!rs->cfg->overwrite && stat(o->final, &sb) == 0) {
         st = aw_fail(ctx, AW_ERR_IO, "%s exists and outputs.overwrite is false",
-                     final);
+                     o->final);
         goto done;
     }
     st = aw_mkdirs(ctx, rs->region_dir);
     if (st != AW_OK)
         goto done;
-    remove_tree(stage); /* a leftover from a killed run with our pid */
-    if (mkdir(stage, 0777) != 0) {
-        st = aw_fail(ctx, AW_ERR_IO, "cannot create %s: %s", stage,
+    remove_tree(o->stage); /* a leftover from a killed run with our pid */
+    if (mkdir(o->stage, 0777) != 0) {
+        st = aw_fail(ctx, AW_ERR_IO, "cannot create %s: %s", o->stage,
                      strerror(errno));
         goto done;
     }
-    st = write_rasters(ctx, rs, w, stage, outs);
+    st = open_rasters(ctx, rs, w);
+done:
+    if (st != AW_OK)
+        aw_date_abort(w);
+    w->t[ST_WRITE] += aw_now() - t0;
+    return st;
+}
+
+aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    double t0 = aw_now();
+    date_out *dout = w->out;
+    aw_status st = AW_OK;
+    struct stat sb;
+    const char *stage = dout->stage, *final = dout->final, *old = dout->old;
+    json_t *outs = json_array();
+    if (!outs) {
+        aw_date_abort(w);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    /* Finish every raster (a COG is made now), then list it. */
+    for (size_t k = 0; k < dout->n_wr; k++) {
+        aw_rwriter *wr = dout->wr[k];
+        dout->wr[k] = NULL;
+        if (st == AW_OK)
+            st = aw_rwriter_close(ctx, wr);
+        else
+            aw_rwriter_abort(wr);
+        json_array_append_new(outs, json_string(dout->name[k]));
+        if (dout->kind[k] != OUT_INDEX)
+            add_sidecar(outs, stage, dout->name[k]);
+    }
+    dout->n_wr = 0;
     if (st == AW_OK) {
         st = write_zones(ctx, rs, w, stage);
         json_array_append_new(outs, json_string("zones.csv"));
@@ -803,7 +909,8 @@ aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
             json_array_append_new(listed, o);
         }
         /* The manifest records the write stage up to itself. */
-        w->t[ST_WRITE] = aw_now() - t0;
+        w->t[ST_WRITE] += aw_now() - t0;
+        t0 = aw_now();
         json_t *m = manifest(ctx, rs, w, listed, &st);
         if (st == AW_OK)
             st = write_json(ctx, stage, "manifest.json", m);
@@ -851,11 +958,12 @@ aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w)
     aw_log(ctx, AW_LOG_INFO, "%s: wrote %s", w->date, final);
     st = aw_write_stac_collection(ctx, rs->region_dir, rs->cfg->region_name);
 done:
-    if (st != AW_OK && stage)
-        remove_tree(stage);
     json_decref(outs);
-    free(final);
-    free(stage);
-    free(old);
+    if (st == AW_OK) {
+        free(dout->stage);
+        dout->stage = NULL; /* in place: nothing to remove */
+    }
+    aw_date_abort(w);
+    w->t[ST_WRITE] += aw_now() - t0;
     return st;
 }

@@ -70,6 +70,10 @@ static void date_free(date_work *w)
     free(w->dswe);
     free(w->wofl);
     free(w->stats);
+    free(w->order);
+    free(w->hist);
+    aw_zones_run_free(w->zr);
+    aw_date_abort(w);
     json_decref(w->alerts);
     json_decref(w->notices);
     memset(w, 0, sizeof *w);
@@ -89,13 +93,43 @@ static size_t npix(const run_state *rs)
     return (size_t)rs->grid.width * (size_t)rs->grid.height;
 }
 
-/* ---- Per scene: ingest and mask ---- */
+/* ---- Strips ----
+ *
+ * A date is processed in strips of whole rows of the region grid, so
+ * memory holds one strip of every band, never a whole band. A strip's
+ * buffers carry `top` halo rows above its core rows and some below, so that
+ * what looks at neighbours (cloud dilation, the coverage edge, DSWE's
+ * slope and hillshade) sees the same pixels as on the whole grid; only the
+ * core rows are counted, accumulated and written. */
+typedef struct strip {
+    int row0, nrows; /* core rows of the grid */
+    int top;         /* halo rows above the core in the buffers */
+    int rows;        /* buffer rows */
+} strip;
 
-static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
+enum { PASS_SURVEY, PASS_HIST, PASS_MAIN };
+
+/* rs seen through one strip: the grid shrunk to the strip's buffer rows,
+ * the AOI mask from its first row. */
+static void strip_view(const run_state *rs, const strip *sp, run_state *v)
+{
+    *v = *rs;
+    int first = sp->row0 - sp->top;
+    v->grid.gt[3] = rs->grid.gt[3] + rs->grid.gt[5] * (double)first;
+    v->grid.height = sp->rows;
+    if (rs->grid.row_area_m2)
+        v->grid.row_area_m2 = rs->grid.row_area_m2 + first;
+    v->aoi = rs->aoi + (size_t)first * (size_t)rs->grid.width;
+}
+
+/* ---- Per scene: checks, ingest and mask ---- */
+
+/* Once per date, before any pixel: the bands the run needs exist and the
+ * scene overlaps the region; the radius of its coverage edge. */
+static aw_status check_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
 {
     const aw_scene_cfg *sc = s->sc;
     unsigned need = aw_config_needed_bands(rs->cfg);
-    /* Fail fast, before warping, when the scene misses the region. */
     for (int b = 0; b < AW_BAND_COUNT; b++) {
         if ((need & (1u << b)) && sc->bands[b].present) {
             aw_status st = aw_check_overlap(ctx, &sc->bands[b], &rs->grid);
@@ -104,6 +138,7 @@ static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
             break;
         }
     }
+    double ratio = 1.0;
     for (int b = 0; b < AW_BAND_COUNT; b++) {
         if (!(need & (1u << b)))
             continue;
@@ -112,9 +147,22 @@ static aw_status ingest_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
                            "scene %s: band '%s' is needed but the product "
                            "has none",
                            sc->id, aw_band_name((aw_band)b));
-        aw_status st = aw_warp_band_f32(ctx, &sc->bands[b], &rs->grid,
-                                        rs->cfg->resample_reflectance,
-                                        rs->threads, &s->refl[b]);
+        ratio = fmax(ratio, aw_src_pixel_in_grid(&sc->bands[b], &rs->grid));
+    }
+    s->edge_r = (int)ceil(ratio / 2.0);
+    return AW_OK;
+}
+
+static aw_status ingest_scene(aw_ctx *ctx, run_state *v, scene_buf *s)
+{
+    const aw_scene_cfg *sc = s->sc;
+    unsigned need = aw_config_needed_bands(v->cfg);
+    for (int b = 0; b < AW_BAND_COUNT; b++) {
+        if (!(need & (1u << b)))
+            continue;
+        aw_status st = aw_warp_band_f32(ctx, &sc->bands[b], &v->grid,
+                                        v->cfg->resample_reflectance,
+                                        v->threads, &s->refl[b]);
         if (st != AW_OK)
             return st;
     }
@@ -134,20 +182,22 @@ static int generic_masked(const aw_scene_cfg *sc, double q)
     return 0;
 }
 
-/* Quality classes of one scene: OUTSIDE from the AOI, NODATA where a band
- * is not finite, then the quality band, then dilation. */
-static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
+/* Quality classes of one scene on a strip: OUTSIDE from the AOI, NODATA
+ * where a band is not finite, then the quality band, then dilation; the
+ * class counts of the core rows when `count`. */
+static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
+                            const strip *sp, int count)
 {
-    const aw_config *cfg = rs->cfg;
+    const aw_config *cfg = v->cfg;
     const aw_scene_cfg *sc = s->sc;
-    size_t n = npix(rs);
+    size_t n = npix(v);
     s->qcls = aw_calloc2(n, 1);
     if (!s->qcls)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
     const float *refl[AW_BAND_COUNT];
     for (int b = 0; b < AW_BAND_COUNT; b++)
         refl[b] = s->refl[b];
-    const uint8_t *aoi = rs->aoi;
+    const uint8_t *aoi = v->aoi;
     uint8_t *q = s->qcls;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
@@ -159,8 +209,8 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
     }
     if (sc->qa.present && sc->qa_kind != AW_QA_NONE) {
         double *qa = NULL;
-        aw_status st = aw_warp_band_f64(ctx, &sc->qa, &rs->grid,
-                                        cfg->resample_qa, rs->threads, &qa);
+        aw_status st = aw_warp_band_f64(ctx, &sc->qa, &v->grid,
+                                        cfg->resample_qa, v->threads, &qa);
         if (st != AW_OK)
             return st;
         switch (sc->qa_kind) {
@@ -186,11 +236,11 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
         }
         free(qa);
     }
+    size_t rows = (size_t)v->grid.height, cols = (size_t)v->grid.width;
     if (cfg->dilate_cloud_px > 0 || cfg->dilate_shadow_px > 0) {
         uint8_t *tmp = aw_calloc2(n, 1);
         if (!tmp)
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-        size_t rows = (size_t)rs->grid.height, cols = (size_t)rs->grid.width;
         aw_dilate_class(q, tmp, rows, cols, AW_Q_CLOUD, cfg->dilate_cloud_px);
         aw_dilate_class(q, tmp, rows, cols, AW_Q_SHADOW, cfg->dilate_shadow_px);
         free(tmp);
@@ -199,12 +249,6 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
      * scene's nodata, whose resampling kernel was partly empty. A mosaic
      * prefers another scene's interior there (no seams). */
     {
-        double ratio = 1.0;
-        for (int b = 0; b < AW_BAND_COUNT; b++)
-            if (s->refl[b])
-                ratio =
-                    fmax(ratio, aw_src_pixel_in_grid(&sc->bands[b], &rs->grid));
-        int r = (int)ceil(ratio / 2.0);
         uint8_t *cp = aw_calloc2(n, 1), *tmp = aw_calloc2(n, 1);
         s->edge = aw_calloc2(n, 1);
         if (!cp || !tmp || !s->edge) {
@@ -213,28 +257,63 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }
         memcpy(cp, q, n);
-        aw_dilate_class(cp, tmp, (size_t)rs->grid.height,
-                        (size_t)rs->grid.width, AW_Q_NODATA, r);
+        aw_dilate_class(cp, tmp, rows, cols, AW_Q_NODATA, s->edge_r);
         for (size_t i = 0; i < n; i++)
             s->edge[i] = q[i] == AW_Q_VALID && cp[i] == AW_Q_NODATA;
         free(cp);
         free(tmp);
     }
-    for (size_t i = 0; i < n; i++)
-        s->count[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
-    int64_t inside = (int64_t)n - s->count[AW_Q_OUTSIDE];
+    if (count) {
+        size_t a = (size_t)sp->top * cols, b = a + (size_t)sp->nrows * cols;
+        for (size_t i = a; i < b; i++)
+            s->count[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
+    }
+    return AW_OK;
+}
+
+/* A scene's shares once all its strips are counted: failed when it
+ * observes nothing of the region, skipped under min_valid_fraction. */
+static void finish_scene_counts(aw_ctx *ctx, run_state *rs, scene_buf *s)
+{
+    const aw_config *cfg = rs->cfg;
+    aw_ctx_set_scope(ctx, s->sc->date, s->sc->id, aw_stage_names[ST_MASK]);
+    int64_t n = (int64_t)npix(rs);
+    int64_t inside = n - s->count[AW_Q_OUTSIDE];
     int64_t observed = inside - s->count[AW_Q_NODATA];
-    if (observed <= 0)
-        return aw_fail(ctx, AW_ERR_INPUT,
-                       "scene %s: no pixel of the scene falls inside the "
-                       "region%s (every pixel is nodata or outside)",
-                       sc->id, cfg->aoi_path ? " AOI" : "");
+    if (observed <= 0) {
+        aw_fail(ctx, AW_ERR_INPUT,
+                "scene %s: no pixel of the scene falls inside the region%s "
+                "(every pixel is nodata or outside)",
+                s->sc->id, cfg->aoi_path ? " AOI" : "");
+        s->status = SCENE_FAILED;
+        s->failure = AW_ERR_INPUT;
+        s->reason = aw_strdup(aw_ctx_errmsg(ctx));
+        aw_log(ctx, AW_LOG_ERROR, "scene %s failed (%s): %s", s->sc->id,
+               aw_status_str(AW_ERR_INPUT), aw_ctx_errmsg(ctx));
+        return;
+    }
     s->valid_fraction =
         inside ? (double)s->count[AW_Q_VALID] / (double)inside : 0.0;
     s->cloud_pct = 100.0 * (double)s->count[AW_Q_CLOUD] / (double)observed;
     s->shadow_pct = 100.0 * (double)s->count[AW_Q_SHADOW] / (double)observed;
     s->snow_pct = 100.0 * (double)s->count[AW_Q_SNOW] / (double)observed;
-    return AW_OK;
+    if (s->valid_fraction < cfg->min_valid_fraction) {
+        s->status = SCENE_SKIPPED;
+        s->reason = aw_asprintf(
+            "valid fraction %.4f of the region is below "
+            "quality.min_valid_fraction %.4f (cloud %.1f %%, shadow %.1f "
+            "%%, snow %.1f %%)",
+            s->valid_fraction, cfg->min_valid_fraction, s->cloud_pct,
+            s->shadow_pct, s->snow_pct);
+        aw_log(ctx, AW_LOG_WARN, "scene %s skipped: %s", s->sc->id,
+               s->reason ? s->reason : "");
+        return;
+    }
+    aw_log(ctx, AW_LOG_INFO,
+           "scene %s (%s, %s): valid %.1f %%, cloud %.1f %%, shadow %.1f "
+           "%%, snow %.1f %%",
+           s->sc->id, aw_sensor_name(s->sc->sensor), s->sc->date,
+           100.0 * s->valid_fraction, s->cloud_pct, s->shadow_pct, s->snow_pct);
 }
 
 /* ---- Mosaic ---- */
@@ -288,34 +367,36 @@ static int cmp_scene(const void *pa, const void *pb)
     return a < b ? -1 : a > b; /* then config / inbox order */
 }
 
-static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
+/* The mosaic order of the date's used scenes (w->order, w->n_used). */
+static aw_status order_scenes(aw_ctx *ctx, run_state *rs, date_work *w)
 {
-    size_t n = npix(rs);
-    size_t *order = aw_calloc2(w->n_sb, sizeof *order);
-    size_t k = 0;
-    if (!order)
+    free(w->order);
+    w->order = aw_calloc2(w->n_sb ? w->n_sb : 1, sizeof *w->order);
+    if (!w->order)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    size_t k = 0;
     for (size_t i = 0; i < w->n_sb; i++)
         if (w->sb[i].status == SCENE_USED)
-            order[k++] = i;
-    if (w->n_sb > 254) {
-        free(order);
-        return aw_fail(ctx, AW_ERR_INPUT,
-                       "%s: %zu scenes on one date; source.tif names at most "
-                       "254",
-                       w->date, w->n_sb);
-    }
+            w->order[k++] = i;
     sort_order = &rs->cfg->mosaic_order;
     sort_sb = w->sb;
-    qsort(order, k, sizeof *order, cmp_scene);
+    qsort(w->order, k, sizeof *w->order, cmp_scene);
     w->n_used = k;
+    for (size_t r = 0; r < k; r++)
+        w->sb[w->order[r]].order = (int)r;
+    return AW_OK;
+}
 
+static aw_status build_mosaic(aw_ctx *ctx, run_state *v, date_work *w,
+                              const strip *sp, int count)
+{
+    size_t n = npix(v), k = w->n_used;
+    const size_t *order = w->order;
     w->qcls = aw_calloc2(n, 1);
     w->valid = aw_calloc2(n, 1);
     w->source = aw_calloc2(n, 1);
     uint8_t *edge = aw_calloc2(n, 1); /* edge flag of the chosen pixel */
     if (!w->qcls || !w->valid || !w->source || !edge) {
-        free(order);
         free(edge);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
@@ -324,7 +405,7 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
             continue;
         w->refl[b] = aw_calloc2(n, sizeof(float));
         if (!w->refl[b]) {
-            free(order);
+            free(edge);
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }
         for (size_t i = 0; i < n; i++)
@@ -334,7 +415,6 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
      * is strictly clearer there, so ties go to the earlier scene. */
     for (size_t r = 0; r < k; r++) {
         scene_buf *s = &w->sb[order[r]];
-        s->order = (int)r;
         uint8_t src = (uint8_t)(order[r] + 1);
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) {
@@ -354,42 +434,39 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *rs, date_work *w)
         }
         scene_free(s);
     }
-    free(order);
     free(edge);
-    memset(w->count, 0, sizeof w->count);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         w->valid[i] = w->qcls[i] == AW_Q_VALID ? 255 : 0;
-        w->count[w->qcls[i] < AW_Q_COUNT ? w->qcls[i] : AW_Q_MASKED]++;
-        if (w->source[i])
-            w->sb[w->source[i] - 1].n_mosaic++;
+    if (count) {
+        size_t a = (size_t)sp->top * (size_t)v->grid.width;
+        size_t b = a + (size_t)sp->nrows * (size_t)v->grid.width;
+        for (size_t i = a; i < b; i++) {
+            w->count[w->qcls[i] < AW_Q_COUNT ? w->qcls[i] : AW_Q_MASKED]++;
+            if (w->source[i])
+                w->sb[w->source[i] - 1].n_mosaic++;
+        }
     }
-    if (w->count[AW_Q_VALID] == 0)
-        aw_log(ctx, AW_LOG_WARN,
-               "%s: no valid pixel in the region (all cloud, shadow, snow or "
-               "nodata)",
-               w->date);
     return AW_OK;
 }
 
 /* ---- Indices, water, zones, alerts ---- */
 
-static aw_status stage_indices(aw_ctx *ctx, run_state *rs, date_work *w)
+static aw_status stage_indices(aw_ctx *ctx, run_state *v, date_work *w)
 {
-    size_t rows = (size_t)rs->grid.height, cols = (size_t)rs->grid.width;
+    size_t rows = (size_t)v->grid.height, cols = (size_t)v->grid.width;
     const float *bands[AW_BAND_COUNT];
     for (int b = 0; b < AW_BAND_COUNT; b++)
         bands[b] = w->refl[b];
-    int classic = rs->cfg->water_method == AW_WATER_THRESHOLD ||
-                  rs->cfg->water_method == AW_WATER_OTSU;
+    int classic = v->cfg->water_method == AW_WATER_THRESHOLD ||
+                  v->cfg->water_method == AW_WATER_OTSU;
     for (int i = 0; i < AW_IDX_COUNT; i++) {
-        if (!rs->cfg->indices[i] &&
-            !(classic && i == (int)rs->cfg->water_index))
+        if (!v->cfg->indices[i] && !(classic && i == (int)v->cfg->water_index))
             continue;
         w->index[i] = aw_calloc2(rows * cols, sizeof(float));
         if (!w->index[i])
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         aw_index_image((aw_index)i, bands, w->valid, w->index[i], rows, cols,
-                       &rs->cfg->index_params);
+                       &v->cfg->index_params);
     }
     return AW_OK;
 }
@@ -417,22 +494,46 @@ static void warn_if_dn(aw_ctx *ctx, date_work *w)
     }
 }
 
-static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
+/* Once per date: the DSWE/WOfS checks and the sun of the DSWE hillshade
+ * (the first scene used). */
+static void prepare_classify(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
-    size_t n = npix(rs);
-    if (cfg->water_method == AW_WATER_DSWE ||
-        cfg->water_method == AW_WATER_WOFS) {
-        w->method_name = cfg->water_method == AW_WATER_DSWE ? "DSWE" : "WOfS";
-        warn_if_dn(ctx, w);
+    w->sun_azimuth = w->sun_elevation = NAN;
+    if (cfg->water_method != AW_WATER_DSWE &&
+        cfg->water_method != AW_WATER_WOFS)
+        return;
+    w->method_name = cfg->water_method == AW_WATER_DSWE ? "DSWE" : "WOfS";
+    warn_if_dn(ctx, w);
+    if (cfg->water_method != AW_WATER_DSWE || !cfg->dem_path)
+        return;
+    const aw_scene_cfg *sc = NULL;
+    for (size_t i = 0; i < w->n_used && !sc; i++)
+        sc = w->sb[w->order[i]].sc;
+    double az = sc ? sc->sun_azimuth : (double)NAN;
+    double el = sc ? sc->sun_elevation : (double)NAN;
+    if (!isfinite(az) || !isfinite(el)) {
+        aw_log(ctx, AW_LOG_WARN,
+               "%s: no sun angles in the metadata; DSWE hillshade uses "
+               "azimuth 315, elevation 45",
+               w->date);
+        az = 315.0;
+        el = 45.0;
     }
+    w->sun_azimuth = az;
+    w->sun_elevation = el;
+}
+
+static aw_status stage_classify(aw_ctx *ctx, run_state *v, date_work *w)
+{
+    const aw_config *cfg = v->cfg;
+    size_t n = npix(v);
     w->water = aw_calloc2(n, 1);
     if (!w->water)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     const float *bands[AW_BAND_COUNT];
     for (int b = 0; b < AW_BAND_COUNT; b++)
         bands[b] = w->refl[b];
-    w->water_threshold = NAN;
     switch (cfg->water_method) {
     case AW_WATER_DSWE:
         w->dswe = aw_calloc2(n, 1);
@@ -440,29 +541,13 @@ static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         aw_dswe(bands, w->qcls, w->dswe, n);
         if (cfg->dem_path) {
-            /* Terrain filter with the sun of the first scene used. */
-            const aw_scene_cfg *sc = NULL;
-            for (size_t i = 0; i < w->n_sb && !sc; i++)
-                if (w->sb[i].status == SCENE_USED)
-                    sc = w->sb[i].sc;
-            double az = sc ? sc->sun_azimuth : (double)NAN;
-            double el = sc ? sc->sun_elevation : (double)NAN;
-            if (!isfinite(az) || !isfinite(el)) {
-                aw_log(ctx, AW_LOG_WARN,
-                       "%s: no sun angles in the metadata; DSWE hillshade "
-                       "uses azimuth 315, elevation 45",
-                       w->date);
-                az = 315.0;
-                el = 45.0;
-            }
             float *slope = NULL, *hill = NULL;
-            aw_status st = aw_dem_terrain(ctx, cfg->dem_path, &rs->grid, az, el,
-                                          rs->threads, &slope, &hill);
+            aw_status st =
+                aw_dem_terrain(ctx, cfg->dem_path, &v->grid, w->sun_azimuth,
+                               w->sun_elevation, v->threads, &slope, &hill);
             if (st != AW_OK)
                 return st;
             aw_dswe_terrain(w->dswe, slope, hill, n);
-            w->sun_azimuth = az;
-            w->sun_elevation = el;
             free(slope);
             free(hill);
         }
@@ -489,49 +574,30 @@ static aw_status stage_classify(aw_ctx *ctx, run_state *rs, date_work *w)
     case AW_WATER_OTSU:
         break;
     }
-    const float *idx = w->index[cfg->water_index];
-    float thr = (float)cfg->water_threshold;
-    w->otsu_fallback = 0;
-    if (cfg->water_method == AW_WATER_OTSU) {
-        const aw_index_info *info = aw_index_get(cfg->water_index);
-        uint64_t *hist = aw_calloc2((size_t)cfg->otsu_bins, sizeof *hist);
-        if (!hist)
-            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-        aw_hist_add(hist, cfg->otsu_bins, info->hist_lo, info->hist_hi, idx,
-                    w->valid, n);
-        float t = thr;
-        if (aw_otsu_threshold(hist, cfg->otsu_bins, info->hist_lo,
-                              info->hist_hi, cfg->otsu_min_class_fraction,
-                              &t) == 0) {
-            thr = t;
-        }
-        else {
-            w->otsu_fallback = 1;
-            aw_log(ctx, AW_LOG_WARN,
-                   "%s: Otsu found no two-class split of %s (a class under "
-                   "%.1f %% of valid pixels); using the fixed threshold %g",
-                   w->date, info->name, 100.0 * cfg->otsu_min_class_fraction,
-                   cfg->water_threshold);
-        }
-        free(hist);
-    }
-    w->water_threshold = thr;
-    aw_classify_threshold(idx, w->valid, w->water, n, thr);
+    aw_classify_threshold(w->index[cfg->water_index], w->valid, w->water, n,
+                          w->water_threshold);
     return AW_OK;
 }
 
-static aw_status stage_zones(aw_ctx *ctx, run_state *rs, date_work *w)
+/* Otsu's threshold from the histogram of the whole date (w->hist). */
+static void otsu_threshold(aw_ctx *ctx, run_state *rs, date_work *w)
 {
-    if (rs->zones.n == 0)
-        return AW_OK;
-    w->stats = aw_calloc2(rs->zones.n, sizeof *w->stats);
-    if (!w->stats)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    const float *idx[AW_IDX_COUNT];
-    for (int i = 0; i < AW_IDX_COUNT; i++)
-        idx[i] = rs->cfg->indices[i] ? w->index[i] : NULL;
-    return aw_zones_stats(ctx, &rs->zones, &rs->grid, idx, w->water, w->qcls,
-                          w->stats);
+    const aw_config *cfg = rs->cfg;
+    const aw_index_info *info = aw_index_get(cfg->water_index);
+    float t = (float)cfg->water_threshold;
+    w->otsu_fallback = 0;
+    if (aw_otsu_threshold(w->hist, cfg->otsu_bins, info->hist_lo, info->hist_hi,
+                          cfg->otsu_min_class_fraction, &t) == 0) {
+        w->water_threshold = t;
+        return;
+    }
+    w->otsu_fallback = 1;
+    w->water_threshold = (float)cfg->water_threshold;
+    aw_log(ctx, AW_LOG_WARN,
+           "%s: Otsu found no two-class split of %s (a class under %.1f %% "
+           "of valid pixels); using the fixed threshold %g",
+           w->date, info->name, 100.0 * cfg->otsu_min_class_fraction,
+           cfg->water_threshold);
 }
 
 static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, date_work *w)
@@ -562,91 +628,320 @@ static void scene_failed(aw_ctx *ctx, scene_buf *s, aw_status st)
 {
     s->status = SCENE_FAILED;
     s->failure = st;
+    free(s->reason);
     s->reason = aw_strdup(aw_ctx_errmsg(ctx));
-    scene_free(s);
     aw_log(ctx, AW_LOG_ERROR, "scene %s failed (%s): %s", s->sc->id,
            aw_status_str(st), aw_ctx_errmsg(ctx));
+    scene_free(s);
+}
+
+/* Free the date's strip buffers. */
+static void strip_free(date_work *w)
+{
+    for (size_t i = 0; i < w->n_sb; i++)
+        scene_free(&w->sb[i]);
+    for (int b = 0; b < AW_BAND_COUNT; b++) {
+        free(w->refl[b]);
+        w->refl[b] = NULL;
+    }
+    for (int i = 0; i < AW_IDX_COUNT; i++) {
+        free(w->index[i]);
+        w->index[i] = NULL;
+    }
+    uint8_t **bufs[] = {&w->qcls,  &w->valid, &w->source,
+                        &w->water, &w->dswe,  &w->wofl};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
+/* One strip of one pass. A scene that fails here is marked failed and
+ * *failed set: the caller runs the date again without it. */
+static aw_status run_strip(aw_ctx *ctx, run_state *rs, date_work *w,
+                           const strip *sp, int pass, int count, int *failed)
+{
+    run_state v;
+    strip_view(rs, sp, &v);
+    aw_ctx_set_scope(ctx, w->date, NULL, NULL);
+    for (size_t i = 0; i < w->n_sb; i++) {
+        scene_buf *s = &w->sb[i];
+        if (s->status != SCENE_USED)
+            continue;
+        if (aw_cancel_requested())
+            return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
+        aw_ctx_clear_error(ctx);
+        aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_INGEST]);
+        double t0 = aw_now();
+        aw_status st = ingest_scene(ctx, &v, s);
+        w->t[ST_INGEST] += aw_now() - t0;
+        if (st == AW_OK) {
+            aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_MASK]);
+            t0 = aw_now();
+            st = mask_scene(ctx, &v, s, sp, count);
+            w->t[ST_MASK] += aw_now() - t0;
+        }
+        if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
+            return st;
+        if (st != AW_OK) {
+            scene_failed(ctx, s, st);
+            *failed = 1;
+        }
+    }
+    if (pass == PASS_SURVEY || *failed) {
+        strip_free(w);
+        return AW_OK;
+    }
+    typedef aw_status (*stage_fn)(aw_ctx *, run_state *, date_work *);
+    static const struct {
+        int id;
+        stage_fn fn;
+    } stages[] = {{ST_INDICES, stage_indices}, {ST_CLASSIFY, stage_classify}};
+    aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_MOSAIC]);
+    double t0 = aw_now();
+    aw_status st = build_mosaic(ctx, &v, w, sp, pass == PASS_MAIN);
+    w->t[ST_MOSAIC] += aw_now() - t0;
+    size_t off = (size_t)sp->top * (size_t)rs->grid.width;
+    for (size_t k = 0; k < 2 && st == AW_OK; k++) {
+        if (pass == PASS_HIST && stages[k].id == ST_CLASSIFY)
+            break;
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[stages[k].id]);
+        t0 = aw_now();
+        st = stages[k].fn(ctx, &v, w);
+        w->t[stages[k].id] += aw_now() - t0;
+    }
+    if (st == AW_OK && pass == PASS_HIST) {
+        /* Otsu: the water index histogram of the core rows. */
+        const aw_index_info *info = aw_index_get(rs->cfg->water_index);
+        aw_hist_add(w->hist, rs->cfg->otsu_bins, info->hist_lo, info->hist_hi,
+                    w->index[rs->cfg->water_index] + off, w->valid + off,
+                    (size_t)sp->nrows * (size_t)rs->grid.width);
+    }
+    if (st == AW_OK && pass == PASS_MAIN && w->zr) {
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_ZONES]);
+        t0 = aw_now();
+        const float *idx[AW_IDX_COUNT];
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            idx[i] = rs->cfg->indices[i] ? w->index[i] + off : NULL;
+        st = aw_zones_run_rows(ctx, &rs->zones, w->zr, &rs->grid, sp->row0,
+                               sp->nrows, idx, w->water + off, w->qcls + off);
+        w->t[ST_ZONES] += aw_now() - t0;
+    }
+    if (st == AW_OK && pass == PASS_MAIN) {
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_WRITE]);
+        st = aw_date_rows(ctx, rs, w, sp->row0, sp->nrows, off);
+    }
+    strip_free(w);
+    return st;
+}
+
+/* Rows per strip: what fits the memory budget (AW_STRIP_MB, 128 MiB by
+ * default) for this date's scenes and outputs, a multiple of the output
+ * block height when it can be; AW_STRIP_ROWS forces a height (tests). */
+static int strip_rows(const run_state *rs, const date_work *w, int halo)
+{
+    const aw_config *cfg = rs->cfg;
+    const char *force = getenv("AW_STRIP_ROWS");
+    long forced = force ? strtol(force, NULL, 10) : 0;
+    if (forced > 0)
+        return forced > rs->grid.height ? rs->grid.height : (int)forced;
+    const char *mb = getenv("AW_STRIP_MB");
+    long budget_mb = mb ? strtol(mb, NULL, 10) : 0;
+    double budget = (budget_mb > 0 ? (double)budget_mb : 128.0) * 1048576.0;
+    int nb = 0, ni = 0;
+    unsigned need = aw_config_needed_bands(cfg);
+    for (int b = 0; b < AW_BAND_COUNT; b++)
+        nb += (int)((need >> (unsigned)b) & 1u);
+    for (int i = 0; i < AW_IDX_COUNT; i++)
+        ni += cfg->indices[i] != 0;
+    ni += 1; /* the water index */
+    size_t ns = 0;
+    for (size_t i = 0; i < w->n_sb; i++)
+        ns += w->sb[i].status == SCENE_USED;
+    /* per pixel: each scene's bands, QA (float64), classes, edge and the
+     * dilation scratch; the mosaic's bands, indices and class rasters */
+    double per_px = (double)ns * (4.0 * nb + 8.0 + 4.0) + 4.0 * nb + 4.0 * ni +
+                    8.0 + (cfg->dem_path ? 8.0 : 0.0);
+    double per_row = per_px * (double)rs->grid.width;
+    long rows = (long)(budget / per_row) - 2L * halo;
+    if (rows > cfg->blocksize)
+        rows -= rows % cfg->blocksize;
+    if (rows < 16)
+        rows = 16;
+    if (rows > rs->grid.height)
+        rows = rs->grid.height;
+    return (int)rows;
+}
+
+/* One pass over every strip of the grid. */
+static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
+                          int count, int rows, int halo, int *failed)
+{
+    int height = rs->grid.height;
+    for (int r0 = 0; r0 < height; r0 += rows) {
+        strip sp;
+        sp.row0 = r0;
+        sp.nrows = r0 + rows > height ? height - r0 : rows;
+        sp.top = r0 < halo ? r0 : halo;
+        int bottom = height - (r0 + sp.nrows);
+        sp.rows = sp.top + sp.nrows + (bottom < halo ? bottom : halo);
+        if (pass == PASS_MAIN) {
+            char what[160];
+            snprintf(what, sizeof what, "%s: rows %d-%d", w->date, r0,
+                     r0 + sp.nrows);
+            progress(rs, (int)((double)r0 / height * (ST_COUNT - 1)), what);
+        }
+        aw_status st = run_strip(ctx, rs, w, &sp, pass, count, failed);
+        if (st != AW_OK || *failed)
+            return st;
+    }
+    return AW_OK;
 }
 
 static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
-    char what[160];
-    /* Ingest and mask every scene of the date. */
+    /* Before any pixel: every scene has its bands and meets the region. */
     for (size_t i = 0; i < w->n_sb; i++) {
         scene_buf *s = &w->sb[i];
-        if (aw_cancel_requested())
-            return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
-        snprintf(what, sizeof what, "%s: %s", w->date, s->sc->id);
-        progress(rs, ST_INGEST, what);
-        aw_ctx_clear_error(ctx);
         aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_INGEST]);
-        double t0 = aw_now();
-        aw_status st = ingest_scene(ctx, rs, s);
-        w->t[ST_INGEST] += aw_now() - t0;
+        aw_ctx_clear_error(ctx);
+        aw_status st = check_scene(ctx, rs, s);
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
             return st;
-        t0 = aw_now();
-        if (st == AW_OK) {
-            aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_MASK]);
-            st = mask_scene(ctx, rs, s);
-        }
-        w->t[ST_MASK] += aw_now() - t0;
-        if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
-            return st;
-        if (st != AW_OK) {
+        if (st != AW_OK)
             scene_failed(ctx, s, st);
-            continue;
-        }
-        if (s->valid_fraction < cfg->min_valid_fraction) {
-            s->status = SCENE_SKIPPED;
-            s->reason = aw_asprintf(
-                "valid fraction %.4f of the region is below "
-                "quality.min_valid_fraction %.4f (cloud %.1f %%, shadow %.1f "
-                "%%, snow %.1f %%)",
-                s->valid_fraction, cfg->min_valid_fraction, s->cloud_pct,
-                s->shadow_pct, s->snow_pct);
-            aw_log(ctx, AW_LOG_WARN, "scene %s skipped: %s", s->sc->id,
-                   s->reason ? s->reason : "");
-            scene_free(s);
-            continue;
-        }
-        aw_log(ctx, AW_LOG_INFO,
-               "scene %s (%s, %s): valid %.1f %%, cloud %.1f %%, shadow %.1f "
-               "%%, snow %.1f %%",
-               s->sc->id, aw_sensor_name(s->sc->sensor), w->date,
-               100.0 * s->valid_fraction, s->cloud_pct, s->shadow_pct,
-               s->snow_pct);
     }
-    size_t used = 0;
+    int halo = 1;
     for (size_t i = 0; i < w->n_sb; i++)
-        used += w->sb[i].status == SCENE_USED;
-    if (used == 0)
-        return AW_OK; /* nothing to write; every scene is recorded */
+        if (w->sb[i].edge_r > halo)
+            halo = w->sb[i].edge_r;
+    if (cfg->dilate_cloud_px > halo)
+        halo = cfg->dilate_cloud_px;
+    if (cfg->dilate_shadow_px > halo)
+        halo = cfg->dilate_shadow_px;
 
-    typedef aw_status (*stage_fn)(aw_ctx *, run_state *, date_work *);
-    static const struct {
-        int id;
-        stage_fn fn;
-    } stages[] = {{ST_MOSAIC, build_mosaic},     {ST_INDICES, stage_indices},
-                  {ST_CLASSIFY, stage_classify}, {ST_ZONES, stage_zones},
-                  {ST_ALERTS, stage_alerts},     {ST_WRITE, aw_write_date}};
-    for (size_t k = 0; k < sizeof stages / sizeof stages[0]; k++) {
-        if (aw_cancel_requested())
-            return aw_fail(ctx, AW_ERR_CANCELLED, "cancelled");
-        snprintf(what, sizeof what, "%s: %s", w->date,
-                 aw_stage_names[stages[k].id]);
-        progress(rs, stages[k].id, what);
-        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[stages[k].id]);
-        double t0 = aw_now();
-        aw_status st = stages[k].fn(ctx, rs, w);
-        w->t[stages[k].id] = aw_now() - t0;
+    /* A scene failing in a pass is dropped and the date done again, at
+     * most once per scene. */
+    for (size_t attempt = 0; attempt <= w->n_sb; attempt++) {
+        size_t n_cand = 0;
+        for (size_t i = 0; i < w->n_sb; i++) {
+            scene_buf *s = &w->sb[i];
+            if (s->status != SCENE_USED)
+                continue;
+            n_cand++;
+            memset(s->count, 0, sizeof s->count);
+            s->n_mosaic = 0;
+        }
+        memset(w->count, 0, sizeof w->count);
+        if (n_cand == 0)
+            return AW_OK; /* nothing to write; every scene is recorded */
+        int rows = strip_rows(rs, w, halo);
+        int failed = 0;
+        /* Ranking scenes by cloud, or dropping those under
+         * min_valid_fraction, needs every scene's counts before the
+         * mosaic: a survey pass (reads the bands once more). */
+        int survey =
+            n_cand > 1 && (cfg->mosaic_order == AW_MOSAIC_LEAST_CLOUD ||
+                           cfg->min_valid_fraction > 0);
+        if (survey) {
+            aw_status st =
+                run_pass(ctx, rs, w, PASS_SURVEY, 1, rows, halo, &failed);
+            if (st != AW_OK)
+                return st;
+            if (failed)
+                continue;
+            for (size_t i = 0; i < w->n_sb; i++)
+                if (w->sb[i].status == SCENE_USED)
+                    finish_scene_counts(ctx, rs, &w->sb[i]);
+        }
+        aw_status st = order_scenes(ctx, rs, w);
         if (st != AW_OK)
             return st;
-        aw_log(ctx, AW_LOG_DEBUG, "%s: %s took %.3f s", w->date,
-               aw_stage_names[stages[k].id], w->t[stages[k].id]);
+        if (w->n_used == 0)
+            return AW_OK;
+        rows = strip_rows(rs, w, halo);
+        prepare_classify(ctx, rs, w);
+        w->water_threshold = (float)cfg->water_threshold;
+        w->otsu_fallback = 0;
+        if (cfg->water_method == AW_WATER_OTSU) {
+            /* Otsu needs the histogram of the whole date first. */
+            free(w->hist);
+            w->hist = aw_calloc2((size_t)cfg->otsu_bins, sizeof *w->hist);
+            if (!w->hist)
+                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            st = run_pass(ctx, rs, w, PASS_HIST, 0, rows, halo, &failed);
+            if (st != AW_OK)
+                return st;
+            if (failed)
+                continue;
+            otsu_threshold(ctx, rs, w);
+        }
+        if (!(cfg->water_method == AW_WATER_THRESHOLD ||
+              cfg->water_method == AW_WATER_OTSU))
+            w->water_threshold = NAN;
+        if (rs->zones.n) {
+            int has[AW_IDX_COUNT];
+            for (int i = 0; i < AW_IDX_COUNT; i++)
+                has[i] = cfg->indices[i] != 0;
+            aw_zones_run_free(w->zr);
+            w->zr = NULL;
+            st = aw_zones_run_begin(ctx, &rs->zones, has, &w->zr);
+            if (st != AW_OK)
+                return st;
+        }
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_WRITE]);
+        st = aw_date_open(ctx, rs, w);
+        if (st != AW_OK)
+            return st;
+        st = run_pass(ctx, rs, w, PASS_MAIN, !survey, rows, halo, &failed);
+        if (st != AW_OK || failed) {
+            aw_date_abort(w);
+            if (st != AW_OK)
+                return st;
+            continue;
+        }
+        if (!survey) {
+            for (size_t i = 0; i < w->n_sb; i++)
+                if (w->sb[i].status == SCENE_USED)
+                    finish_scene_counts(ctx, rs, &w->sb[i]);
+            size_t used = 0;
+            for (size_t i = 0; i < w->n_sb; i++)
+                used += w->sb[i].status == SCENE_USED;
+            if (used == 0) {
+                /* Its only scene turned out empty or too cloudy. */
+                aw_date_abort(w);
+                w->n_used = 0;
+                return AW_OK;
+            }
+            w->n_used = used;
+        }
+        if (w->count[AW_Q_VALID] == 0)
+            aw_log(ctx, AW_LOG_WARN,
+                   "%s: no valid pixel in the region (all cloud, shadow, snow "
+                   "or nodata)",
+                   w->date);
+        if (rs->zones.n) {
+            w->stats = aw_calloc2(rs->zones.n, sizeof *w->stats);
+            if (!w->stats) {
+                aw_date_abort(w);
+                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            }
+            aw_zones_run_end(&rs->zones, w->zr, &rs->grid, w->stats);
+        }
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_ALERTS]);
+        double t0 = aw_now();
+        st = stage_alerts(ctx, rs, w);
+        w->t[ST_ALERTS] += aw_now() - t0;
+        if (st != AW_OK) {
+            aw_date_abort(w);
+            return st;
+        }
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_WRITE]);
+        progress(rs, ST_WRITE, w->date);
+        return aw_date_finish(ctx, rs, w);
     }
-    return AW_OK;
+    return aw_fail(ctx, AW_ERR_INTERNAL, "%s: scenes kept failing", w->date);
 }
 
 static int cmp_date_idx(const void *pa, const void *pb, void *arg)

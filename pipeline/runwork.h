@@ -37,14 +37,28 @@ typedef struct scene_buf {
     aw_status failure;                      /* when FAILED */
     char *reason;                           /* when SKIPPED or FAILED */
     int64_t n_mosaic;                       /* pixels it gave to the mosaic */
-    int order; /* rank in the mosaic order, 0 = first */
+    int order;  /* rank in the mosaic order, 0 = first */
+    int edge_r; /* radius of its coverage edge, grid pixels */
     /* SHA-256 and size of each input (bands, then qa at AW_BAND_COUNT),
      * from the catalog's checksum cache; "" when not worked out. */
     char sha256[AW_BAND_COUNT + 1][65];
     long long bytes[AW_BAND_COUNT + 1];
 } scene_buf;
 
-/* Everything computed for one date (one mosaic of its scenes). */
+/* The output rasters of a date being written, strip by strip, into its
+ * staging folder (pipeline/output.c). */
+enum { OUT_INDEX, OUT_WATER, OUT_DSWE, OUT_WOFL, OUT_VALID, OUT_SOURCE };
+#define AW_MAX_WRITERS 16
+typedef struct date_out {
+    char *final, *stage, *old;
+    struct aw_rwriter *wr[AW_MAX_WRITERS];
+    int kind[AW_MAX_WRITERS], index[AW_MAX_WRITERS];
+    char name[AW_MAX_WRITERS][64];
+    size_t n_wr;
+} date_out;
+
+/* Everything computed for one date (one mosaic of its scenes). The pixel
+ * buffers hold one strip of the region grid at a time. */
 typedef struct date_work {
     const char *date;
     scene_buf *sb;
@@ -68,6 +82,10 @@ typedef struct date_work {
     json_t *alerts, *notices;
     size_t n_alerts;
     double t[ST_COUNT];
+    date_out *out;           /* open while the strips are written */
+    size_t *order;           /* used scenes (indices into sb), mosaic order */
+    uint64_t *hist;          /* Otsu: water index histogram of the date */
+    struct aw_zones_run *zr; /* zone accumulators over the strips */
 } date_work;
 
 typedef struct run_state {
@@ -83,9 +101,16 @@ typedef struct run_state {
     int64_t run_id;
 } run_state;
 
-/* Write every output of a date into OUT/<region>/<date>/ through a staging
- * folder (pipeline/output.c). */
-aw_status aw_write_date(aw_ctx *ctx, run_state *rs, date_work *w);
+/* Write the outputs of a date into OUT/<region>/<date>/ through a staging
+ * folder (pipeline/output.c): open the rasters' writers, write each strip
+ * (rows row0..row0+nrows of the grid, from the date's strip buffers at
+ * pixel offset off), then finish (zone tables, alerts, manifest, STAC, the
+ * swap into place) or abort (nothing left behind). */
+aw_status aw_date_open(aw_ctx *ctx, run_state *rs, date_work *w);
+aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
+                       int nrows, size_t off);
+aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w);
+void aw_date_abort(date_work *w);
 
 /* Remove what killed runs left in the region folder. */
 void aw_sweep_stale(aw_ctx *ctx, const char *region_dir);
