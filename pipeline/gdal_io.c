@@ -309,11 +309,165 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
     return AW_OK;
 }
 
+/* Input datasets stay open for the whole date, so a block GDAL decoded
+ * for one strip is still in its cache for the next (input tiles are
+ * usually taller than a strip). Main thread only. */
+#define AW_OPEN_CACHE 64
+static struct {
+    char *path;
+    GDALDatasetH ds;
+} open_cache[AW_OPEN_CACHE];
+
+static GDALDatasetH open_cached(const char *path)
+{
+    size_t free_slot = AW_OPEN_CACHE;
+    for (size_t i = 0; i < AW_OPEN_CACHE; i++) {
+        if (open_cache[i].path && strcmp(open_cache[i].path, path) == 0)
+            return open_cache[i].ds;
+        if (!open_cache[i].path && free_slot == AW_OPEN_CACHE)
+            free_slot = i;
+    }
+    GDALDatasetH ds =
+        GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (ds && free_slot < AW_OPEN_CACHE) {
+        open_cache[free_slot].path = aw_strdup(path);
+        if (open_cache[free_slot].path) {
+            open_cache[free_slot].ds = ds;
+            return ds;
+        }
+    }
+    if (ds)
+        GDALClose(ds); /* cache full: the caller reopens (slow path) */
+    return NULL;
+}
+
+void aw_gdal_close_inputs(void)
+{
+    for (size_t i = 0; i < AW_OPEN_CACHE; i++) {
+        if (open_cache[i].path) {
+            GDALClose(open_cache[i].ds);
+            free(open_cache[i].path);
+            open_cache[i].path = NULL;
+            open_cache[i].ds = NULL;
+        }
+    }
+}
+
+/* Whether one pixel of x lies at offset `off` (in pixels) of a whole
+ * number, to a millionth of a pixel. */
+static int whole(double x, long *out)
+{
+    double r = floor(x + 0.5);
+    if (fabs(x - r) > 1e-6 || fabs(r) > 1e9)
+        return 0;
+    *out = (long)r;
+    return 1;
+}
+
+/* The fast path: a source already on the grid's lattice (same CRS, same
+ * pixel size, whole-pixel offset) is read as a window, no warper: every
+ * resampling method gives the source pixel itself at pixel centres.
+ * Returns 1 when it read, 0 when the source is not aligned (warp it), -1
+ * on a read error (reported in ctx). */
+static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
+                        const aw_grid *grid, GDALDataType type, void **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH in = open_cached(src->path);
+    CPLPopErrorHandler();
+    if (!in)
+        return 0; /* the warp path reports why */
+    double gt[6];
+    const char *wkt = GDALGetProjectionRef(in);
+    long x0 = 0, y0 = 0;
+    int ok = src->band >= 1 && src->band <= GDALGetRasterCount(in) && wkt &&
+             wkt[0] && GDALGetGeoTransform(in, gt) == CE_None && gt[2] == 0.0 &&
+             gt[4] == 0.0 && grid->gt[2] == 0.0 && grid->gt[4] == 0.0 &&
+             fabs(gt[1] - grid->gt[1]) <= 1e-9 * fabs(grid->gt[1]) &&
+             fabs(gt[5] - grid->gt[5]) <= 1e-9 * fabs(grid->gt[5]) &&
+             whole((grid->gt[0] - gt[0]) / gt[1], &x0) &&
+             whole((grid->gt[3] - gt[3]) / gt[5], &y0);
+    if (ok) {
+        OGRSpatialReferenceH a = OSRNewSpatialReference(wkt);
+        OGRSpatialReferenceH b = OSRNewSpatialReference(grid->wkt);
+        ok = a && b && OSRIsSame(a, b);
+        OSRDestroySpatialReference(a);
+        OSRDestroySpatialReference(b);
+    }
+    if (!ok) {
+        return 0;
+    }
+    GDALRasterBandH band = GDALGetRasterBand(in, src->band);
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(band, &has_nd);
+    if (src->has_nodata) {
+        has_nd = 1;
+        nd = src->nodata;
+    }
+    size_t W = (size_t)grid->width, H = (size_t)grid->height;
+    size_t esz = (size_t)GDALGetDataTypeSizeBytes(type);
+    void *buf = aw_calloc2(W * H, esz);
+    if (!buf) {
+        aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", W * H);
+        return -1;
+    }
+    int sw = GDALGetRasterXSize(in), sh = GDALGetRasterYSize(in);
+    /* The part of the grid window inside the source; NaN elsewhere. */
+    long ax = x0 < 0 ? 0 : x0, ay = y0 < 0 ? 0 : y0;
+    long bx = x0 + (long)W > sw ? sw : x0 + (long)W;
+    long by = y0 + (long)H > sh ? sh : y0 + (long)H;
+    for (size_t i = 0; i < W * H; i++) {
+        if (type == GDT_Float64)
+            ((double *)buf)[i] = NAN;
+        else
+            ((float *)buf)[i] = NAN;
+    }
+    if (ax < bx && ay < by) {
+        size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
+        CPLErrorReset();
+        CPLErr e =
+            GDALRasterIO(band, GF_Read, (int)ax, (int)ay, (int)(bx - ax),
+                         (int)(by - ay), (char *)buf + off, (int)(bx - ax),
+                         (int)(by - ay), type, (int)esz, (int)(W * esz));
+        if (e != CE_None) {
+            aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s", src->path,
+                    src->band, aw_gdal_last_error());
+            free(buf);
+            return -1;
+        }
+        if (has_nd) {
+            /* Compared in the source's value space, as the warper does. */
+            size_t n = W * H;
+            if (type == GDT_Float64) {
+                double *d = buf;
+                for (size_t i = 0; i < n; i++)
+                    if (d[i] == nd)
+                        d[i] = NAN;
+            }
+            else {
+                float *f = buf;
+                const float ndf = (float)nd;
+#pragma omp parallel for schedule(static)
+                for (size_t i = 0; i < n; i++)
+                    if (f[i] == ndf)
+                        f[i] = NAN;
+            }
+        }
+    }
+    *out = buf;
+    return 1;
+}
+
 /* Warp and read one band into a new buffer of `type` (Float32/Float64). */
 static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
                            GDALDataType type, void **out)
 {
+    int fast = read_aligned(ctx, src, grid, type, out);
+    if (fast == 1)
+        return AW_OK;
+    if (fast < 0)
+        return aw_ctx_errmsg(ctx)[0] ? AW_ERR_INPUT : AW_ERR_NOMEM;
     GDALDatasetH mem = NULL;
     aw_status st = warp_to_mem(ctx, src, grid, rs, threads, type, &mem);
     if (st != AW_OK)

@@ -22,6 +22,9 @@ typedef struct aw_write_opts {
     int threads;
 } aw_write_opts;
 
+/* Close the input datasets kept open across the strips of a date. */
+void aw_gdal_close_inputs(void);
+
 /* int16 encoding: nodata value; stored = round(value / scale). */
 #define AW_INT16_NODATA (-32768)
 

@@ -798,7 +798,16 @@ static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
     return AW_OK;
 }
 
+static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w);
+
 static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    aw_status st = run_date_inner(ctx, rs, w);
+    aw_gdal_close_inputs();
+    return st;
+}
+
+static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
     /* Before any pixel: every scene has its bands and meets the region. */
@@ -1148,6 +1157,17 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     rs.opts = opts;
     rs.threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
     omp_set_num_threads(rs.threads);
+    /* GDAL decodes several blocks of one read in parallel (GeoTIFF), and
+     * its block cache holds a row of input tiles and the output tiles of a
+     * strip: bounded, not 5 % of the RAM, unless the user says otherwise. */
+    char nthr[16];
+    snprintf(nthr, sizeof nthr, "%d", rs.threads);
+    /* Not with network inputs: GDAL 3.6's parallel decoding of a GeoTIFF
+     * read through /vsicurl/ fails (seen with a VRT over HTTP). */
+    if (!CPLGetConfigOption("GDAL_NUM_THREADS", NULL) && !cfg->allow_network)
+        CPLSetConfigOption("GDAL_NUM_THREADS", nthr);
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+        GDALSetCacheMax64((GIntBig)256 * 1024 * 1024);
 
     const char *out = opts->out_dir ? opts->out_dir : cfg->out_dir;
     rs.region_dir = aw_path_join(out, cfg->region_name);
