@@ -2104,12 +2104,11 @@ static void parse_alerts(loader *L, yaml_node_t *n, const char *path)
 static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
 {
     aw_config *cfg = L->cfg;
-    enum { DIR, COG, COMPRESS, BLOCKSIZE, OVERWRITE, N };
-    field f[N] = {{.name = "dir"},
-                  {.name = "cog"},
-                  {.name = "compress"},
-                  {.name = "blocksize"},
-                  {.name = "overwrite"}};
+    enum { DIR, COG, COMPRESS, BLOCKSIZE, OVERWRITE, ENCODING, RASTERS, N };
+    field f[N] = {{.name = "dir"},       {.name = "cog"},
+                  {.name = "compress"},  {.name = "blocksize"},
+                  {.name = "overwrite"}, {.name = "encoding"},
+                  {.name = "rasters"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2158,6 +2157,31 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
     if (f[OVERWRITE].val) {
         key_path(kp, path, "overwrite");
         get_bool(L, f[OVERWRITE].val, kp, &cfg->overwrite);
+    }
+    if (f[ENCODING].val) {
+        static const char *const enc[] = {"float32", "int16"};
+        key_path(kp, path, "encoding");
+        int v;
+        if (get_enum(L, f[ENCODING].val, kp, "encoding", enc, COUNT_OF(enc), 1,
+                     &v))
+            cfg->int16 = v == 1;
+    }
+    if (f[RASTERS].val) {
+        /* index names, then the class rasters, in AW_RASTER_* order */
+        const char *names[AW_RASTER_COUNT];
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            names[i] = aw_index_get((aw_index)i)->name;
+        names[AW_RASTER_WATER] = "water";
+        names[AW_RASTER_VALID] = "valid";
+        names[AW_RASTER_SOURCE] = "source";
+        names[AW_RASTER_WOFL] = "wofl";
+        key_path(kp, path, "rasters");
+        parse_name_set(L, f[RASTERS].val, kp, "raster", names, AW_RASTER_COUNT,
+                       &cfg->rasters);
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            if ((cfg->rasters >> i & 1u) && !cfg->indices[i])
+                add_error(L, line_of(f[RASTERS].val), kp,
+                          "'%s' is not computed: add it to indices", names[i]);
     }
 }
 
@@ -2285,6 +2309,7 @@ static void set_defaults(aw_config *cfg)
     cfg->cog = 1;
     cfg->blocksize = 256;
     cfg->overwrite = 1;
+    cfg->rasters = (1u << AW_RASTER_COUNT) - 1u;
     aw_qa_policy_default(&cfg->qa_policy);
     cfg->mosaic_order = AW_MOSAIC_LEAST_CLOUD;
 }

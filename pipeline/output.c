@@ -318,6 +318,12 @@ static aw_status open_class_writer(aw_ctx *ctx, run_state *rs, date_work *w,
                                    size_t n_classes, int has_nodata, int nodata)
 {
     const aw_config *cfg = rs->cfg;
+    int bit = kind == OUT_VALID    ? AW_RASTER_VALID
+              : kind == OUT_SOURCE ? AW_RASTER_SOURCE
+              : kind == OUT_WOFL   ? AW_RASTER_WOFL
+                                   : AW_RASTER_WATER;
+    if (!(cfg->rasters >> bit & 1u))
+        return AW_OK; /* not asked for (outputs.rasters) */
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
     char *path = aw_path_join(w->out->stage, name);
     char **md = class_metadata(provenance(rs, w), classes, n_classes);
@@ -359,7 +365,7 @@ static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
     aw_status st = AW_OK;
     for (int i = 0; i < AW_IDX_COUNT && st == AW_OK; i++) {
-        if (!cfg->indices[i])
+        if (!cfg->indices[i] || !(cfg->rasters >> i & 1u))
             continue;
         const aw_index_info *info = aw_index_get((aw_index)i);
         char name[64], desc[512], upper[32];
@@ -390,9 +396,18 @@ static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
         char **md = provenance(rs, w);
         md = CSLSetNameValue(md, "AW_INDEX", info->name);
         md = CSLSetNameValue(md, "AW_FORMULA", formula);
+        /* int16: DN * scale, with the scale that keeps the index's range
+         * (1e-4 up to +-3.2767, else 1e-3); float32: the value, NaN. */
+        double range =
+            fmax(fabs((double)info->hist_lo), fabs((double)info->hist_hi));
+        double scale = range <= 3.2767 ? 1e-4 : 1e-3;
         aw_rwriter *wr = NULL;
-        st = path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Float32, 1.0,
-                                    desc, md, NULL, 0, 1, NAN, &wo, &wr)
+        st = path ? aw_rwriter_open(
+                        ctx, path, &rs->grid,
+                        cfg->int16 ? GDT_Int16 : GDT_Float32,
+                        cfg->int16 ? scale : 1.0, desc, md, NULL, 0, 1,
+                        cfg->int16 ? (double)AW_INT16_NODATA : (double)NAN, &wo,
+                        &wr)
                   : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         CSLDestroy(md);
         free(path);

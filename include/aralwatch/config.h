@@ -215,12 +215,24 @@ typedef struct aw_config {
     size_t n_rules;
 
     /* outputs */
-    char *out_dir;  /* default "out" next to the config */
-    int cog;        /* 1 (default): Cloud-Optimized GeoTIFF */
-    char *compress; /* DEFLATE (default), ZSTD, LZW, NONE */
-    int blocksize;  /* 256 default; multiple of 16 */
-    int overwrite;  /* 1 (default): replace existing outputs */
+    char *out_dir;    /* default "out" next to the config */
+    int cog;          /* 1 (default): Cloud-Optimized GeoTIFF */
+    char *compress;   /* DEFLATE (default), ZSTD, LZW, NONE */
+    int blocksize;    /* 256 default; multiple of 16 */
+    int overwrite;    /* 1 (default): replace existing outputs */
+    int int16;        /* encoding int16: index = DN * scale (1e-4, or 1e-3 for
+                         indices beyond +-3.27), nodata -32768; 0: float32 */
+    unsigned rasters; /* which rasters to write: bit i < AW_IDX_COUNT the
+                         index i, then AW_RASTER_WATER.. (default all) */
 } aw_config;
+
+enum {
+    AW_RASTER_WATER = AW_IDX_COUNT,
+    AW_RASTER_VALID,
+    AW_RASTER_SOURCE,
+    AW_RASTER_WOFL,
+    AW_RASTER_COUNT
+};
 
 /* Load and validate a config file. On AW_OK *out owns a new config; on
  * failure *out is untouched and aw_ctx_errmsg(ctx) holds every problem found

@@ -78,6 +78,48 @@ class Streaming(awtest.TempDirTest):
         self.assertGreater(valid.shape[0], 3 * 7)
 
 
+class Encoding(awtest.TempDirTest):
+    def test_int16_encoding_and_a_chosen_set_of_rasters(self):
+        # The sample once in float32 (default), once in int16 writing only
+        # MNDWI, NDVI and valid.tif.
+        with open(SAMPLE) as f:
+            text = f.read()
+        cfg = os.path.join(self.tmp, "int16.yaml")
+        with open(cfg, "w") as f:
+            f.write(text.replace("../", SRC + "/").replace(
+                "outputs:", "outputs:\n  encoding: int16\n"
+                "  rasters: [mndwi, ndvi, valid]", 1))
+        f32 = os.path.join(self.tmp, "f32")
+        i16 = os.path.join(self.tmp, "i16")
+        for c, o in ((SAMPLE, f32), (cfg, i16)):
+            rc, _, err = run(["run", "--config", c, "--out", o, "-q"])
+            self.assertIn(rc, (0, 10), err)
+        d = os.path.join("para_reservoir", "1988-08-14")
+        self.assertEqual(rasters(os.path.join(i16, d)),
+                         ["mndwi.tif", "ndvi.tif", "valid.tif"])
+        for name in ("mndwi.tif", "ndvi.tif"):
+            ds, x = awtest.read(os.path.join(f32, d, name))
+            dq, q = awtest.read(os.path.join(i16, d, name))
+            b = dq.GetRasterBand(1)
+            self.assertEqual(q.dtype, np.int16)
+            self.assertEqual(b.GetScale(), 1e-4)
+            self.assertEqual(b.GetOffset(), 0.0)
+            self.assertEqual(b.GetNoDataValue(), -32768)
+            np.testing.assert_array_equal(np.isnan(x), q == -32768)
+            ok = ~np.isnan(x)
+            self.assertGreater(ok.sum(), 1000)
+            # physical = DN * scale: within half a step of the float value
+            err = np.abs(q[ok] * 1e-4 - x[ok].astype(np.float64))
+            self.assertLessEqual(err.max(), 0.5e-4 + 1e-7, name)
+            self.assertEqual(awtest.cog_errors(os.path.join(i16, d, name)), [])
+        # The zone statistics come from the float values, not the DNs.
+        with open(os.path.join(f32, d, "zones.json")) as f:
+            za = json.load(f)
+        with open(os.path.join(i16, d, "zones.json")) as f:
+            zb = json.load(f)
+        self.assertEqual(za, zb)
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main(verbosity=2)
