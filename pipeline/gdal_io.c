@@ -979,14 +979,37 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
                      aw_gdal_last_error(),
                      aw_disk_full_note(file, note, sizeof note));
     if (st == AW_OK && w->tmp) {
-        GDALDriverH drv = GDALGetDriverByName("COG");
+        /* Overviews first, into the uncompressed strip file (a quick read
+         * of it), so the COG driver only compresses and lays out: its own
+         * overview pass would add some 80 % to the write, this 30 %. */
+        int levels[16], nl = 0;
+        int big = w->width > w->height ? w->width : w->height;
+        for (int f = 2; nl < 16 && big / (f / 2) > w->wo.blocksize; f *= 2)
+            levels[nl++] = f;
         GDALDatasetH src = NULL;
-        if (!drv)
+        CPLErrorReset();
+        if (nl > 0) {
+            GDALDatasetH up = GDALOpen(w->tmp, GA_Update);
+            CPLErr e =
+                up ? GDALBuildOverviews(up, w->is_class ? "NEAREST" : "AVERAGE",
+                                        nl, levels, 0, NULL, NULL, NULL)
+                   : CE_Failure;
+            if (up)
+                GDALClose(up);
+            if (e != CE_None)
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot build overviews: %s%s",
+                             w->tmp, aw_gdal_last_error(),
+                             aw_disk_full_note(w->tmp, note, sizeof note));
+        }
+        GDALDriverH drv = GDALGetDriverByName("COG");
+        if (st == AW_OK && !drv)
             st = aw_fail(ctx, AW_ERR_INTERNAL, "GDAL has no COG driver");
-        else
+        else if (st == AW_OK)
             st = aw_open_raster(ctx, w->tmp, &src);
         if (st == AW_OK) {
             char **opts = creation_options(&w->wo, w->type != GDT_Float32, 1);
+            opts = CSLSetNameValue(opts, "OVERVIEWS",
+                                   nl > 0 ? "FORCE_USE_EXISTING" : "NONE");
             CPLErrorReset();
             GDALDatasetH out = GDALCreateCopy(drv, w->path, src, FALSE, opts,
                                               cancel_progress, NULL);
