@@ -5,6 +5,7 @@
  * warper, PROJ underneath), and writing Cloud-Optimized GeoTIFFs (built in
  * memory, then CreateCopy, because the COG driver cannot update in place). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,8 @@ static GDALDatasetH open_cached(const char *path)
         if (!open_cache[i].path && free_slot == AW_OPEN_CACHE)
             free_slot = i;
     }
+    if (omp_in_parallel())
+        return NULL; /* only the main thread fills the cache */
     GDALDatasetH ds =
         GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (ds && free_slot < AW_OPEN_CACHE) {
@@ -339,6 +342,15 @@ static GDALDatasetH open_cached(const char *path)
     if (ds)
         GDALClose(ds); /* cache full: the caller reopens (slow path) */
     return NULL;
+}
+
+void aw_gdal_prime_input(const char *path)
+{
+    if (strncmp(path, "/vsi", 4) == 0 && strncmp(path, "/vsizip/", 8) != 0)
+        return;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    (void)open_cached(path);
+    CPLPopErrorHandler();
 }
 
 void aw_gdal_close_inputs(void)

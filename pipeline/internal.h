@@ -22,6 +22,10 @@ typedef struct aw_write_opts {
     int threads;
 } aw_write_opts;
 
+/* Open an input now (main thread), so reads from other threads find it
+ * in the cache of open datasets and never change that cache. */
+void aw_gdal_prime_input(const char *path);
+
 /* Close the input datasets kept open across the strips of a date. */
 void aw_gdal_close_inputs(void);
 

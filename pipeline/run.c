@@ -153,20 +153,57 @@ static aw_status check_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
     return AW_OK;
 }
 
+/* The bands of a scene on a strip. Bands in different files are read by
+ * different threads at once (decoding is most of the cost); bands that
+ * share a file are read one after the other, as a GDAL dataset serves one
+ * thread at a time. */
 static aw_status ingest_scene(aw_ctx *ctx, run_state *v, scene_buf *s)
 {
     const aw_scene_cfg *sc = s->sc;
     unsigned need = aw_config_needed_bands(v->cfg);
+    int list[AW_BAND_COUNT], n = 0, distinct = 1;
     for (int b = 0; b < AW_BAND_COUNT; b++) {
         if (!(need & (1u << b)))
             continue;
-        aw_status st = aw_warp_band_f32(ctx, &sc->bands[b], &v->grid,
-                                        v->cfg->resample_reflectance,
-                                        v->threads, &s->refl[b]);
-        if (st != AW_OK)
-            return st;
+        for (int k = 0; k < n; k++)
+            if (strcmp(sc->bands[list[k]].path, sc->bands[b].path) == 0)
+                distinct = 0;
+        list[n++] = b;
     }
-    return AW_OK;
+    aw_status sts[AW_BAND_COUNT];
+    char *why[AW_BAND_COUNT];
+    for (int k = 0; k < n; k++) {
+        sts[k] = AW_OK;
+        why[k] = NULL;
+        aw_gdal_prime_input(sc->bands[list[k]].path);
+    }
+    int nth = distinct ? (n < v->threads ? n : v->threads) : 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth > 0 ? nth : 1)
+    for (int k = 0; k < n; k++) {
+        int b = list[k];
+        aw_ctx *tc = nth > 1 ? aw_ctx_create() : ctx;
+        if (!tc) {
+            sts[k] = AW_ERR_NOMEM;
+            continue;
+        }
+        sts[k] = aw_warp_band_f32(tc, &sc->bands[b], &v->grid,
+                                  v->cfg->resample_reflectance,
+                                  nth > 1 ? 1 : v->threads, &s->refl[b]);
+        if (sts[k] != AW_OK && tc != ctx)
+            why[k] = aw_strdup(aw_ctx_errmsg(tc));
+        if (tc != ctx)
+            aw_ctx_destroy(tc);
+    }
+    aw_status st = AW_OK;
+    for (int k = 0; k < n; k++) {
+        if (st == AW_OK && sts[k] != AW_OK)
+            st = why[k] ? aw_fail(ctx, sts[k], "%s", why[k])
+                 : sts[k] == AW_ERR_NOMEM && nth > 1
+                     ? aw_fail(ctx, sts[k], "out of memory")
+                     : sts[k];
+        free(why[k]);
+    }
+    return st;
 }
 
 /* Generic QA: masked when the value is listed or has a listed bit set.
