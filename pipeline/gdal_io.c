@@ -994,6 +994,11 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         /* Overviews first, into the uncompressed strip file (a quick read
          * of it), so the COG driver only compresses and lays out: its own
          * overview pass would add some 80 % to the write, this 30 %. */
+        /* Both steps read the strip file in order: a small block cache
+         * does, and keeps the peak memory of this phase down. */
+        GIntBig cache = GDALGetCacheMax64();
+        if (cache > (GIntBig)64 * 1024 * 1024)
+            GDALSetCacheMax64((GIntBig)64 * 1024 * 1024);
         int levels[16], nl = 0;
         int big = w->width > w->height ? w->width : w->height;
         for (int f = 2; nl < 16 && big / (f / 2) > w->wo.blocksize; f *= 2)
@@ -1044,6 +1049,7 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
             }
             GDALClose(src);
         }
+        GDALSetCacheMax64(cache);
     }
     aw_rwriter_abort(w);
     return st;

@@ -248,16 +248,15 @@ static aw_status row_areas(aw_ctx *ctx, OGRSpatialReferenceH srs, aw_grid *grid)
 }
 
 aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
-                        uint8_t **aoi_mask)
+                        aw_aoi *aoi_out)
 {
     memset(grid, 0, sizeof *grid);
-    *aoi_mask = NULL;
+    memset(aoi_out, 0, sizeof *aoi_out);
     aw_status st = AW_OK;
     GDALDatasetH first = NULL;
     OGRSpatialReferenceH tsrs = NULL, fsrs = NULL;
     OGRGeometryH *aoi = NULL;
     size_t n_aoi = 0;
-    uint8_t *mask = NULL;
 
     /* The first scene that opens with georeferencing anchors the defaults
      * (CRS, resolution, extent, pixel alignment). A scene that does not
@@ -424,44 +423,20 @@ aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
     grid->wkt = aw_strdup(wkt);
     CPLFree(wkt);
 
-    size_t npx = (size_t)grid->width * (size_t)grid->height;
-    mask = aw_calloc2(npx, 1);
-    if (!mask || !grid->wkt) {
-        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", npx);
+    if (!grid->wkt) {
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         goto done;
-    }
-    if (!aoi) {
-        memset(mask, 255, npx);
-    }
-    else {
-        GDALDriverH mdrv = GDALGetDriverByName("MEM");
-        GDALDatasetH mds =
-            GDALCreate(mdrv, "", grid->width, grid->height, 1, GDT_Byte, NULL);
-        GDALSetGeoTransform(mds, grid->gt);
-        GDALSetProjection(mds, grid->wkt);
-        int band = 1;
-        double *burn = aw_calloc2(n_aoi, sizeof *burn);
-        for (size_t i = 0; burn && i < n_aoi; i++)
-            burn[i] = 255;
-        CPLErr e =
-            burn ? GDALRasterizeGeometries(mds, 1, &band, (int)n_aoi, aoi, NULL,
-                                           NULL, burn, NULL, NULL, NULL)
-                 : CE_Failure;
-        if (e == CE_None)
-            e = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0,
-                             grid->width, grid->height, mask, grid->width,
-                             grid->height, GDT_Byte, 0, 0);
-        free(burn);
-        GDALClose(mds);
-        if (e != CE_None) {
-            st = aw_fail(ctx, AW_ERR_INPUT, "%s: cannot rasterise the AOI: %s",
-                         cfg->aoi_path, aw_gdal_last_error());
-            goto done;
-        }
     }
     st = row_areas(ctx, tsrs, grid);
 
 done:
+    if (st == AW_OK && n_aoi > 0) {
+        /* Kept in the grid's CRS: each strip rasterises its own rows. */
+        aoi_out->geoms = (void **)aoi;
+        aoi_out->n = n_aoi;
+        aoi = NULL;
+        n_aoi = 0;
+    }
     for (size_t i = 0; i < n_aoi; i++)
         OGR_G_DestroyGeometry(aoi[i]);
     free(aoi);
@@ -472,11 +447,52 @@ done:
     if (first)
         GDALClose(first);
     if (st != AW_OK) {
-        free(mask);
         aw_grid_free(grid);
         return st;
     }
-    *aoi_mask = mask;
+    return AW_OK;
+}
+
+void aw_aoi_free(aw_aoi *aoi)
+{
+    for (size_t i = 0; i < aoi->n; i++)
+        OGR_G_DestroyGeometry((OGRGeometryH)aoi->geoms[i]);
+    free(aoi->geoms);
+    memset(aoi, 0, sizeof *aoi);
+}
+
+aw_status aw_aoi_mask(aw_ctx *ctx, const aw_aoi *aoi, const aw_grid *grid,
+                      uint8_t *mask)
+{
+    size_t npx = (size_t)grid->width * (size_t)grid->height;
+    if (aoi->n == 0) {
+        memset(mask, 255, npx);
+        return AW_OK;
+    }
+    GDALDriverH mdrv = GDALGetDriverByName("MEM");
+    GDALDatasetH mds =
+        GDALCreate(mdrv, "", grid->width, grid->height, 1, GDT_Byte, NULL);
+    if (!mds)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (AOI mask)");
+    GDALSetGeoTransform(mds, (double *)(uintptr_t)grid->gt);
+    GDALSetProjection(mds, grid->wkt);
+    int band = 1;
+    double *burn = aw_calloc2(aoi->n, sizeof *burn);
+    for (size_t i = 0; burn && i < aoi->n; i++)
+        burn[i] = 255;
+    CPLErr e = burn ? GDALRasterizeGeometries(mds, 1, &band, (int)aoi->n,
+                                              (OGRGeometryH *)aoi->geoms, NULL,
+                                              NULL, burn, NULL, NULL, NULL)
+                    : CE_Failure;
+    if (e == CE_None)
+        e = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, grid->width,
+                         grid->height, mask, grid->width, grid->height,
+                         GDT_Byte, 0, 0);
+    free(burn);
+    GDALClose(mds);
+    if (e != CE_None)
+        return aw_fail(ctx, AW_ERR_INPUT, "cannot rasterise the AOI: %s",
+                       aw_gdal_last_error());
     return AW_OK;
 }
 

@@ -119,7 +119,7 @@ static void strip_view(const run_state *rs, const strip *sp, run_state *v)
     v->grid.height = sp->rows;
     if (rs->grid.row_area_m2)
         v->grid.row_area_m2 = rs->grid.row_area_m2 + first;
-    v->aoi = rs->aoi + (size_t)first * (size_t)rs->grid.width;
+    v->aoi = NULL; /* run_strip rasterises the strip's AOI rows */
 }
 
 /* ---- Per scene: checks, ingest and mask ---- */
@@ -693,6 +693,10 @@ static void strip_free(date_work *w)
     }
 }
 
+static aw_status run_strip_view(aw_ctx *ctx, run_state *rs, run_state *vp,
+                                date_work *w, const strip *sp, int pass,
+                                int count, int *failed);
+
 /* One strip of one pass. A scene that fails here is marked failed and
  * *failed set: the caller runs the date again without it. */
 static aw_status run_strip(aw_ctx *ctx, run_state *rs, date_work *w,
@@ -701,6 +705,24 @@ static aw_status run_strip(aw_ctx *ctx, run_state *rs, date_work *w,
     run_state v;
     strip_view(rs, sp, &v);
     aw_ctx_set_scope(ctx, w->date, NULL, NULL);
+    v.aoi = malloc((size_t)v.grid.width * (size_t)v.grid.height);
+    if (!v.aoi)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    aw_status ast = aw_aoi_mask(ctx, &rs->aoi_geoms, &v.grid, v.aoi);
+    if (ast != AW_OK) {
+        free(v.aoi);
+        return ast;
+    }
+    aw_status st = run_strip_view(ctx, rs, &v, w, sp, pass, count, failed);
+    free(v.aoi);
+    return st;
+}
+
+static aw_status run_strip_view(aw_ctx *ctx, run_state *rs, run_state *vp,
+                                date_work *w, const strip *sp, int pass,
+                                int count, int *failed)
+{
+    run_state v = *vp;
     for (size_t i = 0; i < w->n_sb; i++) {
         scene_buf *s = &w->sb[i];
         if (s->status != SCENE_USED)
@@ -784,7 +806,7 @@ static int strip_rows(const run_state *rs, const date_work *w, int halo)
         return forced > rs->grid.height ? rs->grid.height : (int)forced;
     const char *mb = getenv("AW_STRIP_MB");
     long budget_mb = mb ? strtol(mb, NULL, 10) : 0;
-    double budget = (budget_mb > 0 ? (double)budget_mb : 128.0) * 1048576.0;
+    double budget = (budget_mb > 0 ? (double)budget_mb : 48.0) * 1048576.0;
     int nb = 0, ni = 0;
     unsigned need = aw_config_needed_bands(cfg);
     for (int b = 0; b < AW_BAND_COUNT; b++)
@@ -1160,15 +1182,14 @@ static void release_grid(run_state *rs)
 {
     aw_zones_free(&rs->zones);
     aw_grid_free(&rs->grid);
-    free(rs->aoi);
-    rs->aoi = NULL;
+    aw_aoi_free(&rs->aoi_geoms);
 }
 
 /* Region grid, AOI mask and zones for the scenes of `cfg`. */
 static aw_status prepare_grid(aw_ctx *ctx, run_state *rs, const aw_config *cfg)
 {
     aw_ctx_set_scope(ctx, NULL, NULL, "grid");
-    aw_status st = aw_grid_build(ctx, cfg, &rs->grid, &rs->aoi);
+    aw_status st = aw_grid_build(ctx, cfg, &rs->grid, &rs->aoi_geoms);
     if (st != AW_OK)
         return st;
     aw_log(ctx, AW_LOG_INFO,
@@ -1204,7 +1225,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     if (!CPLGetConfigOption("GDAL_NUM_THREADS", NULL) && !cfg->allow_network)
         CPLSetConfigOption("GDAL_NUM_THREADS", nthr);
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
-        GDALSetCacheMax64((GIntBig)256 * 1024 * 1024);
+        GDALSetCacheMax64((GIntBig)200 * 1024 * 1024);
 
     const char *out = opts->out_dir ? opts->out_dir : cfg->out_dir;
     rs.region_dir = aw_path_join(out, cfg->region_name);

@@ -92,7 +92,8 @@ typedef struct run_state {
     const aw_config *cfg;
     const aw_run_opts *opts;
     aw_grid grid;
-    uint8_t *aoi;
+    aw_aoi aoi_geoms; /* the AOI; each strip rasterises it (aoi) */
+    uint8_t *aoi;     /* a strip view's AOI mask */
     aw_zones zones;
     char *region_dir;
     int threads;

@@ -32,12 +32,22 @@ typedef struct aw_grid {
  * zones that stick out of the region), m^2. */
 double aw_grid_cell_area(const aw_grid *grid, long row);
 
+/* The AOI polygons in the grid's CRS (none: the whole grid). */
+typedef struct aw_aoi {
+    void **geoms; /* OGRGeometryH */
+    size_t n;
+} aw_aoi;
+
 /* Build the grid from the config (CRS, resolution, AOI or bbox, defaulting
- * to the first scene's native grid). Also returns the AOI mask (255 inside,
- * 0 outside; all 255 without an AOI), width * height bytes, owned by the
- * caller (free()). */
+ * to the first scene's native grid), and the AOI (aw_aoi_free). */
 aw_status aw_grid_build(aw_ctx *ctx, const aw_config *cfg, aw_grid *grid,
-                        uint8_t **aoi_mask);
+                        aw_aoi *aoi);
+void aw_aoi_free(aw_aoi *aoi);
+
+/* The AOI mask on `grid` (a whole region grid or one strip of it): 255
+ * inside (pixel centre), 0 outside; all 255 without an AOI. */
+aw_status aw_aoi_mask(aw_ctx *ctx, const aw_aoi *aoi, const aw_grid *grid,
+                      uint8_t *mask);
 void aw_grid_free(aw_grid *grid);
 
 /* Warp band `src` onto the grid as float64 (QA) or float32 (reflectance).
