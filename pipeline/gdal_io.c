@@ -1055,44 +1055,6 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
     return st;
 }
 
-aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
-                       const float *data, const char *description,
-                       char **metadata, const aw_write_opts *wo)
-{
-    aw_rwriter *w = NULL;
-    aw_status st =
-        aw_rwriter_open(ctx, path, grid, GDT_Float32, 1.0, description,
-                        metadata, NULL, 0, 1, NAN, wo, &w);
-    if (st != AW_OK)
-        return st;
-    st = aw_rwriter_rows(ctx, w, 0, grid->height, data);
-    if (st != AW_OK) {
-        aw_rwriter_abort(w);
-        return st;
-    }
-    return aw_rwriter_close(ctx, w);
-}
-
-aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
-                           const uint8_t *data, const char *description,
-                           char **metadata, const aw_class_def *classes,
-                           size_t n_classes, int has_nodata, int nodata,
-                           const aw_write_opts *wo)
-{
-    aw_rwriter *w = NULL;
-    aw_status st =
-        aw_rwriter_open(ctx, path, grid, GDT_Byte, 1.0, description, metadata,
-                        classes, n_classes, has_nodata, nodata, wo, &w);
-    if (st != AW_OK)
-        return st;
-    st = aw_rwriter_rows(ctx, w, 0, grid->height, data);
-    if (st != AW_OK) {
-        aw_rwriter_abort(w);
-        return st;
-    }
-    return aw_rwriter_close(ctx, w);
-}
-
 char *aw_scene_footprint(const aw_scene_cfg *sc)
 {
     const aw_band_src *src = NULL;

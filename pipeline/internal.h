@@ -48,20 +48,6 @@ aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
 void aw_rwriter_abort(aw_rwriter *w); /* accepts NULL */
 
-/* Write a float32 raster (nodata NaN) with band description and metadata
- * (NULL-terminated "KEY=VALUE" list). */
-aw_status aw_write_f32(aw_ctx *ctx, const char *path, const aw_grid *grid,
-                       const float *data, const char *description,
-                       char **metadata, const aw_write_opts *wo);
-
-/* Write a uint8 class raster with colour table and category names; nodata
- * is set when has_nodata. */
-aw_status aw_write_classes(aw_ctx *ctx, const char *path, const aw_grid *grid,
-                           const uint8_t *data, const char *description,
-                           char **metadata, const aw_class_def *classes,
-                           size_t n_classes, int has_nodata, int nodata,
-                           const aw_write_opts *wo);
-
 /* AW_OK when the raster's footprint overlaps the grid's extent, else
  * AW_ERR_INPUT naming the file (checked before any pixel is warped). */
 aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,

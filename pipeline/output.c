@@ -91,7 +91,13 @@ static aw_status write_text(aw_ctx *ctx, const char *dir, const char *name,
 
 aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j)
 {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    return aw_write_json_digits(ctx, path, j, 10);
+}
+
+aw_status aw_write_json_digits(aw_ctx *ctx, const char *path, json_t *j,
+                               int digits)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(digits));
     if (!text)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     size_t n = strlen(text);

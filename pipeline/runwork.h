@@ -118,6 +118,9 @@ void aw_sweep_stale(aw_ctx *ctx, const char *region_dir);
 
 /* Write a JSON document atomically. */
 aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j);
+/* The same with JSON_REAL_PRECISION(digits). */
+aw_status aw_write_json_digits(aw_ctx *ctx, const char *path, json_t *j,
+                               int digits);
 
 /* JSON record of a scene: profile metadata, quality counts, status. */
 json_t *aw_scene_json(const scene_buf *s);

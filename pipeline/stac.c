@@ -54,6 +54,7 @@
 #include <ogr_srs_api.h>
 #include "aralwatch/util.h"
 #include "internal.h"
+#include "runwork.h"
 
 #define STAC_VERSION  "1.1.0"
 #define EDGE_SEGMENTS 20 /* 21 points per edge of the outline */
@@ -115,24 +116,6 @@ static double round7(double v)
 }
 
 /* Write a document atomically (temporary name, fsync, rename). */
-static aw_status write_doc(aw_ctx *ctx, const char *path, json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
-    if (!text)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    size_t n = strlen(text);
-    char *withnl = realloc(text, n + 2);
-    if (!withnl) {
-        free(text);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    }
-    withnl[n] = '\n';
-    withnl[n + 1] = '\0';
-    aw_status st = aw_write_file_atomic(ctx, path, withnl, n + 1);
-    free(withnl);
-    return st;
-}
-
 /* Mark in *used the extensions whose prefix some key under j carries. */
 static void used_extensions(json_t *j, unsigned *used)
 {
@@ -1043,7 +1026,7 @@ aw_status aw_write_stac_item(aw_ctx *ctx, const char *dir, json_t *m)
     for (size_t e = 0; e < N_EXTENSIONS; e++)
         if (used & (1u << e))
             json_array_append_new(exts, json_string(extensions[e].schema));
-    st = write_doc(ctx, path, item);
+    st = aw_write_json_digits(ctx, path, item, 15);
 done:
     json_decref(item);
     json_decref(exts);
@@ -1246,7 +1229,7 @@ aw_status aw_write_stac_collection(aw_ctx *ctx, const char *region_dir,
     json_object_set_new(c, "extent", extent);
     json_object_set_new(c, "links", links);
     char *path = aw_path_join(region_dir, "collection.json");
-    st = path ? write_doc(ctx, path, c)
+    st = path ? aw_write_json_digits(ctx, path, c, 15)
               : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     free(path);
     json_decref(c);
