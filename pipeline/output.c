@@ -97,7 +97,7 @@ aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j)
 aw_status aw_write_json_digits(aw_ctx *ctx, const char *path, json_t *j,
                                int digits)
 {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(digits));
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION((size_t)digits));
     if (!text)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     size_t n = strlen(text);
