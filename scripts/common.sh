@@ -7,8 +7,9 @@ AW_PACKAGES=(build-essential cmake pkg-config libgdal-dev gdal-bin
     libproj-dev libtiff-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
     libsqlite3-dev python3-gdal python3-numpy python3-yaml python3-jsonschema
     # scripts/test.sh: libFuzzer targets (clang, its libFuzzer/sanitizer
-    # runtime and OpenMP runtime) and valgrind memcheck
-    clang libclang-rt-14-dev libomp-14-dev valgrind)
+    # runtime and OpenMP runtime), valgrind memcheck, and headless Chromium
+    # to render report.html in e2e.test_report
+    clang libclang-rt-14-dev libomp-14-dev valgrind chromium)
 
 aw_install_deps() {
     local missing=()
