@@ -12,6 +12,7 @@
 #include "aralwatch/catalog.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
+#include "internal.h"
 
 struct aw_catalog {
     sqlite3 *db;
@@ -53,7 +54,37 @@ static const char *const migrations[AW_CATALOG_SCHEMA] = {
     "CREATE TABLE files ("
     "  path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
     "  mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-    "  checked TEXT NOT NULL);"};
+    "  checked TEXT NOT NULL);",
+    /* 2 -> 3: baselines (yearly summaries, periods, zones), the state of
+     * every alert rule per zone, and the forecasts. */
+    "CREATE TABLE baseline_years ("
+    "  year INTEGER NOT NULL, period TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL, n_dates INTEGER NOT NULL,"
+    "  built TEXT NOT NULL, PRIMARY KEY (year, period));"
+    "CREATE TABLE baseline_periods ("
+    "  period TEXT PRIMARY KEY, from_date TEXT NOT NULL,"
+    "  to_date TEXT NOT NULL, years TEXT NOT NULL,"
+    "  n_years INTEGER NOT NULL, min_years INTEGER NOT NULL,"
+    "  built TEXT NOT NULL);"
+    "CREATE TABLE zone_baseline ("
+    "  period TEXT NOT NULL, zone_id TEXT NOT NULL, metric TEXT NOT NULL,"
+    "  n_obs INTEGER NOT NULL, n_years INTEGER NOT NULL,"
+    "  median REAL, p10 REAL, p25 REAL, p75 REAL, p90 REAL,"
+    "  mean REAL, std REAL, PRIMARY KEY (period, zone_id, metric));"
+    "CREATE TABLE alert_state ("
+    "  rule_id TEXT NOT NULL, zone_id TEXT NOT NULL, level TEXT NOT NULL,"
+    "  onset TEXT, last_record TEXT, date TEXT NOT NULL,"
+    "  run_id INTEGER REFERENCES runs(id), PRIMARY KEY (rule_id, zone_id));"
+    "CREATE TABLE forecasts ("
+    "  date TEXT NOT NULL, zone_id TEXT NOT NULL, rule_id TEXT NOT NULL,"
+    "  level TEXT NOT NULL, projected TEXT, record TEXT NOT NULL,"
+    "  run_id INTEGER REFERENCES runs(id),"
+    "  PRIMARY KEY (date, zone_id, rule_id, level));"};
+
+sqlite3 *aw_catalog_db(aw_catalog *cat)
+{
+    return cat->db;
+}
 
 static aw_status db_fail(aw_ctx *ctx, aw_catalog *cat, const char *what)
 {
@@ -286,6 +317,19 @@ aw_status aw_catalog_put_date(aw_ctx *ctx, aw_catalog *cat, int64_t run_id,
 {
     char now[21];
     aw_utc_now(now);
+    /* A date done again replaces what it had: metrics it no longer has
+     * (NaN now) must not survive from the last time, nor its alerts and
+     * forecasts. */
+    val d[] = {TXT(date)};
+    static const char *const clear[] = {
+        "DELETE FROM zone_metrics WHERE date = ?",
+        "DELETE FROM alerts WHERE date = ?",
+        "DELETE FROM forecasts WHERE date = ?"};
+    for (size_t i = 0; i < N_OF(clear); i++) {
+        aw_status st = write_sql(ctx, cat, clear[i], d, N_OF(d));
+        if (st != AW_OK)
+            return st;
+    }
     val v[] = {TXT(date), TXT(fingerprint), TXT(status), INT(run_id), TXT(now)};
     return write_sql(ctx, cat,
                      "INSERT OR REPLACE INTO dates (date, fingerprint, "
@@ -420,5 +464,24 @@ aw_status aw_catalog_print_status(aw_ctx *ctx, aw_catalog *cat, FILE *out)
                         "SELECT zone_id, date, rule_id, level FROM alerts a "
                         "WHERE date = (SELECT MAX(date) FROM alerts b WHERE "
                         "b.zone_id = a.zone_id) ORDER BY zone_id, rule_id");
+    if (st == AW_OK)
+        st = print_rows(ctx, cat, out,
+                        "alerts in force (zone, rule, level, since, as of):",
+                        "SELECT zone_id, rule_id, level, onset, date FROM "
+                        "alert_state WHERE level != 'none' ORDER BY zone_id, "
+                        "rule_id");
+    if (st == AW_OK)
+        st = print_rows(ctx, cat, out,
+                        "forecasts of the latest date (zone, rule, level, "
+                        "projected date):",
+                        "SELECT zone_id, rule_id, level, projected FROM "
+                        "forecasts WHERE date = (SELECT MAX(date) FROM "
+                        "dates WHERE status = 'done') ORDER BY zone_id, "
+                        "rule_id, level");
+    if (st == AW_OK)
+        st = print_rows(ctx, cat, out,
+                        "baseline periods (period, from, to, years):",
+                        "SELECT period, from_date, to_date, years FROM "
+                        "baseline_periods ORDER BY period");
     return st;
 }

@@ -51,12 +51,23 @@
 /* ---- Names ---- */
 
 static const char *const metric_names[AW_METRIC_COUNT] = {
-    "water_area_km2", "water_fraction", "valid_fraction",
-    "mean_ndvi",      "mean_ndwi",      "mean_mndwi"};
+    "water_area_km2",
+    "water_fraction",
+    "valid_fraction",
+    "mean_ndvi",
+    "mean_ndwi",
+    "mean_mndwi",
+    "water_area_pct_median",
+    "lost_water_km2",
+    "new_water_km2",
+    "stressed_pct",
+    "mean_vci",
+    "ndvi_anomaly"};
 
 /* The index a metric reads, or -1 when it needs only the water mask. */
 static const int metric_index[AW_METRIC_COUNT] = {
-    -1, -1, -1, AW_IDX_NDVI, AW_IDX_NDWI, AW_IDX_MNDWI};
+    -1, -1, -1, AW_IDX_NDVI, AW_IDX_NDWI, AW_IDX_MNDWI,
+    -1, -1, -1, AW_IDX_NDVI, AW_IDX_NDVI, AW_IDX_NDVI};
 
 static const char *const resampling_names[] = {"nearest", "bilinear", "cubic",
                                                "average"};
@@ -75,6 +86,7 @@ static const char *const rule_type_names[] = {
 static const char *const compress_names[] = {"deflate", "zstd", "lzw", "none"};
 static const char *const compress_values[] = {"DEFLATE", "ZSTD", "LZW", "NONE"};
 static const char *const level_names[3] = {"watch", "warning", "alert"};
+static const char *const period_names[] = {"month", "dekad"};
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1969,12 +1981,29 @@ static void parse_rule(loader *L, yaml_node_t *n, const char *path,
 {
     r->line = line_of(n);
     r->min_valid_fraction = L->cfg->alerts_min_valid_fraction;
-    enum { ID, TYPE, METRIC, WHEN, WATCH, WARNING, ALERT, KIND, ZONES, MVF, N };
-    field f[N] = {{.name = "id"},     {.name = "type"},
-                  {.name = "metric"}, {.name = "when"},
-                  {.name = "watch"},  {.name = "warning"},
-                  {.name = "alert"},  {.name = "kind"},
-                  {.name = "zones"},  {.name = "min_valid_fraction"}};
+    r->persistence = L->cfg->alerts_persistence;
+    r->hysteresis = L->cfg->alerts_hysteresis;
+    enum {
+        ID,
+        TYPE,
+        METRIC,
+        WHEN,
+        WATCH,
+        WARNING,
+        ALERT,
+        KIND,
+        ZONES,
+        MVF,
+        PERSIST,
+        HYST,
+        N
+    };
+    field f[N] = {{.name = "id"},          {.name = "type"},
+                  {.name = "metric"},      {.name = "when"},
+                  {.name = "watch"},       {.name = "warning"},
+                  {.name = "alert"},       {.name = "kind"},
+                  {.name = "zones"},       {.name = "min_valid_fraction"},
+                  {.name = "persistence"}, {.name = "hysteresis"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2043,6 +2072,14 @@ static void parse_rule(loader *L, yaml_node_t *n, const char *path,
         key_path(kp, path, "min_valid_fraction");
         get_fraction(L, f[MVF].val, kp, &r->min_valid_fraction);
     }
+    if (f[PERSIST].val) {
+        key_path(kp, path, "persistence");
+        get_int(L, f[PERSIST].val, kp, 1, 100, &r->persistence);
+    }
+    if (f[HYST].val) {
+        key_path(kp, path, "hysteresis");
+        get_fraction(L, f[HYST].val, kp, &r->hysteresis);
+    }
 }
 
 static void parse_rules(loader *L, const yaml_node_t *n, const char *path)
@@ -2086,8 +2123,11 @@ static void parse_rules(loader *L, const yaml_node_t *n, const char *path)
 
 static void parse_alerts(loader *L, yaml_node_t *n, const char *path)
 {
-    enum { MVF, RULES, N };
-    field f[N] = {{.name = "min_valid_fraction"}, {.name = "rules"}};
+    enum { MVF, PERSIST, HYST, RULES, N };
+    field f[N] = {{.name = "min_valid_fraction"},
+                  {.name = "persistence"},
+                  {.name = "hysteresis"},
+                  {.name = "rules"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2095,9 +2135,124 @@ static void parse_alerts(loader *L, yaml_node_t *n, const char *path)
         key_path(kp, path, "min_valid_fraction");
         get_fraction(L, f[MVF].val, kp, &L->cfg->alerts_min_valid_fraction);
     }
+    if (f[PERSIST].val) {
+        key_path(kp, path, "persistence");
+        get_int(L, f[PERSIST].val, kp, 1, 100, &L->cfg->alerts_persistence);
+    }
+    if (f[HYST].val) {
+        key_path(kp, path, "hysteresis");
+        get_fraction(L, f[HYST].val, kp, &L->cfg->alerts_hysteresis);
+    }
     if (f[RULES].val) {
         key_path(kp, path, "rules");
         parse_rules(L, f[RULES].val, kp);
+    }
+}
+
+static void parse_baseline(loader *L, yaml_node_t *n, const char *path)
+{
+    aw_config *cfg = L->cfg;
+    enum { PERIOD, FROM, TO, MINY, MVF, LOST, NEW, STRESS, SEASON, N };
+    field f[N] = {{.name = "period"},
+                  {.name = "from"},
+                  {.name = "to"},
+                  {.name = "min_years"},
+                  {.name = "min_valid_fraction"},
+                  {.name = "lost_water_occurrence"},
+                  {.name = "new_water_occurrence"},
+                  {.name = "stress_vci"},
+                  {.name = "season_ndvi"}};
+    if (!read_mapping(L, n, path, f, N))
+        return;
+    char kp[KEY_PATH_MAX];
+    int v;
+    if (f[PERIOD].val) {
+        key_path(kp, path, "period");
+        if (get_enum(L, f[PERIOD].val, kp, "period", period_names,
+                     COUNT_OF(period_names), 0, &v))
+            cfg->baseline_period = (aw_period)v;
+    }
+    if (f[FROM].val) {
+        key_path(kp, path, "from");
+        get_date(L, f[FROM].val, kp, cfg->baseline_from);
+    }
+    if (f[TO].val) {
+        key_path(kp, path, "to");
+        get_date(L, f[TO].val, kp, cfg->baseline_to);
+    }
+    if (cfg->baseline_from[0] && cfg->baseline_to[0] &&
+        strcmp(cfg->baseline_from, cfg->baseline_to) > 0)
+        add_error(L, line_of(f[TO].val), "baseline.to",
+                  "%s is before baseline.from %s", cfg->baseline_to,
+                  cfg->baseline_from);
+    if (f[MINY].val) {
+        key_path(kp, path, "min_years");
+        get_int(L, f[MINY].val, kp, 1, 64, &cfg->baseline_min_years);
+    }
+    if (f[MVF].val) {
+        key_path(kp, path, "min_valid_fraction");
+        get_fraction(L, f[MVF].val, kp, &cfg->baseline_min_valid_fraction);
+    }
+    if (f[LOST].val) {
+        key_path(kp, path, "lost_water_occurrence");
+        get_fraction(L, f[LOST].val, kp, &cfg->lost_water_occurrence);
+    }
+    if (f[NEW].val) {
+        key_path(kp, path, "new_water_occurrence");
+        get_fraction(L, f[NEW].val, kp, &cfg->new_water_occurrence);
+    }
+    if (f[SEASON].val) {
+        key_path(kp, path, "season_ndvi");
+        if (get_number(L, f[SEASON].val, kp, 0, &cfg->season_ndvi) &&
+            (cfg->season_ndvi < -1 || cfg->season_ndvi > 1))
+            add_error(L, line_of(f[SEASON].val), kp,
+                      "must be an NDVI between -1 and 1, got %g",
+                      cfg->season_ndvi);
+    }
+    if (f[STRESS].val) {
+        key_path(kp, path, "stress_vci");
+        if (get_number(L, f[STRESS].val, kp, 0, &cfg->stress_vci) &&
+            (cfg->stress_vci <= 0 || cfg->stress_vci >= 100))
+            add_error(L, line_of(f[STRESS].val), kp,
+                      "must be between 0 and 100 (exclusive), got %g",
+                      cfg->stress_vci);
+    }
+}
+
+static void parse_forecast(loader *L, yaml_node_t *n, const char *path)
+{
+    aw_config *cfg = L->cfg;
+    enum { OBS, MINOBS, ALPHA, HORIZON, N };
+    field f[N] = {{.name = "observations"},
+                  {.name = "min_observations"},
+                  {.name = "alpha"},
+                  {.name = "horizon_days"}};
+    if (!read_mapping(L, n, path, f, N))
+        return;
+    char kp[KEY_PATH_MAX];
+    if (f[OBS].val) {
+        key_path(kp, path, "observations");
+        get_int(L, f[OBS].val, kp, 3, 1000, &cfg->forecast_observations);
+    }
+    if (f[MINOBS].val) {
+        key_path(kp, path, "min_observations");
+        get_int(L, f[MINOBS].val, kp, 3, 1000, &cfg->forecast_min_observations);
+    }
+    if (cfg->forecast_min_observations > cfg->forecast_observations)
+        add_error(L, line_of(n), path,
+                  "min_observations (%d) is more than observations (%d)",
+                  cfg->forecast_min_observations, cfg->forecast_observations);
+    if (f[ALPHA].val) {
+        key_path(kp, path, "alpha");
+        if (get_number(L, f[ALPHA].val, kp, 0, &cfg->forecast_alpha) &&
+            (cfg->forecast_alpha <= 0 || cfg->forecast_alpha >= 0.5))
+            add_error(L, line_of(f[ALPHA].val), kp,
+                      "must be between 0 and 0.5 (exclusive), got %g",
+                      cfg->forecast_alpha);
+    }
+    if (f[HORIZON].val) {
+        key_path(kp, path, "horizon_days");
+        get_int(L, f[HORIZON].val, kp, 1, 3660, &cfg->forecast_horizon_days);
     }
 }
 
@@ -2306,6 +2461,19 @@ static void set_defaults(aw_config *cfg)
     cfg->otsu_min_class_fraction = 0.01;
     cfg->zones_kind = AW_ZONE_OTHER;
     cfg->alerts_min_valid_fraction = 0.5;
+    cfg->alerts_persistence = 2;
+    cfg->alerts_hysteresis = 0.05;
+    cfg->baseline_period = AW_PERIOD_MONTH;
+    cfg->baseline_min_years = 5;
+    cfg->baseline_min_valid_fraction = 0.8;
+    cfg->lost_water_occurrence = 0.75;
+    cfg->new_water_occurrence = 0.10;
+    cfg->stress_vci = 35.0;
+    cfg->season_ndvi = 0.25;
+    cfg->forecast_observations = 12;
+    cfg->forecast_min_observations = 6;
+    cfg->forecast_alpha = 0.05;
+    cfg->forecast_horizon_days = 365;
     cfg->cog = 1;
     cfg->blocksize = 256;
     cfg->overwrite = 1;
@@ -2333,16 +2501,19 @@ static void parse_root(loader *L, yaml_node_t *root)
         MOSAIC,
         DEM,
         ALLOW_NETWORK,
+        BASELINE,
+        FORECAST,
         N
     };
-    field f[N] = {{.name = "version"},      {.name = "region"},
-                  {.name = "scenes"},       {.name = "indices"},
-                  {.name = "index_params"}, {.name = "resampling"},
-                  {.name = "water"},        {.name = "zones"},
-                  {.name = "alerts"},       {.name = "outputs"},
-                  {.name = "inbox"},        {.name = "quality"},
-                  {.name = "mosaic"},       {.name = "dem"},
-                  {.name = "allow_network"}};
+    field f[N] = {{.name = "version"},       {.name = "region"},
+                  {.name = "scenes"},        {.name = "indices"},
+                  {.name = "index_params"},  {.name = "resampling"},
+                  {.name = "water"},         {.name = "zones"},
+                  {.name = "alerts"},        {.name = "outputs"},
+                  {.name = "inbox"},         {.name = "quality"},
+                  {.name = "mosaic"},        {.name = "dem"},
+                  {.name = "allow_network"}, {.name = "baseline"},
+                  {.name = "forecast"}};
     if (!read_mapping(L, root, "", f, N))
         return;
     if (require(L, root, "", &f[VERSION])) {
@@ -2391,6 +2562,10 @@ static void parse_root(loader *L, yaml_node_t *root)
         parse_water(L, f[WATER].val, "water");
     if (f[ZONES].val)
         parse_zones(L, f[ZONES].val, "zones");
+    if (f[BASELINE].val)
+        parse_baseline(L, f[BASELINE].val, "baseline");
+    if (f[FORECAST].val)
+        parse_forecast(L, f[FORECAST].val, "forecast");
     if (f[ALERTS].val)
         parse_alerts(L, f[ALERTS].val, "alerts");
     if (f[OUTPUTS].val)

@@ -14,6 +14,12 @@ typedef struct aw_class_def {
     short r, g, b, a;
 } aw_class_def;
 
+/* The SQLite handle of an open catalog, for the pipeline's own queries
+ * (baseline, alert history). */
+struct sqlite3;
+struct aw_catalog;
+struct sqlite3 *aw_catalog_db(struct aw_catalog *cat);
+
 /* Output encoding options from the config. */
 typedef struct aw_write_opts {
     int cog;

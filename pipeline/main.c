@@ -13,8 +13,10 @@
 #include <jansson.h>
 #include "aralwatch/config.h"
 #include "aralwatch/pipeline.h"
+#include "aralwatch/report.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
+#include "baseline.h"
 
 static const char *const main_usage =
     "usage: aralwatch [--version] [--help] <command> [options]\n"
@@ -24,9 +26,11 @@ static const char *const main_usage =
     "commands:\n"
     "  run       run the pipeline for the scenes a config names\n"
     "  reprocess run again dates the catalog has done\n"
+    "  baseline  build or update the multi-year baseline\n"
     "  status    what the region's catalog knows\n"
     "  validate  check a config without reading any pixel\n"
     "  inspect   describe a raster or a scene folder\n"
+    "  report    write the HTML report from a report document (JSON)\n"
     "\n"
     "'aralwatch <command> --help' describes a command.\n"
     "\n"
@@ -72,6 +76,22 @@ static const char *const reprocess_usage =
     "\n"
     "exit codes: as for run.\n";
 
+static const char *const baseline_usage =
+    "usage: aralwatch baseline --config FILE [--from DATE] [--to DATE]\n"
+    "                          [--out DIR] [--threads N] [--quiet] "
+    "[--verbose]\n"
+    "                          [--log-format text|json]\n"
+    "\n"
+    "Build or update the region's multi-year baseline from the dates\n"
+    "between --from and --to (YYYY-MM-DD; default baseline.from and\n"
+    "baseline.to of the config): runs the pipeline on those of them not\n"
+    "done yet, then per period of the year (month or dekad) the water\n"
+    "frequency and NDVI statistics per pixel and the zones' water area and\n"
+    "NDVI statistics. Only the years whose dates changed are summarised\n"
+    "again. Later runs compare every date with it.\n"
+    "\n"
+    "exit codes: as for run.\n";
+
 static const char *const status_usage =
     "usage: aralwatch status --config FILE [--out DIR]\n"
     "\n"
@@ -101,6 +121,23 @@ static const char *const inspect_usage =
     "  -h, --help  this text\n"
     "\n"
     "exit codes: 0 success; 4 nothing readable; 2 usage error.\n";
+
+static const char *const report_usage =
+    "usage: aralwatch report --data FILE.json --out FILE.html\n"
+    "\n"
+    "Write the HTML report of a report document: alerts (most severe\n"
+    "first), insufficient-data notices, forecasts, the zone table, a chart\n"
+    "per zone series and the quicklooks with their legends. The page is\n"
+    "self-contained (inline CSS and SVG, images as data: URIs) and is\n"
+    "written atomically. Quicklook paths in the document are relative to\n"
+    "the folder of FILE.json.\n"
+    "\n"
+    "  -d, --data FILE  the report document (JSON)\n"
+    "  -o, --out FILE   the HTML file to write\n"
+    "  -h, --help       this text\n"
+    "\n"
+    "exit codes: 0 written; 4 the document is missing or not valid JSON\n"
+    "(nothing is written); 5 the page could not be written; 2 usage error.\n";
 
 static int usage_error(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -200,9 +237,13 @@ static void json_summary(aw_status st, const aw_run_result *r, int exit_code,
     json_decref(o);
 }
 
-/* run, and reprocess (a run that first forgets some dates). */
-static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
+/* run, reprocess (a run that first forgets some dates) and baseline (a
+ * run over a date range, then the baseline built from it). */
+enum { MODE_RUN, MODE_REPROCESS, MODE_BASELINE };
+static int run_command(aw_ctx *ctx, int argc, char **argv, int mode)
 {
+    int reprocess = mode == MODE_REPROCESS;
+    const char *from = NULL, *to = NULL;
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"out", required_argument, NULL, 'o'},
@@ -212,9 +253,13 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
         {"scene", required_argument, NULL, 's'},
         {"since", required_argument, NULL, 'S'},
         {"log-format", required_argument, NULL, 'L'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *usage = reprocess ? reprocess_usage : run_usage;
+    const char *usage = mode == MODE_REPROCESS  ? reprocess_usage
+                        : mode == MODE_BASELINE ? baseline_usage
+                                                : run_usage;
     const char *config = NULL;
     aw_run_opts ro;
     memset(&ro, 0, sizeof ro);
@@ -253,6 +298,18 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
             else
                 ro.reprocess_since = optarg;
             break;
+        case 'F':
+        case 'T':
+            if (mode != MODE_BASELINE)
+                return usage_error(usage, "%s", "unknown option");
+            if (!is_date(optarg))
+                return usage_error(usage, "--%s takes YYYY-MM-DD, not '%s'",
+                                   c == 'F' ? "from" : "to", optarg);
+            if (c == 'F')
+                from = optarg;
+            else
+                to = optarg;
+            break;
         case 'L':
             if (strcmp(optarg, "json") == 0)
                 json_log = 1;
@@ -289,7 +346,13 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
         return rc;
     aw_ctx_set_scope(ctx, NULL, NULL, "run");
     aw_run_result res;
-    aw_status st = aw_run(ctx, cfg, &ro, &res);
+    aw_status st;
+    if (mode == MODE_BASELINE) {
+        aw_baseline_opts bo = {ro, from, to};
+        st = aw_baseline_build(ctx, cfg, &bo, &res);
+    }
+    else
+        st = aw_run(ctx, cfg, &ro, &res);
     aw_config_destroy(cfg);
     rc = aw_run_exit_code(st, &res);
     if (st != AW_OK && !json_log)
@@ -304,12 +367,17 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int reprocess)
 
 static int cmd_run(aw_ctx *ctx, int argc, char **argv)
 {
-    return run_command(ctx, argc, argv, 0);
+    return run_command(ctx, argc, argv, MODE_RUN);
+}
+
+static int cmd_baseline(aw_ctx *ctx, int argc, char **argv)
+{
+    return run_command(ctx, argc, argv, MODE_BASELINE);
 }
 
 static int cmd_reprocess(aw_ctx *ctx, int argc, char **argv)
 {
-    return run_command(ctx, argc, argv, 1);
+    return run_command(ctx, argc, argv, MODE_REPROCESS);
 }
 
 static int cmd_status(aw_ctx *ctx, int argc, char **argv)
@@ -415,6 +483,47 @@ static int cmd_inspect(aw_ctx *ctx, int argc, char **argv)
     return AW_EXIT_OK;
 }
 
+static int cmd_report(aw_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *data = NULL, *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            fputs(report_usage, stdout);
+            return AW_EXIT_OK;
+        default:
+            return usage_error(report_usage, "%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(report_usage, "unexpected argument '%s'",
+                           argv[optind]);
+    if (!data || !out)
+        return usage_error(report_usage, "%s",
+                           "report needs --data FILE.json and --out FILE.html");
+    if (strcmp(data, out) == 0)
+        return usage_error(report_usage, "%s",
+                           "--out would overwrite the --data file");
+    aw_status st = aw_report_from_json_file(ctx, data, out);
+    if (st != AW_OK) {
+        fprintf(stderr, "aralwatch: %s\n", aw_ctx_errmsg(ctx));
+        return aw_exit_code(st);
+    }
+    return AW_EXIT_OK;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -462,6 +571,10 @@ int main(int argc, char **argv)
         fn = cmd_status;
     else if (strcmp(cmd, "reprocess") == 0)
         fn = cmd_reprocess;
+    else if (strcmp(cmd, "report") == 0)
+        fn = cmd_report;
+    else if (strcmp(cmd, "baseline") == 0)
+        fn = cmd_baseline;
     if (!fn)
         return usage_error(main_usage, "unknown command '%s'", cmd);
 

@@ -23,6 +23,7 @@
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
 #include "alerts.h"
+#include "baseline.h"
 #include "internal.h"
 #include "runwork.h"
 
@@ -97,7 +98,8 @@ aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j)
 aw_status aw_write_json_digits(aw_ctx *ctx, const char *path, json_t *j,
                                int digits)
 {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION((size_t)digits));
+    char *text =
+        json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION((size_t)digits));
     if (!text)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     size_t n = strlen(text);
@@ -241,6 +243,10 @@ static aw_status write_alerts(aw_ctx *ctx, run_state *rs, date_work *w,
     json_object_set_new(root, "date", json_string(w->date));
     json_object_set(root, "alerts", w->alerts);
     json_object_set(root, "notices", w->notices);
+    if (w->active)
+        json_object_set(root, "active", w->active);
+    if (w->forecasts)
+        json_object_set(root, "forecasts", w->forecasts);
     aw_status st = write_json(ctx, dir, "alerts.json", root);
     json_decref(root);
     return st;
@@ -328,7 +334,7 @@ static aw_status open_class_writer(aw_ctx *ctx, run_state *rs, date_work *w,
               : kind == OUT_SOURCE ? AW_RASTER_SOURCE
               : kind == OUT_WOFL   ? AW_RASTER_WOFL
                                    : AW_RASTER_WATER;
-    if (!(cfg->rasters >> bit & 1u))
+    if (!((cfg->rasters | rs->opts->force_rasters) >> bit & 1u))
         return AW_OK; /* not asked for (outputs.rasters) */
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
     char *path = aw_path_join(w->out->stage, name);
@@ -365,13 +371,74 @@ static const char *method_name(aw_water_method m)
 /* Open a writer for every output raster of the date, with its metadata
  * (the water threshold is known before the pixels: Otsu's comes from a
  * histogram pass). */
+/* Change against the baseline (baseline.c): water_change.tif and, with
+ * NDVI, vci.tif, ndvi_anomaly.tif and ndvi_diff.tif. */
+static aw_status open_change_writers(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    static const aw_class_def change_classes[] = {
+        {0, "no change", 230, 220, 190, 255},
+        {1, "lost water", 200, 60, 30, 255},
+        {2, "new water", 40, 120, 230, 255},
+        {AW_CLASS_NODATA, "not observed or no baseline", 0, 0, 0, 0},
+    };
+    const aw_config *cfg = rs->cfg;
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "water change against the baseline: 1 lost (frequency >= %g, "
+             "now dry), 2 new (frequency <= %g, now wet), 0 neither",
+             cfg->lost_water_occurrence, cfg->new_water_occurrence);
+    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    aw_status st = AW_OK;
+    char *path = aw_path_join(w->out->stage, "water_change.tif");
+    char **md = class_metadata(provenance(rs, w), change_classes, 4);
+    aw_rwriter *wr = NULL;
+    st = path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Byte, 1.0, desc, md,
+                                change_classes, 4, 1, AW_CLASS_NODATA, &wo, &wr)
+              : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    CSLDestroy(md);
+    free(path);
+    if (st == AW_OK)
+        st = add_writer(ctx, w, "water_change.tif", OUT_CHANGE, AW_BL_WCHANGE,
+                        wr);
+    if (!cfg->indices[AW_IDX_NDVI])
+        return st;
+    static const struct {
+        const char *name, *desc;
+        int which;
+    } f[] = {
+        {"vci.tif",
+         "VCI = 100 * (NDVI - min) / (max - min) over the baseline years "
+         "(Kogan 1995), not clamped",
+         AW_BL_VCI},
+        {"ndvi_anomaly.tif",
+         "NDVI anomaly z = (NDVI - mean) / std over the baseline years",
+         AW_BL_NDVI_Z},
+        {"ndvi_diff.tif", "NDVI - baseline median NDVI", AW_BL_NDVI_DIFF},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0] && st == AW_OK; k++) {
+        path = aw_path_join(w->out->stage, f[k].name);
+        md = provenance(rs, w);
+        wr = NULL;
+        st = path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Float32, 1.0,
+                                    f[k].desc, md, NULL, 0, 1, (double)NAN, &wo,
+                                    &wr)
+                  : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        CSLDestroy(md);
+        free(path);
+        if (st == AW_OK)
+            st = add_writer(ctx, w, f[k].name, OUT_CHANGE, f[k].which, wr);
+    }
+    return st;
+}
+
 static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
     aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
     aw_status st = AW_OK;
     for (int i = 0; i < AW_IDX_COUNT && st == AW_OK; i++) {
-        if (!cfg->indices[i] || !(cfg->rasters >> i & 1u))
+        if (!cfg->indices[i] ||
+            !((cfg->rasters | rs->opts->force_rasters) >> i & 1u))
             continue;
         const aw_index_info *info = aw_index_get((aw_index)i);
         char name[64], desc[512], upper[32];
@@ -501,40 +568,43 @@ static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
                                NULL, cls, w->n_sb + 1, 1, 0);
         free(cls);
     }
+    if (st == AW_OK && rs->bl_have)
+        st = open_change_writers(ctx, rs, w);
     return st;
+}
+
+static const void *strip_data(const run_state *rs, const date_work *w,
+                              const date_out *o, size_t k, size_t off)
+{
+    switch (o->kind[k]) {
+    case OUT_INDEX:
+        return w->index[o->index[k]] + off;
+    case OUT_WATER:
+        return w->water + off;
+    case OUT_DSWE:
+        return w->dswe + off;
+    case OUT_WOFL:
+        return w->wofl + off;
+    case OUT_VALID:
+        return w->qcls + off;
+    case OUT_SOURCE:
+        return w->source + off;
+    case OUT_CHANGE:
+        return aw_bl_strip(rs->bl, o->index[k]);
+    default:
+        return NULL;
+    }
 }
 
 aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
                        int nrows, size_t off)
 {
-    (void)rs;
     date_out *o = w->out;
     double t0 = aw_now();
     aw_status st = AW_OK;
-    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++) {
-        const void *data = NULL;
-        switch (o->kind[k]) {
-        case OUT_INDEX:
-            data = w->index[o->index[k]] + off;
-            break;
-        case OUT_WATER:
-            data = w->water + off;
-            break;
-        case OUT_DSWE:
-            data = w->dswe + off;
-            break;
-        case OUT_WOFL:
-            data = w->wofl + off;
-            break;
-        case OUT_VALID:
-            data = w->qcls + off;
-            break;
-        case OUT_SOURCE:
-            data = w->source + off;
-            break;
-        }
-        st = aw_rwriter_rows(ctx, o->wr[k], row0, nrows, data);
-    }
+    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++)
+        st = aw_rwriter_rows(ctx, o->wr[k], row0, nrows,
+                             strip_data(rs, w, o, k, off));
     w->t[ST_WRITE] += aw_now() - t0;
     return st;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <omp.h>
 #include <cpl_conv.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include "aralwatch/catalog.h"
 #include "aralwatch/profile.h"
@@ -26,6 +27,7 @@
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
 #include "alerts.h"
+#include "baseline.h"
 #include "internal.h"
 #include "lock.h"
 #include "runwork.h"
@@ -76,6 +78,9 @@ static void date_free(date_work *w)
     aw_date_abort(w);
     json_decref(w->alerts);
     json_decref(w->notices);
+    json_decref(w->active);
+    json_decref(w->forecasts);
+    json_decref(w->states);
     memset(w, 0, sizeof *w);
 }
 
@@ -641,7 +646,10 @@ static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     w->alerts = json_array();
     w->notices = json_array();
-    if (!w->alerts || !w->notices)
+    w->active = json_array();
+    w->forecasts = json_array();
+    w->states = json_array();
+    if (!w->alerts || !w->notices || !w->active || !w->forecasts || !w->states)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     if (rs->zones.n == 0)
         return AW_OK;
@@ -652,9 +660,12 @@ static aw_status stage_alerts(aw_ctx *ctx, run_state *rs, date_work *w)
     for (size_t i = 0; i < w->n_sb; i++)
         if (w->sb[i].status == SCENE_USED)
             ids[k++] = w->sb[i].sc->id;
-    aw_alert_input in = {w->date, ids, k};
-    aw_status st = aw_alerts_eval(ctx, rs->cfg, &rs->zones, w->stats, &in,
-                                  w->alerts, w->notices, &w->n_alerts);
+    aw_alert_input in = {w->date, ids, k, aw_catalog_db(rs->catalog)};
+    aw_alert_out out = {w->alerts,    w->notices, w->active,
+                        w->forecasts, w->states,  0};
+    aw_status st =
+        aw_alerts_eval(ctx, rs->cfg, &rs->zones, w->stats, &in, &out);
+    w->n_alerts = out.n_alerts;
     free(ids);
     return st;
 }
@@ -784,6 +795,13 @@ static aw_status run_strip_view(aw_ctx *ctx, run_state *rs, run_state *vp,
             idx[i] = rs->cfg->indices[i] ? w->index[i] + off : NULL;
         st = aw_zones_run_rows(ctx, &rs->zones, w->zr, &rs->grid, sp->row0,
                                sp->nrows, idx, w->water + off, w->qcls + off);
+        w->t[ST_ZONES] += aw_now() - t0;
+    }
+    if (st == AW_OK && pass == PASS_MAIN && rs->bl_have) {
+        /* Change against the baseline of the date's period. */
+        aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_ZONES]);
+        t0 = aw_now();
+        st = aw_bl_rows(ctx, rs->bl, rs, w, sp->row0, sp->nrows, off);
         w->t[ST_ZONES] += aw_now() - t0;
     }
     if (st == AW_OK && pass == PASS_MAIN) {
@@ -958,6 +976,12 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             if (st != AW_OK)
                 return st;
         }
+        rs->bl_have = 0;
+        if (rs->bl) {
+            st = aw_bl_date_begin(ctx, rs->bl, rs, w->date, &rs->bl_have);
+            if (st != AW_OK)
+                return st;
+        }
         aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_WRITE]);
         st = aw_date_open(ctx, rs, w);
         if (st != AW_OK)
@@ -996,6 +1020,8 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
                 return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
             }
             aw_zones_run_end(&rs->zones, w->zr, &rs->grid, w->stats);
+            if (rs->bl_have)
+                aw_bl_date_end(rs->bl, rs, w->stats);
         }
         aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_ALERTS]);
         double t0 = aw_now();
@@ -1124,6 +1150,90 @@ static const char *const scene_status_names[] = {"used", "skipped", "failed"};
 /* Record a date's outcome in the catalog, in one transaction: done (with
  * its fingerprint, metrics and alerts) only when its outputs were written;
  * otherwise the scenes' reasons, and the next run tries the date again. */
+/* The level of every rule in every zone, and the date's forecasts. */
+static aw_status record_states(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    sqlite3 *db = aw_catalog_db(rs->catalog);
+    sqlite3_stmt *q = NULL;
+    size_t i;
+    json_t *a;
+    aw_status st = AW_OK;
+    if (w->states && json_array_size(w->states)) {
+        if (sqlite3_prepare_v2(
+                db,
+                "INSERT OR REPLACE INTO alert_state (rule_id, zone_id, level, "
+                "onset, last_record, date, run_id) VALUES (?1, ?2, ?3, ?4, "
+                "?5, ?6, ?7)",
+                -1, &q, NULL) != SQLITE_OK)
+            return aw_fail(ctx, AW_ERR_IO, "catalog: alert state: %s",
+                           sqlite3_errmsg(db));
+        json_array_foreach(w->states, i, a)
+        {
+            sqlite3_reset(q);
+            const char *keys[5] = {"rule_id", "zone_id", "level", "onset",
+                                   "last_record"};
+            for (int k = 0; k < 5; k++) {
+                const char *v = json_string_value(json_object_get(a, keys[k]));
+                if (v)
+                    sqlite3_bind_text(q, k + 1, v, -1, SQLITE_TRANSIENT);
+                else
+                    sqlite3_bind_null(q, k + 1);
+            }
+            sqlite3_bind_text(q, 6, w->date, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 7, rs->run_id);
+            if (sqlite3_step(q) != SQLITE_DONE) {
+                st = aw_fail(ctx, AW_ERR_IO, "catalog: alert state: %s",
+                             sqlite3_errmsg(db));
+                break;
+            }
+        }
+        sqlite3_finalize(q);
+    }
+    if (st != AW_OK || !w->forecasts)
+        return st;
+    if (sqlite3_prepare_v2(db, "DELETE FROM forecasts WHERE date = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return aw_fail(ctx, AW_ERR_IO, "catalog: forecasts: %s",
+                       sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, w->date, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return aw_fail(ctx, AW_ERR_IO, "catalog: forecasts: %s",
+                       sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO forecasts (date, zone_id, "
+                           "rule_id, level, projected, record, run_id) VALUES "
+                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return aw_fail(ctx, AW_ERR_IO, "catalog: forecasts: %s",
+                       sqlite3_errmsg(db));
+    json_array_foreach(w->forecasts, i, a)
+    {
+        sqlite3_reset(q);
+        char *rec = json_dumps(a, JSON_COMPACT);
+        sqlite3_bind_text(q, 1, w->date, -1, SQLITE_STATIC);
+        const char *keys[4] = {"zone_id", "rule_id", "level", "projected_date"};
+        for (int k = 0; k < 4; k++) {
+            const char *v = json_string_value(json_object_get(a, keys[k]));
+            if (v)
+                sqlite3_bind_text(q, k + 2, v, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(q, k + 2);
+        }
+        sqlite3_bind_text(q, 6, rec ? rec : "{}", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 7, rs->run_id);
+        free(rec);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            st = aw_fail(ctx, AW_ERR_IO, "catalog: forecasts: %s",
+                         sqlite3_errmsg(db));
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
 static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
                              const char *fingerprint, int written)
 {
@@ -1171,6 +1281,8 @@ static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
                 rec ? rec : "{}");
             free(rec);
         }
+    if (written && st == AW_OK)
+        st = record_states(ctx, rs, w);
     if (st == AW_OK)
         st = aw_catalog_commit(ctx, cat);
     else
@@ -1231,6 +1343,10 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     rs.region_dir = aw_path_join(out, cfg->region_name);
     size_t *idx = aw_calloc2(cfg->n_scenes, sizeof *idx);
     json_t *summary = json_array();
+    /* What the report needs of the dates processed. */
+    json_t *rep_dates = json_array(), *rep_alerts = json_array();
+    json_t *rep_notices = json_array(), *rep_forecasts = json_array();
+    char rep_latest[11] = "";
     char started[21];
     aw_utc_now(started);
     if (!rs.region_dir || !idx || !summary) {
@@ -1292,6 +1408,8 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     }
     if (!cfg->grid_per_date && cfg->n_scenes > 0) {
         st = prepare_grid(ctx, &rs, cfg);
+        if (st == AW_OK)
+            st = aw_bl_open(ctx, &rs, &rs.bl);
         if (st != AW_OK)
             goto done;
     }
@@ -1311,6 +1429,14 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         while (j < cfg->n_scenes &&
                strcmp(cfg->scenes[idx[j]].date, cfg->scenes[idx[i]].date) == 0)
             j++;
+        const char *date = cfg->scenes[idx[i]].date;
+        if ((opts->date_from && strcmp(date, opts->date_from) < 0) ||
+            (opts->date_to && strcmp(date, opts->date_to) > 0)) {
+            /* Outside the dates asked for (aralwatch baseline). */
+            result->n_scenes -= j - i;
+            i = j;
+            continue;
+        }
         date_work w;
         memset(&w, 0, sizeof w);
         w.date = cfg->scenes[idx[i]].date;
@@ -1410,6 +1536,18 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             }
         }
         else if (w.n_used > 0) {
+            json_array_append_new(rep_dates, json_string(w.date));
+            if (w.alerts)
+                json_array_extend(rep_alerts, w.alerts);
+            if (w.notices) {
+                json_array_clear(rep_notices);
+                json_array_extend(rep_notices, w.notices);
+            }
+            if (w.forecasts) {
+                json_array_clear(rep_forecasts);
+                json_array_extend(rep_forecasts, w.forecasts);
+            }
+            snprintf(rep_latest, sizeof rep_latest, "%s", w.date);
             result->n_alerts += w.n_alerts;
             result->n_notices += json_array_size(w.notices);
             aw_log(ctx, AW_LOG_INFO,
@@ -1448,6 +1586,15 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     }
     if (opts->progress_bar)
         GDALTermProgress(1.0, "done", NULL);
+    /* The report, when the run did something and there are zones (a
+     * run that did nothing leaves it as it was). */
+    if (rep_latest[0] && rs.zones.n && rs.catalog) {
+        aw_ctx_set_scope(ctx, NULL, NULL, "report");
+        aw_run_report_in rin = {rep_dates, rep_alerts, rep_notices,
+                                rep_forecasts, rep_latest};
+        if (aw_run_report(ctx, &rs, &rin) != AW_OK)
+            aw_log(ctx, AW_LOG_WARN, "no report: %s", aw_ctx_errmsg(ctx));
+    }
 
     /* Run summary: what happened to every scene, for the operator. */
     {
@@ -1481,7 +1628,12 @@ done:
     }
     aw_lock_release(lock_fd);
     json_decref(summary);
+    json_decref(rep_dates);
+    json_decref(rep_alerts);
+    json_decref(rep_notices);
+    json_decref(rep_forecasts);
     free(idx);
+    aw_bl_close(rs.bl);
     release_grid(&rs);
     free(rs.region_dir);
     return st;

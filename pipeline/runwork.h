@@ -47,7 +47,15 @@ typedef struct scene_buf {
 
 /* The output rasters of a date being written, strip by strip, into its
  * staging folder (pipeline/output.c). */
-enum { OUT_INDEX, OUT_WATER, OUT_DSWE, OUT_WOFL, OUT_VALID, OUT_SOURCE };
+enum {
+    OUT_INDEX,
+    OUT_WATER,
+    OUT_DSWE,
+    OUT_WOFL,
+    OUT_VALID,
+    OUT_SOURCE,
+    OUT_CHANGE
+};
 #define AW_MAX_WRITERS 16
 typedef struct date_out {
     char *final, *stage, *old;
@@ -79,7 +87,7 @@ typedef struct date_work {
     const char *method_name;           /* "DSWE" / "WOfS" for messages */
     int64_t count[AW_Q_COUNT];
     aw_zone_stats *stats;
-    json_t *alerts, *notices;
+    json_t *alerts, *notices, *active, *forecasts, *states;
     size_t n_alerts;
     double t[ST_COUNT];
     date_out *out;           /* open while the strips are written */
@@ -100,6 +108,8 @@ typedef struct run_state {
     size_t date_i, n_dates;
     struct aw_catalog *catalog;
     int64_t run_id;
+    struct aw_bl *bl; /* the region's baseline, NULL when none */
+    int bl_have;      /* the date being processed has a baseline */
 } run_state;
 
 /* Write the outputs of a date into OUT/<region>/<date>/ through a staging
@@ -121,6 +131,18 @@ aw_status aw_write_json_file(aw_ctx *ctx, const char *path, json_t *j);
 /* The same with JSON_REAL_PRECISION(digits). */
 aw_status aw_write_json_digits(aw_ctx *ctx, const char *path, json_t *j,
                                int digits);
+
+/* The run's report (pipeline/runreport.c): report.json and report.html in
+ * the region folder, from the catalog and what the run did. */
+typedef struct aw_run_report_in {
+    json_t *dates;           /* the dates the run processed */
+    json_t *alerts;          /* the records it issued */
+    json_t *notices;         /* of the latest date it processed */
+    json_t *forecasts;       /* of the latest date it processed */
+    const char *latest_date; /* NULL: none */
+} aw_run_report_in;
+aw_status aw_run_report(aw_ctx *ctx, const run_state *rs,
+                        const aw_run_report_in *in);
 
 /* JSON record of a scene: profile metadata, quality counts, status. */
 json_t *aw_scene_json(const scene_buf *s);

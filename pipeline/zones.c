@@ -548,6 +548,18 @@ double aw_metric_value(const aw_zone_stats *s, aw_metric m)
         return s->has_index[AW_IDX_NDWI] ? s->mean[AW_IDX_NDWI] : (double)NAN;
     case AW_METRIC_MEAN_MNDWI:
         return s->has_index[AW_IDX_MNDWI] ? s->mean[AW_IDX_MNDWI] : (double)NAN;
+    case AW_METRIC_WATER_AREA_PCT_MEDIAN:
+        return s->has_baseline ? s->water_pct_median : (double)NAN;
+    case AW_METRIC_LOST_WATER_KM2:
+        return s->has_baseline ? s->lost_km2 : (double)NAN;
+    case AW_METRIC_NEW_WATER_KM2:
+        return s->has_baseline ? s->new_km2 : (double)NAN;
+    case AW_METRIC_STRESSED_PCT:
+        return s->has_baseline ? s->stressed_pct : (double)NAN;
+    case AW_METRIC_MEAN_VCI:
+        return s->has_baseline ? s->mean_vci : (double)NAN;
+    case AW_METRIC_NDVI_ANOMALY:
+        return s->has_baseline ? s->mean_ndvi_z : (double)NAN;
     case AW_METRIC_COUNT:
         break;
     }

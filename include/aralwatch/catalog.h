@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include "aralwatch/ctx.h"
 
-#define AW_CATALOG_SCHEMA 2
+#define AW_CATALOG_SCHEMA 3
 
 struct aw_catalog;
 typedef struct aw_catalog aw_catalog;

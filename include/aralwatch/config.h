@@ -117,6 +117,15 @@ typedef enum aw_metric {
     AW_METRIC_MEAN_NDVI,
     AW_METRIC_MEAN_NDWI,
     AW_METRIC_MEAN_MNDWI,
+    /* Against the baseline of the date's period of the year (NaN without
+     * one): */
+    AW_METRIC_WATER_AREA_PCT_MEDIAN, /* gap-filled water area, % of the
+                                        zone's baseline median */
+    AW_METRIC_LOST_WATER_KM2,        /* occurrence >= lost level, now dry */
+    AW_METRIC_NEW_WATER_KM2,         /* occurrence <= new level, now wet */
+    AW_METRIC_STRESSED_PCT,          /* % of valid pixels with VCI < stress */
+    AW_METRIC_MEAN_VCI,
+    AW_METRIC_NDVI_ANOMALY, /* mean NDVI z-score */
     AW_METRIC_COUNT
 } aw_metric;
 const char *aw_metric_name(aw_metric m);
@@ -140,8 +149,13 @@ typedef struct aw_rule_cfg {
     char **zone_ids;
     size_t n_zone_ids;
     double min_valid_fraction; /* default: alerts.min_valid_fraction */
+    int persistence;           /* default: alerts.persistence */
+    double hysteresis;         /* default: alerts.hysteresis */
     int line;
 } aw_rule_cfg;
+
+/* Period of the year a baseline is kept for. */
+typedef enum aw_period { AW_PERIOD_MONTH = 0, AW_PERIOD_DEKAD } aw_period;
 
 typedef struct aw_config {
     char *path;      /* config file as given */
@@ -209,8 +223,27 @@ typedef struct aw_config {
     char *zones_kind_field;  /* optional: per-feature kind */
     aw_zone_kind zones_kind; /* kind for all features when no field */
 
+    /* baseline (README "Baseline") */
+    aw_period baseline_period;          /* month */
+    char baseline_from[11];             /* default range of `aralwatch */
+    char baseline_to[11];               /* baseline`; "" when not set */
+    int baseline_min_years;             /* 5: fewer valid years = nodata */
+    double baseline_min_valid_fraction; /* 0.8: zone observations kept */
+    double lost_water_occurrence;       /* 0.75 */
+    double new_water_occurrence;        /* 0.10 */
+    double stress_vci;                  /* 35 (Kogan 1995; FAO ASIS) */
+    double season_ndvi; /* 0.25: VCI counts where the baseline median NDVI
+                           reaches it (the growing season) */
+
     /* alerts */
     double alerts_min_valid_fraction; /* default 0.5 */
+    int alerts_persistence;           /* 2 consecutive valid observations */
+    double alerts_hysteresis;         /* 0.05 of the threshold (relative) */
+    /* early warning (README "Forecasts") */
+    int forecast_observations;     /* 12: the last N valid observations */
+    int forecast_min_observations; /* 6 */
+    double forecast_alpha;         /* 0.05 */
+    int forecast_horizon_days;     /* 365 */
     aw_rule_cfg *rules;
     size_t n_rules;
 

@@ -97,6 +97,17 @@ typedef struct aw_zone_stats {
     int has_index[AW_IDX_COUNT];
     double mean[AW_IDX_COUNT], min[AW_IDX_COUNT], max[AW_IDX_COUNT];
     double p10[AW_IDX_COUNT], p50[AW_IDX_COUNT], p90[AW_IDX_COUNT];
+    /* Against the baseline of the date's period (pipeline/change.c); all
+     * NaN when there is none. */
+    int has_baseline;
+    double water_filled_km2;    /* water seen + expected water (baseline
+                                   frequency x area) where not seen */
+    double baseline_median_km2; /* the zone's baseline median for the period */
+    double water_pct_median;    /* water_filled_km2 / baseline median x 100 */
+    double lost_km2, new_km2;   /* lost and new water */
+    double stressed_pct;        /* % of pixels with a VCI that are < stress */
+    double mean_vci, mean_ndvi_z;
+    int64_t n_vci; /* valid pixels with a VCI */
 } aw_zone_stats;
 
 /* Compute the statistics of every zone. index[i] is NULL for indices not
@@ -135,6 +146,10 @@ typedef struct aw_run_opts {
     /* reprocess: dates to do again even when the catalog has them done */
     const char *reprocess_scene; /* the date of this scene id */
     const char *reprocess_since; /* every date >= this YYYY-MM-DD */
+    /* Only the dates in [date_from, date_to] (either may be NULL). */
+    const char *date_from, *date_to;
+    unsigned force_rasters; /* outputs.rasters bits written in any case */
+    int no_baseline;        /* do not compare with the baseline */
 } aw_run_opts;
 
 /* What a run did, for main() to choose the exit code. */

@@ -87,7 +87,7 @@ class Operations(awtest.TempDirTest):
         self.assertEqual(db.execute("SELECT date, status FROM dates").fetchall(),
                          [(DATE, "done")])
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
         metrics = dict(db.execute(
             "SELECT metric, value FROM zone_metrics").fetchall())
         self.assertEqual(metrics, {})  # no zones in this config
@@ -193,7 +193,7 @@ class Operations(awtest.TempDirTest):
         db.close()
         self.run_ok()
         db = sqlite3.connect(os.path.join(self.region, "catalog.sqlite"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
         self.assertEqual(db.execute(
             "SELECT id, exit_status FROM runs ORDER BY id").fetchall(),
             [(1, 10), (2, 0)])
@@ -402,7 +402,8 @@ class BadInput(awtest.TempDirTest):
                     "green: LT52240631988227CUB02_B2.TIF, nir: "
                     "LT52240631988227CUB02_B4.TIF}}\nindices: [ndwi]\n"
                     "water: {index: ndwi}\nzones: {file: %s, id_field: id}\n"
-                    "alerts:\n  rules:\n    - {id: low, type: custom, metric:"
+                    "alerts:\n  persistence: 1\n  rules:\n"
+                    "    - {id: low, type: custom, metric:"
                     " water_fraction, when: below, watch: 2}\n"
                     % (SCENE, zones))
         out = os.path.join(self.tmp, "out")
