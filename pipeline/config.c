@@ -2259,11 +2259,21 @@ static void parse_forecast(loader *L, yaml_node_t *n, const char *path)
 static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
 {
     aw_config *cfg = L->cfg;
-    enum { DIR, COG, COMPRESS, BLOCKSIZE, OVERWRITE, ENCODING, RASTERS, N };
+    enum {
+        DIR,
+        COG,
+        COMPRESS,
+        BLOCKSIZE,
+        OVERWRITE,
+        ENCODING,
+        RASTERS,
+        CAP,
+        N
+    };
     field f[N] = {{.name = "dir"},       {.name = "cog"},
                   {.name = "compress"},  {.name = "blocksize"},
                   {.name = "overwrite"}, {.name = "encoding"},
-                  {.name = "rasters"}};
+                  {.name = "rasters"},   {.name = "cap"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2312,6 +2322,10 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
     if (f[OVERWRITE].val) {
         key_path(kp, path, "overwrite");
         get_bool(L, f[OVERWRITE].val, kp, &cfg->overwrite);
+    }
+    if (f[CAP].val) {
+        key_path(kp, path, "cap");
+        get_bool(L, f[CAP].val, kp, &cfg->cap);
     }
     if (f[ENCODING].val) {
         static const char *const enc[] = {"float32", "int16"};

@@ -18,7 +18,9 @@
 #include <unistd.h>
 #include <proj.h>
 #include <cpl_conv.h>
+#include <cpl_minixml.h>
 #include <cpl_string.h>
+#include <sqlite3.h>
 #include "aralwatch/profile.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
@@ -235,6 +237,168 @@ static aw_status write_zones(aw_ctx *ctx, run_state *rs, date_work *w,
     return st;
 }
 
+/* alerts.geojson: a feature per alert issued or in force, with its
+ * zone's polygon in WGS 84 and the record (or the active summary) as
+ * properties. */
+static aw_status write_alerts_geojson(aw_ctx *ctx, run_state *rs, date_work *w,
+                                      const char *dir)
+{
+    json_t *fc = json_object();
+    json_t *feats = json_array();
+    json_object_set_new(fc, "type", json_string("FeatureCollection"));
+    json_t *lists[2] = {w->alerts, w->active};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *a;
+        if (!lists[l])
+            continue;
+        json_array_foreach(lists[l], i, a)
+        {
+            const char *zid = json_string_value(json_object_get(a, "zone_id"));
+            json_t *geom = NULL;
+            for (size_t z = 0; zid && z < rs->zones.n && !geom; z++)
+                if (strcmp(rs->zones.z[z].id, zid) == 0 &&
+                    rs->zones.z[z].geojson)
+                    geom = json_loads(rs->zones.z[z].geojson, 0, NULL);
+            json_t *f = json_object();
+            json_object_set_new(f, "type", json_string("Feature"));
+            json_object_set_new(f, "geometry", geom ? geom : json_null());
+            json_t *props = json_deep_copy(a);
+            json_object_set_new(props, "in_force_only", json_boolean(l == 1));
+            json_object_set_new(f, "properties", props);
+            json_array_append_new(feats, f);
+        }
+    }
+    json_object_set_new(fc, "features", feats);
+    aw_status st = write_json(ctx, dir, "alerts.geojson", fc);
+    json_decref(fc);
+    return st;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+/* One CAP 1.2 message (OASIS Common Alerting Protocol, DOMAIN.md §5.6)
+ * for an alert record, built and serialised with GDAL's XML tree (which
+ * escapes). */
+static aw_status write_cap(aw_ctx *ctx, run_state *rs, date_work *w,
+                           const char *capdir, const json_t *a)
+{
+    const char *id = jstr(a, "alert_id");
+    const char *status = jstr(a, "status");
+    char sender[256], sent[32];
+    snprintf(sender, sizeof sender, "aralwatch@%s", rs->cfg->region_name);
+    /* CAP dateTime with an explicit offset. */
+    snprintf(sent, sizeof sent, "%.19s+00:00", jstr(a, "created"));
+    CPLXMLNode *root = CPLCreateXMLNode(NULL, CXT_Element, "alert");
+    CPLAddXMLAttributeAndValue(root, "xmlns",
+                               "urn:oasis:names:tc:emergency:cap:1.2");
+    CPLCreateXMLElementAndValue(root, "identifier", id);
+    CPLCreateXMLElementAndValue(root, "sender", sender);
+    CPLCreateXMLElementAndValue(root, "sent", sent);
+    CPLCreateXMLElementAndValue(root, "status", "Actual");
+    CPLCreateXMLElementAndValue(root, "msgType",
+                                strcmp(status, "new") == 0      ? "Alert"
+                                : strcmp(status, "cancel") == 0 ? "Cancel"
+                                                                : "Update");
+    CPLCreateXMLElementAndValue(root, "scope", "Public");
+    const char *sup = jstr(a, "supersedes");
+    if (sup[0]) {
+        /* references: sender,identifier,sent of the message replaced
+         * (its record is in the catalog). */
+        char ref[512], psent[32] = "";
+        sqlite3_stmt *q = NULL;
+        sqlite3 *db = aw_catalog_db(rs->catalog);
+        if (sqlite3_prepare_v2(db,
+                               "SELECT record FROM alerts WHERE alert_id = ?1",
+                               -1, &q, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, sup, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW) {
+                json_t *prev = json_loads(
+                    (const char *)sqlite3_column_text(q, 0), 0, NULL);
+                snprintf(psent, sizeof psent, "%.19s+00:00",
+                         jstr(prev, "created"));
+                json_decref(prev);
+            }
+        }
+        sqlite3_finalize(q);
+        snprintf(ref, sizeof ref, "%s,%s,%s", sender, sup, psent);
+        CPLCreateXMLElementAndValue(root, "references", ref);
+    }
+    CPLXMLNode *info = CPLCreateXMLNode(root, CXT_Element, "info");
+    CPLCreateXMLElementAndValue(info, "language", "en");
+    CPLCreateXMLElementAndValue(info, "category", "Env");
+    CPLCreateXMLElementAndValue(info, "event", jstr(a, "type"));
+    CPLCreateXMLElementAndValue(info, "urgency", "Expected");
+    const char *sev = jstr(a, "severity");
+    CPLCreateXMLElementAndValue(info, "severity", sev[0] ? sev : "Unknown");
+    const char *cert = jstr(a, "certainty");
+    CPLCreateXMLElementAndValue(info, "certainty", cert[0] ? cert : "Unknown");
+    char onset[32];
+    snprintf(onset, sizeof onset, "%.10sT00:00:00+00:00", jstr(a, "onset"));
+    if (jstr(a, "onset")[0])
+        CPLCreateXMLElementAndValue(info, "onset", onset);
+    CPLCreateXMLElementAndValue(info, "senderName", "aralwatch " AW_VERSION);
+    CPLCreateXMLElementAndValue(info, "headline", jstr(a, "headline"));
+    char desc[1024];
+    const json_t *m = json_object_get(a, "metric");
+    snprintf(desc, sizeof desc,
+             "%s on %s: %s = %.6g (rule %s, level %s). Zone %s (%s).",
+             jstr(a, "type"), w->date, jstr(m, "name"),
+             json_number_value(json_object_get(m, "value")), jstr(a, "rule_id"),
+             jstr(a, "level"), jstr(a, "zone_name"), jstr(a, "zone_id"));
+    CPLCreateXMLElementAndValue(info, "description", desc);
+    CPLXMLNode *par = CPLCreateXMLNode(info, CXT_Element, "parameter");
+    CPLCreateXMLElementAndValue(par, "valueName", "aralwatch_level");
+    CPLCreateXMLElementAndValue(par, "value", jstr(a, "level"));
+    CPLXMLNode *area = CPLCreateXMLNode(info, CXT_Element, "area");
+    CPLCreateXMLElementAndValue(area, "areaDesc", jstr(a, "zone_name"));
+    /* The zone's bounding box as a CAP polygon: "lat,lon" pairs, first =
+     * last. */
+    const json_t *bb = json_object_get(a, "geometry_bbox");
+    double b[4];
+    int ok = json_array_size(bb) == 4;
+    for (int k = 0; ok && k < 4; k++) {
+        b[k] = json_number_value(json_array_get(bb, (size_t)k));
+        ok = json_is_number(json_array_get(bb, (size_t)k));
+    }
+    if (ok) {
+        char poly[256];
+        snprintf(poly, sizeof poly,
+                 "%.6f,%.6f %.6f,%.6f %.6f,%.6f %.6f,%.6f %.6f,%.6f", b[1],
+                 b[0], b[1], b[2], b[3], b[2], b[3], b[0], b[1], b[0]);
+        CPLCreateXMLElementAndValue(area, "polygon", poly);
+    }
+    char *xml = CPLSerializeXMLTree(root);
+    CPLDestroyXMLNode(root);
+    char name[64];
+    snprintf(name, sizeof name, "%s.xml", id);
+    char *path = aw_path_join(capdir, name);
+    aw_status st = AW_OK;
+    if (!xml || !path)
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    else {
+        static const char head[] =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+        size_t n = strlen(head) + strlen(xml);
+        char *doc = malloc(n + 1);
+        if (!doc)
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(doc, head, strlen(head));
+            memcpy(doc + strlen(head), xml, strlen(xml) + 1);
+            st = aw_write_file_atomic(ctx, path, doc, n);
+            free(doc);
+        }
+    }
+    CPLFree(xml);
+    free(path);
+    return st;
+}
+
 static aw_status write_alerts(aw_ctx *ctx, run_state *rs, date_work *w,
                               const char *dir)
 {
@@ -249,6 +413,22 @@ static aw_status write_alerts(aw_ctx *ctx, run_state *rs, date_work *w,
         json_object_set(root, "forecasts", w->forecasts);
     aw_status st = write_json(ctx, dir, "alerts.json", root);
     json_decref(root);
+    if (st == AW_OK && rs->zones.n)
+        st = write_alerts_geojson(ctx, rs, w, dir);
+    if (st == AW_OK && rs->cfg->cap && json_array_size(w->alerts)) {
+        char *capdir = aw_path_join(dir, "cap");
+        st = capdir ? aw_mkdirs(ctx, capdir)
+                    : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        size_t i;
+        json_t *a;
+        json_array_foreach(w->alerts, i, a)
+        {
+            if (st != AW_OK)
+                break;
+            st = write_cap(ctx, rs, w, capdir, a);
+        }
+        free(capdir);
+    }
     return st;
 }
 
@@ -978,6 +1158,18 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
     if (st == AW_OK) {
         st = write_alerts(ctx, rs, w, stage);
         json_array_append_new(outs, json_string("alerts.json"));
+        if (rs->zones.n)
+            json_array_append_new(outs, json_string("alerts.geojson"));
+        size_t i;
+        json_t *a;
+        if (rs->cfg->cap && w->alerts)
+            json_array_foreach(w->alerts, i, a)
+            {
+                char name[80];
+                snprintf(name, sizeof name, "cap/%s.xml",
+                         json_string_value(json_object_get(a, "alert_id")));
+                json_array_append_new(outs, json_string(name));
+            }
     }
     if (st == AW_OK) {
         /* Checksums of every output, for the manifest. */

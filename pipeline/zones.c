@@ -260,6 +260,16 @@ aw_status aw_zones_load(aw_ctx *ctx, const aw_config *cfg, const aw_grid *grid,
                     g = v;
                 }
             }
+            /* Its outline in lon/lat for alerts.geojson and CAP. */
+            OGRGeometryH ll = OGR_G_Clone(g);
+            if (ll && OGR_G_Transform(ll, ct_ll) == OGRERR_NONE) {
+                char *opts[] = {"COORDINATE_PRECISION=7", NULL};
+                char *js = OGR_G_ExportToJsonEx(ll, opts);
+                z->geojson = js ? aw_strdup(js) : NULL;
+                CPLFree(js);
+            }
+            if (ll)
+                OGR_G_DestroyGeometry(ll);
             OGREnvelope e;
             OGR_G_GetEnvelope(g, &e);
             if (!OCTTransformBounds(ct_ll, e.MinX, e.MinY, e.MaxX, e.MaxY,
@@ -314,6 +324,7 @@ void aw_zones_free(aw_zones *zones)
         free(zones->z[i].id);
         free(zones->z[i].name);
         free(zones->z[i].mask);
+        free(zones->z[i].geojson);
     }
     free(zones->z);
     memset(zones, 0, sizeof *zones);

@@ -253,6 +253,7 @@ typedef struct aw_config {
     char *compress;   /* DEFLATE (default), ZSTD, LZW, NONE */
     int blocksize;    /* 256 default; multiple of 16 */
     int overwrite;    /* 1 (default): replace existing outputs */
+    int cap;          /* 1: a CAP 1.2 XML per alert record (cap/) */
     int int16;        /* encoding int16: index = DN * scale (1e-4, or 1e-3 for
                          indices beyond +-3.27), nodata -32768; 0: float32 */
     unsigned rasters; /* which rasters to write: bit i < AW_IDX_COUNT the

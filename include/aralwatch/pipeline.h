@@ -68,6 +68,8 @@ typedef struct aw_zone {
     int x0, y0, w, h;      /* window on the grid (w or h 0: no pixel) */
     uint8_t *mask;         /* w * h, 1 inside the polygon (pixel centre) */
     double bbox_lonlat[4]; /* lon_min, lat_min, lon_max, lat_max */
+    char *geojson;         /* the polygon in WGS 84 (lon, lat) as a
+                              GeoJSON geometry, NULL if empty */
     double area_km2;       /* polygon area on the grid (sum of pixel areas) */
     int64_t n_pixels;      /* pixel centres inside the zone on the grid's
                               lattice, also outside the region */

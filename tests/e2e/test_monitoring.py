@@ -61,6 +61,10 @@ class Monitoring(unittest.TestCase):
         cls.cfg = os.path.join(arch, "monitor.yaml")
         with open(os.path.join(arch, "archive.yaml")) as f:
             text = f.read()
+        # CAP 1.2 messages too (outputs.cap).
+        assert "outputs: {dir: out}" in text
+        text = text.replace("outputs: {dir: out}",
+                            "outputs: {dir: out, cap: true}")
         with open(cls.cfg, "w") as f:
             f.write(text + SECTIONS)
         cls.out = os.path.join(cls.tmp, "out")
@@ -316,6 +320,60 @@ class Monitoring(unittest.TestCase):
             self.assertIn(z["name"], html)
         self.assertNotIn('src="http', html)
         self.assertEqual(html.count("<img"), html.count('src="data:image/'))
+
+    def test_cap_messages_and_geojson_follow_the_records(self):
+        import xml.etree.ElementTree as ET
+        ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
+        recs = self.records("shrinking_res", "reservoir_low")
+        for d, _, _, lv, a in recs:
+            path = os.path.join(self.region, d, "cap", a["alert_id"] + ".xml")
+            root = ET.parse(path).getroot()
+            self.assertEqual(root.tag, "{%s}alert" % ns["c"])
+            get = lambda k: root.find("c:" + k, ns).text  # noqa: E731
+            self.assertEqual(get("identifier"), a["alert_id"])
+            self.assertEqual(get("msgType"), {"new": "Alert", "update":
+                                              "Update"}[a["status"]])
+            self.assertEqual(get("status"), "Actual")
+            info = root.find("c:info", ns)
+            self.assertEqual(info.find("c:severity", ns).text, a["severity"])
+            self.assertEqual(info.find("c:event", ns).text, "water_shrinkage")
+            poly = info.find("c:area/c:polygon", ns).text.split()
+            self.assertEqual(poly[0], poly[-1])  # closed, lat,lon pairs
+            lat, lon = (float(x) for x in poly[0].split(","))
+            self.assertTrue(44 < lat < 46 and 57 < lon < 60, poly[0])
+            if a["supersedes"]:
+                ref = root.find("c:references", ns).text.split(",")
+                self.assertEqual(ref[:2], ["aralwatch@synthetic",
+                                           a["supersedes"]])
+            else:
+                self.assertIsNone(root.find("c:references", ns))
+            with open(os.path.join(self.region, d, "alerts.geojson")) as f:
+                fc = json.load(f)
+            ids = [f["properties"]["alert_id"] for f in fc["features"]]
+            self.assertIn(a["alert_id"], ids)
+            feat = fc["features"][ids.index(a["alert_id"])]
+            self.assertEqual(feat["geometry"]["type"], "Polygon")
+            xs = [c[0] for c in feat["geometry"]["coordinates"][0]]
+            bb = a["geometry_bbox"]
+            self.assertTrue(bb[0] - 1e-6 <= min(xs) and max(xs) <= bb[2] +
+                            1e-6, (bb, min(xs), max(xs)))
+
+    def test_zz_the_baseline_is_updated_incrementally(self):
+        # Runs last (alphabetical order): it changes the baseline.
+        # The same range again: nothing to summarise.
+        rc, _, err = run(["baseline", "--config", self.cfg, "--out",
+                          self.out])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0 yearly summaries built, 48 unchanged", err)
+        # One more year: its 12 months, and December 2022, whose NDVI
+        # window now reaches January 2023's dates; nothing else.
+        rc, _, err = run(["baseline", "--config", self.cfg, "--out",
+                          self.out, "--to", "2023-12-31"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("13 yearly summaries built, 47 unchanged", err)
+        _, years = awtest.read(os.path.join(self.region, "baseline", "m07",
+                                            "ndvi_years.tif"))
+        self.assertEqual(int(years.max()), 5)
 
     def test_an_all_cloud_date_gives_insufficient_data(self):
         cloudy = [d["date"] for d in self.truth["dates"]
