@@ -2344,6 +2344,7 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
         names[AW_RASTER_VALID] = "valid";
         names[AW_RASTER_SOURCE] = "source";
         names[AW_RASTER_WOFL] = "wofl";
+        names[AW_RASTER_RGB] = "rgb";
         key_path(kp, path, "rasters");
         parse_name_set(L, f[RASTERS].val, kp, "raster", names, AW_RASTER_COUNT,
                        &cfg->rasters);
@@ -2385,6 +2386,8 @@ static void check_scene_bands(loader *L)
                        cfg->water_method == AW_WATER_WOFS;
     if (class_method)
         needed |= (1u << AW_BAND_COUNT) - 1u;
+    if (cfg->rasters >> AW_RASTER_RGB & 1u)
+        needed |= 1u << AW_BAND_RED | 1u << AW_BAND_GREEN | 1u << AW_BAND_BLUE;
     for (size_t s = 0; s < cfg->n_scenes; s++) {
         const aw_scene_cfg *sc = &cfg->scenes[s];
         if (!L->smeta[s].bands_ok || L->smeta[s].from_inbox)
@@ -2491,7 +2494,7 @@ static void set_defaults(aw_config *cfg)
     cfg->cog = 1;
     cfg->blocksize = 256;
     cfg->overwrite = 1;
-    cfg->rasters = (1u << AW_RASTER_COUNT) - 1u;
+    cfg->rasters = ((1u << AW_RASTER_COUNT) - 1u) & ~(1u << AW_RASTER_RGB);
     aw_qa_policy_default(&cfg->qa_policy);
     cfg->mosaic_order = AW_MOSAIC_LEAST_CLOUD;
 }
@@ -2766,6 +2769,8 @@ unsigned aw_config_needed_bands(const aw_config *cfg)
     if (cfg->water_method == AW_WATER_DSWE ||
         cfg->water_method == AW_WATER_WOFS)
         bands |= (1u << AW_BAND_COUNT) - 1u; /* all six */
+    if (cfg->rasters >> AW_RASTER_RGB & 1u)
+        bands |= 1u << AW_BAND_RED | 1u << AW_BAND_GREEN | 1u << AW_BAND_BLUE;
     return bands;
 }
 

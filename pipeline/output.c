@@ -750,6 +750,28 @@ static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
     }
     if (st == AW_OK && rs->bl_have)
         st = open_change_writers(ctx, rs, w);
+    /* rgb: the mosaic's red, green and blue reflectance (true colour
+     * quicklooks; not written unless outputs.rasters lists it). */
+    static const struct {
+        const char *name, *desc;
+        int band;
+    } rgb[] = {{"red.tif", "red reflectance of the mosaic", AW_BAND_RED},
+               {"green.tif", "green reflectance of the mosaic", AW_BAND_GREEN},
+               {"blue.tif", "blue reflectance of the mosaic", AW_BAND_BLUE}};
+    for (size_t k = 0;
+         k < 3 && st == AW_OK && (cfg->rasters >> AW_RASTER_RGB & 1u); k++) {
+        char *path = aw_path_join(w->out->stage, rgb[k].name);
+        char **rmd = provenance(rs, w);
+        aw_rwriter *wr = NULL;
+        st = path ? aw_rwriter_open(ctx, path, &rs->grid, GDT_Float32, 1.0,
+                                    rgb[k].desc, rmd, NULL, 0, 1, (double)NAN,
+                                    &wo, &wr)
+                  : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        CSLDestroy(rmd);
+        free(path);
+        if (st == AW_OK)
+            st = add_writer(ctx, w, rgb[k].name, OUT_REFL, rgb[k].band, wr);
+    }
     return st;
 }
 
@@ -771,6 +793,8 @@ static const void *strip_data(const run_state *rs, const date_work *w,
         return w->source + off;
     case OUT_CHANGE:
         return aw_bl_strip(rs->bl, o->index[k]);
+    case OUT_REFL:
+        return w->refl[o->index[k]] + off;
     default:
         return NULL;
     }

@@ -270,6 +270,42 @@ static void add_quicklook(aw_ctx *ctx, json_t *qls, const char *region_dir,
     free(png);
 }
 
+/* True colour, when the date has its reflectance (outputs.rasters: rgb). */
+static void add_rgb(aw_ctx *ctx, json_t *qls, const char *region_dir,
+                    const char *date)
+{
+    static const char *const band[3] = {"red.tif", "green.tif", "blue.tif"};
+    char *p[3] = {NULL, NULL, NULL};
+    int have = 1;
+    for (int k = 0; k < 3; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "%s/%s", date, band[k]);
+        p[k] = aw_path_join(region_dir, rel);
+        struct stat sb;
+        have = have && p[k] && stat(p[k], &sb) == 0;
+    }
+    char *png = aw_path_join(region_dir, "quicklooks/rgb.png");
+    if (have && png) {
+        /* Reflectance 0 to 0.3: a usual stretch for land and water. */
+        if (aw_quicklook_rgb(ctx, p[0], p[1], p[2], 0.0, 0.3, 800, png) ==
+            AW_OK) {
+            json_t *q = json_object();
+            char t[64];
+            snprintf(t, sizeof t, "True colour %s", date);
+            json_object_set_new(q, "title", json_string(t));
+            json_object_set_new(q, "path", json_string("quicklooks/rgb.png"));
+            json_object_set_new(q, "legend", json_null());
+            json_array_append_new(qls, q);
+        }
+        else
+            aw_log(ctx, AW_LOG_WARN, "quicklook rgb.png: %s",
+                   aw_ctx_errmsg(ctx));
+    }
+    for (int k = 0; k < 3; k++)
+        free(p[k]);
+    free(png);
+}
+
 aw_status aw_run_report(aw_ctx *ctx, const run_state *rs,
                         const aw_run_report_in *in)
 {
@@ -398,6 +434,7 @@ aw_status aw_run_report(aw_ctx *ctx, const run_state *rs,
     json_t *qls = json_array();
     char *qdir = aw_path_join(rs->region_dir, "quicklooks");
     if (in->latest_date && qdir && aw_mkdirs(ctx, qdir) == AW_OK) {
+        add_rgb(ctx, qls, rs->region_dir, in->latest_date);
         add_quicklook(ctx, qls, rs->region_dir, in->latest_date, "water.tif",
                       "water.png", "Water", 0);
         add_quicklook(ctx, qls, rs->region_dir, in->latest_date,

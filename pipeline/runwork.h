@@ -54,7 +54,8 @@ enum {
     OUT_WOFL,
     OUT_VALID,
     OUT_SOURCE,
-    OUT_CHANGE
+    OUT_CHANGE,
+    OUT_REFL
 };
 #define AW_MAX_WRITERS 16
 typedef struct date_out {

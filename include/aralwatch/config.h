@@ -257,7 +257,8 @@ typedef struct aw_config {
     int int16;        /* encoding int16: index = DN * scale (1e-4, or 1e-3 for
                          indices beyond +-3.27), nodata -32768; 0: float32 */
     unsigned rasters; /* which rasters to write: bit i < AW_IDX_COUNT the
-                         index i, then AW_RASTER_WATER.. (default all) */
+                         index i, then AW_RASTER_WATER.. (default all but
+                         rgb) */
 } aw_config;
 
 enum {
@@ -265,6 +266,8 @@ enum {
     AW_RASTER_VALID,
     AW_RASTER_SOURCE,
     AW_RASTER_WOFL,
+    AW_RASTER_RGB, /* red.tif, green.tif, blue.tif: mosaic reflectance
+                      (not written unless listed) */
     AW_RASTER_COUNT
 };
 

@@ -61,10 +61,13 @@ class Monitoring(unittest.TestCase):
         cls.cfg = os.path.join(arch, "monitor.yaml")
         with open(os.path.join(arch, "archive.yaml")) as f:
             text = f.read()
-        # CAP 1.2 messages too (outputs.cap).
+        # CAP 1.2 messages too (outputs.cap), and the mosaic's reflectance
+        # for the report's true colour quicklook.
         assert "outputs: {dir: out}" in text
-        text = text.replace("outputs: {dir: out}",
-                            "outputs: {dir: out, cap: true}")
+        text = text.replace(
+            "outputs: {dir: out}",
+            "outputs: {dir: out, cap: true, rasters: [ndwi, mndwi, ndvi, "
+            "water, valid, source, rgb]}")
         with open(cls.cfg, "w") as f:
             f.write(text + SECTIONS)
         cls.out = os.path.join(cls.tmp, "out")
@@ -312,7 +315,10 @@ class Monitoring(unittest.TestCase):
         for q in rep["quicklooks"]:
             self.assertTrue(os.path.exists(os.path.join(self.region,
                                                         q["path"])), q)
-        self.assertEqual(len(rep["quicklooks"]), 3)
+        self.assertEqual([q["path"] for q in rep["quicklooks"]],
+                         ["quicklooks/rgb.png", "quicklooks/water.png",
+                          "quicklooks/water_change.png",
+                          "quicklooks/vci.png"])
         with open(os.path.join(self.region, "report.html"),
                   encoding="utf-8") as f:
             html = f.read()
