@@ -1347,16 +1347,16 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     json_t *rep_dates = json_array(), *rep_alerts = json_array();
     json_t *rep_notices = json_array(), *rep_forecasts = json_array();
     char rep_latest[11] = "";
+    aw_status st = AW_OK;
     char started[21];
     aw_utc_now(started);
-    if (!rs.region_dir || !idx || !summary) {
-        free(rs.region_dir);
-        free(idx);
-        json_decref(summary);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    if (!rs.region_dir || !idx || !summary || !rep_dates || !rep_alerts ||
+        !rep_notices || !rep_forecasts) {
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        goto early;
     }
     /* The region folder holds the lock, the catalog and the products. */
-    aw_status st = aw_mkdirs(ctx, rs.region_dir);
+    st = aw_mkdirs(ctx, rs.region_dir);
     int lock_fd = -1;
     char *cat_path = aw_path_join(rs.region_dir, "catalog.sqlite");
     if (st == AW_OK && !cat_path)
@@ -1365,10 +1365,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         st = aw_lock_acquire(ctx, rs.region_dir, &lock_fd);
     if (st != AW_OK) {
         free(cat_path);
-        free(rs.region_dir);
-        free(idx);
-        json_decref(summary);
-        return st;
+        goto early;
     }
     aw_sweep_stale(ctx, rs.region_dir);
     st = aw_catalog_open(ctx, cat_path, &rs.catalog);
@@ -1627,14 +1624,15 @@ done:
         aw_catalog_close(rs.catalog);
     }
     aw_lock_release(lock_fd);
+    aw_bl_close(rs.bl);
+    release_grid(&rs);
+early:
     json_decref(summary);
     json_decref(rep_dates);
     json_decref(rep_alerts);
     json_decref(rep_notices);
     json_decref(rep_forecasts);
     free(idx);
-    aw_bl_close(rs.bl);
-    release_grid(&rs);
     free(rs.region_dir);
     return st;
 }
