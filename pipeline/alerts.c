@@ -120,42 +120,6 @@ static json_t *thresholds_json(const aw_rule_cfg *r, double min_valid)
 /* ---- Dates ----------------------------------------------------------------
  */
 
-/* Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian; H.
- * Hinnant's days_from_civil). */
-static long days_of(const char *d)
-{
-    long y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 +
-             (d[3] - '0');
-    long m = (d[5] - '0') * 10 + (d[6] - '0');
-    long dd = (d[8] - '0') * 10 + (d[9] - '0');
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void date_of(long z, char out[11])
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long y = yoe + era * 400;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    long d = doy - (153 * mp + 2) / 5 + 1;
-    long m = mp + (mp < 10 ? 3 : -9);
-    y += m <= 2;
-    if (y < 0 || y > 9999) {
-        snprintf(out, 11, "%s", y < 0 ? "0000-01-01" : "9999-12-31");
-        return;
-    }
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u,
-             (unsigned)m % 100u, (unsigned)d % 100u);
-}
-
 /* ---- History
  * ------------------------------------------------------------------ */
 
@@ -531,7 +495,7 @@ static void forecast(const aw_config *cfg, const aw_zone *z,
     for (size_t i = n; i-- > 0 && c < N && t && y;) {
         if (!obs_valid(r, &s[i]))
             continue;
-        t[N - 1 - c] = (double)days_of(s[i].date);
+        t[N - 1 - c] = (double)aw_days_from_date(s[i].date);
         y[N - 1 - c] = s[i].v;
         c++;
     }
@@ -571,7 +535,7 @@ static void forecast(const aw_config *cfg, const aw_zone *z,
     double mad = c % 2 ? work[c / 2] : 0.5 * (work[c / 2 - 1] + work[c / 2]);
     double shift =
         aw_norm_quantile(1.0 - cfg->forecast_alpha / 2.0) * 1.4826 * mad;
-    double now = (double)days_of(date);
+    double now = (double)aw_days_from_date(date);
     for (int l = level + 1; l < 3; l++) {
         if (!r->has_level[l])
             continue;
@@ -595,7 +559,7 @@ static void forecast(const aw_config *cfg, const aw_zone *z,
             tl = fmax(tl, tl2);
         json_t *f = json_object();
         char d1[11], d2[11], d3[11];
-        date_of((long)floor(tc + 0.5), d1);
+        aw_date_from_days((long)floor(tc + 0.5), d1);
         json_object_set_new(f, "date", json_string(date));
         json_object_set_new(f, "zone_id", json_string(z->id));
         json_object_set_new(f, "zone_name", json_string(z->name));
@@ -612,13 +576,13 @@ static void forecast(const aw_config *cfg, const aw_zone *z,
         json_object_set_new(f, "n_obs", json_integer((json_int_t)c));
         json_object_set_new(f, "projected_date", json_string(d1));
         if (isfinite(te)) {
-            date_of((long)floor(te + 0.5), d2);
+            aw_date_from_days((long)floor(te + 0.5), d2);
             json_object_set_new(f, "earliest", json_string(d2));
         }
         else
             json_object_set_new(f, "earliest", json_null());
         if (isfinite(tl)) {
-            date_of((long)floor(tl + 0.5), d3);
+            aw_date_from_days((long)floor(tl + 0.5), d3);
             json_object_set_new(f, "latest", json_string(d3));
         }
         else

@@ -328,20 +328,6 @@ static double period_centre(aw_period p, int y, int k)
     return (first + last) / 2.0;
 }
 
-/* Days since 1970-01-01 of a YYYY-MM-DD date. */
-static long day_number(const char *d)
-{
-    long y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 +
-             (d[3] - '0');
-    long m = (d[5] - '0') * 10 + (d[6] - '0');
-    long dd = (d[8] - '0') * 10 + (d[9] - '0');
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
 /* NDVI of a year at a period's centre: interpolated linearly in time
  * between the last clear observation before the centre and the first
  * after it (each at most AW_NDVI_WINDOW days away), or the one of them
@@ -459,7 +445,7 @@ static aw_status build_year(aw_ctx *ctx, const aw_config *cfg, int threads,
                 st = read_rows(ctx, mds[i], mpath[i], r0, nr, wbuf);
             if (st != AW_OK)
                 break;
-            float t = (float)((double)day_number(nd[i]->date) - centre);
+            float t = (float)((double)aw_days_from_date(nd[i]->date) - centre);
             for (size_t p = 0; p < np; p++) {
                 float wv = wbuf[p];
                 int clear = !isnan(wv) && (!dswe || wv < 9.0f);
@@ -963,12 +949,13 @@ static aw_status build_all(aw_ctx *ctx, const aw_config *cfg, int threads,
         char jan1[11];
         snprintf(jan1, sizeof jan1, "%04u-01-01", (unsigned)d[i].year % 10000u);
         double centre =
-            (double)day_number(jan1) +
+            (double)aw_days_from_date(jan1) +
             period_centre(cfg->baseline_period, d[i].year, d[i].period);
         const obs_date **nd = aw_calloc2(n, sizeof *nd);
         size_t m = 0;
         for (size_t k = 0; nd && k < n; k++)
-            if (fabs((double)day_number(d[k].date) - centre) <= AW_NDVI_WINDOW)
+            if (fabs((double)aw_days_from_date(d[k].date) - centre) <=
+                AW_NDVI_WINDOW)
                 nd[m++] = &d[k];
         char *text = aw_calloc2(j - i + m, 80);
         if (!text || !nd) {

@@ -311,3 +311,39 @@ const char *aw_disk_full_note(const char *path, char *buf, size_t n)
     free(dir);
     return buf;
 }
+
+/* Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian; H.
+ * Hinnant's days_from_civil). */
+long aw_days_from_date(const char *d)
+{
+    long y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 +
+             (d[3] - '0');
+    long m = (d[5] - '0') * 10 + (d[6] - '0');
+    long dd = (d[8] - '0') * 10 + (d[9] - '0');
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void aw_date_from_days(long z, char out[11])
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    long doe = z - era * 146097;
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long y = yoe + era * 400;
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long mp = (5 * doy + 2) / 153;
+    long d = doy - (153 * mp + 2) / 5 + 1;
+    long m = mp + (mp < 10 ? 3 : -9);
+    y += m <= 2;
+    if (y < 0 || y > 9999) {
+        snprintf(out, 11, "%s", y < 0 ? "0000-01-01" : "9999-12-31");
+        return;
+    }
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u,
+             (unsigned)m % 100u, (unsigned)d % 100u);
+}

@@ -66,4 +66,9 @@ double aw_now(void);
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void aw_utc_now(char buf[21]);
 
+/* Days since 1970-01-01 of a "YYYY-MM-DD" date (proleptic Gregorian), and
+ * back (years outside 0000-9999 are clamped to them). */
+long aw_days_from_date(const char *ymd);
+void aw_date_from_days(long days, char out[11]);
+
 #endif
