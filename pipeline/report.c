@@ -845,7 +845,7 @@ static void write_alert(rep *r, const json_t *a, size_t k)
 
     json_t *m = jget(a, "metric");
     const char *unit = jstr(m, "unit");
-    double value, base;
+    double value = NAN, base = NAN;
     int has_value = jnum(m, "value", &value);
     int has_base = jnum(m, "baseline_value", &base);
     sb_put(b, "<div><dt>Metric</dt><dd>");
@@ -875,7 +875,7 @@ static void write_alert(rep *r, const json_t *a, size_t k)
 
     json_t *t = jget(a, "tendency");
     const char *dir = jstr(t, "direction");
-    double change, prev;
+    double change = NAN, prev = NAN;
     int has_change = jnum(t, "change", &change);
     int has_prev = jnum(t, "previous_value", &prev);
     if (dir || has_change || has_prev) {
