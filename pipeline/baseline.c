@@ -1271,6 +1271,7 @@ static const int bl_src[BL_N] = {PB_FREQ,    PB_NMIN,  PB_NMAX,
 typedef struct zone_acc {
     double seen_km2, expect_km2, lost_km2, new_km2;
     int64_t n_vci, n_stress, n_z;
+    int64_t n_off_season; /* valid, with a baseline, not in season */
     double sum_vci, sum_z;
 } zone_acc;
 
@@ -1608,6 +1609,9 @@ aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const run_state *rs, date_work *w,
                         a->n_stress += v < (float)bl->stress;
                         a->sum_vci += (double)v;
                     }
+                    else if (isfinite(bl->in[BL_NMEDIAN][p]) &&
+                             bl->in[BL_NMEDIAN][p] < bl->season_ndvi)
+                        a->n_off_season++;
                     if (isfinite(zz)) {
                         a->n_z++;
                         a->sum_z += (double)zz;
@@ -1643,9 +1647,14 @@ void aw_bl_date_end(aw_bl *bl, const run_state *rs, aw_zone_stats *stats)
         s->lost_km2 = a->lost_km2;
         s->new_km2 = a->new_km2;
         s->n_vci = a->n_vci;
+        /* Seen, but none of it in its growing season: no cropland to be
+         * stressed, 0 % (as FAO ASIS maps no stress outside the season),
+         * so a crop stress episode ends with its season. Not seen: NaN
+         * (insufficient data). */
         s->stressed_pct = a->n_vci
                               ? 100.0 * (double)a->n_stress / (double)a->n_vci
-                              : (double)NAN;
+                          : a->n_off_season ? 0.0
+                                            : (double)NAN;
         s->mean_vci = a->n_vci ? a->sum_vci / (double)a->n_vci : (double)NAN;
         s->mean_ndvi_z = a->n_z ? a->sum_z / (double)a->n_z : (double)NAN;
     }

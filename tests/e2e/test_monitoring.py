@@ -251,6 +251,12 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(a["status"], "new")
         self.assert_on(d, ev["first_observation"], "drought")
         self.assertEqual(lv, "alert")
+        # The episode ends with the growing season (no cropland in season
+        # is no stressed cropland), after the drought, before the year's
+        # end; nothing else in between.
+        self.assertEqual([x[4]["status"] for x in recs], ["new", "cancel"])
+        self.assertGreater(recs[1][0], ev["last_observation"])
+        self.assertEqual(recs[1][4]["supersedes"], a["alert_id"])
 
     def test_water_change_raster_shows_the_flood(self):
         import numpy as np
@@ -289,9 +295,9 @@ class Monitoring(unittest.TestCase):
         with open(os.path.join(self.region, "report.json")) as f:
             rep = json.load(f)
         # The run did all of 2023: the report holds every record it
-        # issued (the catalog's), and the alerts still in force at its end:
-        # the reservoir at alert level, the drought's alert (the season
-        # ended, nothing judged it again).
+        # issued (the catalog's), and the alert still in force at its end:
+        # the reservoir at alert level (the drought's ended with the
+        # season).
         ids = sorted(a["alert_id"] for a in rep["alerts"])
         self.assertEqual(ids, sorted(a["alert_id"] for *_, a in
                                      self.records()))
@@ -300,7 +306,7 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(levels, {"shrinking_res": "alert",
                                   "control_res": "none",
                                   "flood_lake": "none",
-                                  "crop_district": "alert",
+                                  "crop_district": "none",
                                   "control_crop": "none"})
         self.assertEqual(sorted(z["zone_id"] for z in rep["zones"]),
                          sorted(self.truth["zones"]))
