@@ -143,7 +143,8 @@ static double decode_input(const char *path, void **buf, size_t *cap)
         int bx, by;
         GDALGetBlockSize(b, &bx, &by);
         GDALDataType t = GDALGetRasterDataType(b);
-        size_t need = (size_t)w * (size_t)by * (size_t)GDALGetDataTypeSizeBytes(t);
+        size_t need =
+            (size_t)w * (size_t)by * (size_t)GDALGetDataTypeSizeBytes(t);
         if (need > *cap) {
             free(*buf);
             *buf = malloc(need);
@@ -288,7 +289,8 @@ int main(int argc, char **argv)
 
     FILE *f = fopen(json, "w");
     if (!f) {
-        fprintf(stderr, "io_floor: cannot write %s: %s\n", json, strerror(errno));
+        fprintf(stderr, "io_floor: cannot write %s: %s\n", json,
+                strerror(errno));
         return 1;
     }
     fprintf(f, "{\n  \"threads\": %d,\n  \"gdal\": \"%s\",\n", threads,
