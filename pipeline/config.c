@@ -1080,11 +1080,39 @@ static void parse_bands(loader *L, yaml_node_t *n, const char *path,
     }
 }
 
+/* A YAML list of numbers into a new array. */
+static void parse_number_list(loader *L, const yaml_node_t *s, const char *kp,
+                              double **out, size_t *n_out)
+{
+    char ip[KEY_PATH_MAX];
+    if (s->type != YAML_SEQUENCE_NODE) {
+        type_error(L, s, kp, "a list of numbers");
+        return;
+    }
+    size_t count =
+        (size_t)(s->data.sequence.items.top - s->data.sequence.items.start);
+    *out = aw_calloc2(count ? count : 1, sizeof(double));
+    if (!*out) {
+        L->nomem = 1;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        item_path(ip, kp, i);
+        yaml_node_t *in = node_at(L, s->data.sequence.items.start[i]);
+        double v;
+        if (in && get_number(L, in, ip, 0, &v))
+            (*out)[(*n_out)++] = v;
+    }
+}
+
 static void parse_qa_mask(loader *L, yaml_node_t *n, const char *path,
                           aw_scene_cfg *sc)
 {
-    enum { BITS, VALUES, N };
-    field f[N] = {{.name = "bits"}, {.name = "values"}};
+    enum { BITS, VALUES, CLOUD, SHADOW, N };
+    field f[N] = {{.name = "bits"},
+                  {.name = "values"},
+                  {.name = "cloud"},
+                  {.name = "shadow"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX], ip[KEY_PATH_MAX];
@@ -1107,25 +1135,18 @@ static void parse_qa_mask(loader *L, yaml_node_t *n, const char *path,
     }
     if (f[VALUES].val) {
         key_path(kp, path, "values");
-        const yaml_node_t *s = f[VALUES].val;
-        if (s->type != YAML_SEQUENCE_NODE) {
-            type_error(L, s, kp, "a list of numbers");
-            return;
-        }
-        size_t count =
-            (size_t)(s->data.sequence.items.top - s->data.sequence.items.start);
-        sc->qa_mask_values = aw_calloc2(count, sizeof(double));
-        if (!sc->qa_mask_values) {
-            L->nomem = 1;
-            return;
-        }
-        for (size_t i = 0; i < count; i++) {
-            item_path(ip, kp, i);
-            yaml_node_t *in = node_at(L, s->data.sequence.items.start[i]);
-            double v;
-            if (in && get_number(L, in, ip, 0, &v))
-                sc->qa_mask_values[sc->n_qa_mask_values++] = v;
-        }
+        parse_number_list(L, f[VALUES].val, kp, &sc->qa_mask_values,
+                          &sc->n_qa_mask_values);
+    }
+    if (f[CLOUD].val) {
+        key_path(kp, path, "cloud");
+        parse_number_list(L, f[CLOUD].val, kp, &sc->qa_cloud_values,
+                          &sc->n_qa_cloud_values);
+    }
+    if (f[SHADOW].val) {
+        key_path(kp, path, "shadow");
+        parse_number_list(L, f[SHADOW].val, kp, &sc->qa_shadow_values,
+                          &sc->n_qa_shadow_values);
     }
 }
 
@@ -1337,6 +1358,8 @@ void aw_scene_free(aw_scene_cfg *sc)
         free(sc->bands[b].path);
     free(sc->qa.path);
     free(sc->qa_mask_values);
+    free(sc->qa_cloud_values);
+    free(sc->qa_shadow_values);
     free(sc->platform);
     free(sc->product_id);
     free(sc->tile_id);

@@ -213,6 +213,14 @@ static aw_status ingest_scene(aw_ctx *ctx, run_state *v, scene_buf *s)
 
 /* Generic QA: masked when the value is listed or has a listed bit set.
  * Bit tests only apply to whole numbers in [0, 2^63). */
+static int listed(const double *v, size_t n, double q)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == q)
+            return 1;
+    return 0;
+}
+
 static int generic_masked(const aw_scene_cfg *sc, double q)
 {
     for (size_t i = 0; i < sc->n_qa_mask_values; i++)
@@ -269,6 +277,12 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
                     continue;
                 if (isnan(qa[i]))
                     q[i] = AW_Q_NODATA;
+                else if (listed(sc->qa_cloud_values, sc->n_qa_cloud_values,
+                                qa[i]))
+                    q[i] = AW_Q_CLOUD;
+                else if (listed(sc->qa_shadow_values, sc->n_qa_shadow_values,
+                                qa[i]))
+                    q[i] = AW_Q_SHADOW;
                 else if (generic_masked(sc, qa[i]))
                     q[i] = AW_Q_MASKED;
             }

@@ -222,7 +222,7 @@ SCENE_TEMPLATE = """\
       swir1: B6.tif
       swir2: B7.tif
       qa: QA.tif
-    qa_mask: {values: [1, 2]}
+    qa_mask: {values: [1, 2], cloud: [1], shadow: [2]}
 """
 
 # ---------------------------------------------------------------------------

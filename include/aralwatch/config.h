@@ -82,6 +82,11 @@ typedef struct aw_scene_cfg {
     uint64_t qa_mask_bits;
     double *qa_mask_values;
     size_t n_qa_mask_values;
+    /* Of the masked values, those that are cloud and cloud shadow: the
+     * pixel is then classed (and dilated, and counted) as cloud or shadow
+     * rather than "masked (other)". Also masked when not in values. */
+    double *qa_cloud_values, *qa_shadow_values;
+    size_t n_qa_cloud_values, n_qa_shadow_values;
     int line;
 } aw_scene_cfg;
 

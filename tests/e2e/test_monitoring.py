@@ -400,6 +400,15 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(len(got), 3 * 2 + 1 * 2, got)
         self.assertTrue(all(n["status"] == "insufficient_data"
                             for n in doc["notices"]))
+        # qa_mask's cloud list: the zones are reported 100 % cloud, not
+        # "masked (other)".
+        import csv
+        with open(os.path.join(self.region, cloudy[0], "zones.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 5)
+        for r in rows:
+            self.assertEqual(float(r["cloud_pct"]), 100.0, r)
+            self.assertEqual(float(r["valid_fraction"]), 0.0, r)
 
 
 class Config(unittest.TestCase):
