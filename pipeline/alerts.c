@@ -476,12 +476,6 @@ static json_t *make_record(const aw_config *cfg, const aw_zone *z,
     return a;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Forecast records of one rule in one zone: where the trend of the last
  * valid observations is significant and heads for levels not reached. */
 static void forecast(const aw_config *cfg, const aw_zone *z,
@@ -531,7 +525,7 @@ static void forecast(const aw_config *cfg, const aw_zone *z,
      * confidence interval, reaches the threshold +- z sigma. */
     for (size_t i = 0; i < c; i++)
         work[i] = fabs(y[N - c + i] - (tr.intercept + tr.slope * t[N - c + i]));
-    qsort(work, c, sizeof *work, cmp_dbl);
+    qsort(work, c, sizeof *work, aw_cmp_double);
     double mad = c % 2 ? work[c / 2] : 0.5 * (work[c / 2 - 1] + work[c / 2]);
     double shift =
         aw_norm_quantile(1.0 - cfg->forecast_alpha / 2.0) * 1.4826 * mad;

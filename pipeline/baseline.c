@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <omp.h>
 #include <sqlite3.h>
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -816,12 +817,6 @@ static double pctl(const double *v, size_t n, double q)
     return v[lo] + (h - (double)lo) * (v[hi] - v[lo]);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static aw_status put_zone_baseline(aw_ctx *ctx, sqlite3 *db, const char *pname,
                                    const char *zone, const char *metric,
                                    double *v, const int *yr, size_t n,
@@ -835,7 +830,7 @@ static aw_status put_zone_baseline(aw_ctx *ctx, sqlite3 *db, const char *pname,
             seen = yr[j] == yr[i];
         years += !seen;
     }
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof *v, aw_cmp_double);
     double mean = 0, sd = NAN;
     for (size_t i = 0; i < n; i++)
         mean += v[i];
@@ -1130,11 +1125,19 @@ static aw_status build_all(aw_ctx *ctx, const aw_config *cfg, int threads,
     }
     double *v = n ? aw_calloc2(n, sizeof *v) : NULL;
     int *yr = n ? aw_calloc2(n, sizeof *yr) : NULL;
-    if (n && (!v || !yr) && st == AW_OK)
+    /* A zone's valid fraction and mean NDVI on every date, read once. */
+    double *vfs = n ? aw_calloc2(n, sizeof *vfs) : NULL;
+    double *ndvis = n ? aw_calloc2(n, sizeof *ndvis) : NULL;
+    if (n && (!v || !yr || !vfs || !ndvis) && st == AW_OK)
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     for (size_t z = 0; z < zones.n && st == AW_OK; z++) {
         json_t *zj = json_object();
         json_object_set_new(zdoc, zones.z[z].id, zj);
+        for (size_t i = 0; i < n; i++) {
+            vfs[i] =
+                date_metric(db, d[i].date, zones.z[z].id, "valid_fraction");
+            ndvis[i] = date_metric(db, d[i].date, zones.z[z].id, "mean_ndvi");
+        }
         for (int k = 0; k < P && st == AW_OK; k++) {
             if (!have[k])
                 continue;
@@ -1145,13 +1148,9 @@ static aw_status build_all(aw_ctx *ctx, const aw_config *cfg, int threads,
                 for (size_t i = 0; i < n; i++) {
                     if (d[i].period != k || d[i].year < fy || d[i].year > ty)
                         continue;
-                    double vf = date_metric(db, d[i].date, zones.z[z].id,
-                                            "valid_fraction");
-                    if (!(vf >= cfg->baseline_min_valid_fraction))
+                    if (!(vfs[i] >= cfg->baseline_min_valid_fraction))
                         continue;
-                    double x = m == 0 ? filled[i * zones.n + z]
-                                      : date_metric(db, d[i].date,
-                                                    zones.z[z].id, "mean_ndvi");
+                    double x = m == 0 ? filled[i * zones.n + z] : ndvis[i];
                     if (!isfinite(x))
                         continue;
                     v[c] = x;
@@ -1191,6 +1190,8 @@ static aw_status build_all(aw_ctx *ctx, const aw_config *cfg, int threads,
     }
     free(v);
     free(yr);
+    free(vfs);
+    free(ndvis);
     free(filled);
     json_decref(zdoc);
     free(d);
@@ -1242,10 +1243,10 @@ aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
     if (st == AW_OK)
         st = aw_catalog_open(ctx, cat_path, &cat);
     if (st == AW_OK) {
-        int threads = o->run.threads > 0 ? o->run.threads : 0;
+        /* As the run: --threads, or every core. */
+        int threads = o->run.threads > 0 ? o->run.threads : omp_get_num_procs();
         double t0 = aw_now();
-        st = build_all(ctx, cfg, threads > 0 ? threads : 1, region_dir, cat,
-                       from, to);
+        st = build_all(ctx, cfg, threads, region_dir, cat, from, to);
         if (st == AW_OK)
             aw_log(ctx, AW_LOG_INFO, "baseline %s..%s built in %.2f s", from,
                    to, aw_now() - t0);
@@ -1259,10 +1260,6 @@ aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
 }
 
 /* ---- Change of a date against the baseline (the run) --------------------- */
-
-/* Smallest baseline NDVI range (max - min) over which a zone counts a
- * pixel's VCI. */
-#define AW_VCI_MIN_RANGE 0.05f
 
 enum { BL_FREQ, BL_NMIN, BL_NMAX, BL_NMEDIAN, BL_NMEAN, BL_NSTD, BL_N };
 static const int bl_src[BL_N] = {PB_FREQ,    PB_NMIN,  PB_NMAX,
@@ -1298,6 +1295,7 @@ struct aw_bl {
     zone_acc *acc;
     double lost_occ, new_occ, stress;
     float season_ndvi;
+    float vci_min_range;
 };
 
 static void bl_close_date(aw_bl *bl)
@@ -1353,6 +1351,7 @@ aw_status aw_bl_open(aw_ctx *ctx, const run_state *rs, aw_bl **out)
     bl->new_occ = cfg->new_water_occurrence;
     bl->stress = cfg->stress_vci;
     bl->season_ndvi = (float)cfg->season_ndvi;
+    bl->vci_min_range = (float)cfg->vci_min_range;
     bl->dir = aw_path_join(rs->region_dir, "baseline");
     bl->median = aw_calloc2((size_t)bl->n_periods * (bl->n_zones + 1),
                             sizeof *bl->median);
@@ -1604,7 +1603,7 @@ aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const run_state *rs, date_work *w,
                     if (isfinite(v) &&
                         bl->in[BL_NMEDIAN][p] >= bl->season_ndvi &&
                         bl->in[BL_NMAX][p] - bl->in[BL_NMIN][p] >=
-                            AW_VCI_MIN_RANGE) {
+                            bl->vci_min_range) {
                         a->n_vci++;
                         a->n_stress += v < (float)bl->stress;
                         a->sum_vci += (double)v;

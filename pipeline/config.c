@@ -2175,7 +2175,19 @@ static void parse_alerts(loader *L, yaml_node_t *n, const char *path)
 static void parse_baseline(loader *L, yaml_node_t *n, const char *path)
 {
     aw_config *cfg = L->cfg;
-    enum { PERIOD, FROM, TO, MINY, MVF, LOST, NEW, STRESS, SEASON, N };
+    enum {
+        PERIOD,
+        FROM,
+        TO,
+        MINY,
+        MVF,
+        LOST,
+        NEW,
+        STRESS,
+        SEASON,
+        VCIRANGE,
+        N
+    };
     field f[N] = {{.name = "period"},
                   {.name = "from"},
                   {.name = "to"},
@@ -2184,7 +2196,8 @@ static void parse_baseline(loader *L, yaml_node_t *n, const char *path)
                   {.name = "lost_water_occurrence"},
                   {.name = "new_water_occurrence"},
                   {.name = "stress_vci"},
-                  {.name = "season_ndvi"}};
+                  {.name = "season_ndvi"},
+                  {.name = "vci_min_range"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2231,6 +2244,14 @@ static void parse_baseline(loader *L, yaml_node_t *n, const char *path)
             add_error(L, line_of(f[SEASON].val), kp,
                       "must be an NDVI between -1 and 1, got %g",
                       cfg->season_ndvi);
+    }
+    if (f[VCIRANGE].val) {
+        key_path(kp, path, "vci_min_range");
+        if (get_number(L, f[VCIRANGE].val, kp, 0, &cfg->vci_min_range) &&
+            (cfg->vci_min_range < 0 || cfg->vci_min_range > 2))
+            add_error(L, line_of(f[VCIRANGE].val), kp,
+                      "must be an NDVI range between 0 and 2, got %g",
+                      cfg->vci_min_range);
     }
     if (f[STRESS].val) {
         key_path(kp, path, "stress_vci");
@@ -2510,6 +2531,7 @@ static void set_defaults(aw_config *cfg)
     cfg->new_water_occurrence = 0.10;
     cfg->stress_vci = 35.0;
     cfg->season_ndvi = 0.25;
+    cfg->vci_min_range = 0.05;
     cfg->forecast_observations = 12;
     cfg->forecast_min_observations = 6;
     cfg->forecast_alpha = 0.05;

@@ -994,8 +994,9 @@ static void write_notices(rep *r)
         return;
     sb_put(b, "<section id=\"notices\">\n<h2>Insufficient data</h2>\n"
               "<p class=\"note\">These zones could not be judged on this "
-              "date: too little of them was observed (cloud, shadow, "
-              "nodata). No alert is raised or cleared for them.</p>\n"
+              "date (too little of them observed, no baseline for the "
+              "period, or out of season; the reason is given). No alert is "
+              "raised or cleared for them.</p>\n"
               "<ul class=\"notices\">\n");
     for (size_t i = 0; i < jlen(notices); i++) {
         json_t *o = json_array_get(notices, i);

@@ -347,3 +347,9 @@ void aw_date_from_days(long z, char out[11])
     snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u,
              (unsigned)m % 100u, (unsigned)d % 100u);
 }
+
+int aw_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}

@@ -237,8 +237,10 @@ typedef struct aw_config {
     double lost_water_occurrence;       /* 0.75 */
     double new_water_occurrence;        /* 0.10 */
     double stress_vci;                  /* 35 (Kogan 1995; FAO ASIS) */
-    double season_ndvi; /* 0.25: VCI counts where the baseline median NDVI
-                           reaches it (the growing season) */
+    double season_ndvi;   /* 0.25: VCI counts where the baseline median NDVI
+                             reaches it (the growing season) */
+    double vci_min_range; /* 0.05: ... and where the baseline NDVI max - min
+                             is at least this (else min and max are noise) */
 
     /* alerts */
     double alerts_min_valid_fraction; /* default 0.5 */

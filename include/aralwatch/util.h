@@ -69,6 +69,9 @@ void aw_utc_now(char buf[21]);
 /* Days since 1970-01-01 of a "YYYY-MM-DD" date (proleptic Gregorian), and
  * back (years outside 0000-9999 are clamped to them). */
 long aw_days_from_date(const char *ymd);
+
+/* qsort comparator of doubles, ascending (NaN not expected). */
+int aw_cmp_double(const void *a, const void *b);
 void aw_date_from_days(long days, char out[11]);
 
 #endif

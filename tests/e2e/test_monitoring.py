@@ -445,5 +445,73 @@ class Config(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class BaselineBadInput(unittest.TestCase):
+    """`aralwatch baseline` refuses what it cannot do, naming why."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="aw-mon-bad-")
+        with open(os.path.join(SRC, "configs", "sample.yaml")) as f:
+            self.text = f.read().replace("../", SRC + "/")
+        self.out = os.path.join(self.tmp, "out")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cfg(self, extra="", text=None):
+        path = os.path.join(self.tmp, "c.yaml")
+        with open(path, "w") as f:
+            f.write((text or self.text) + extra)
+        return path
+
+    def test_a_missing_or_reversed_range_is_a_usage_error(self):
+        rc, _, err = run(["baseline", "--config", self.cfg(), "-q"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("needs a date range", err)
+        rc, _, err = run(["baseline", "--config", self.cfg(), "--from",
+                          "2001-01-01", "--to", "2000-01-01", "-q"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("after --to", err)
+        rc, _, err = run(["baseline", "--config", self.cfg(), "--from",
+                          "2001/01/01", "--to", "2002-01-01", "-q"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--from takes YYYY-MM-DD", err)
+
+    def test_a_range_without_any_date_says_so(self):
+        rc, _, err = run(["baseline", "--config", self.cfg(), "--from",
+                          "2000-01-01", "--to", "2001-01-01", "--out",
+                          self.out, "-q"])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("no date between 2000-01-01 and 2001-01-01", err)
+
+    def test_per_date_grids_cannot_have_a_baseline(self):
+        text = self.text.replace("  aoi: ", "  grid: per_date\n  aoi: ")
+        # per_date does not go with an AOI: drop it, keep the scene's grid.
+        text = "\n".join(l for l in text.splitlines()
+                         if not l.startswith("  aoi: "))
+        rc, _, err = run(["baseline", "--config", self.cfg(text=text),
+                          "--from", "1988-01-01", "--to", "1988-12-31",
+                          "--out", self.out, "-q"])
+        self.assertEqual(rc, 3, err)
+        self.assertIn("region.grid: per_date", err)
+
+    def test_a_baseline_of_another_grid_is_named_not_used(self):
+        # Built on the AOI's grid, then the region changes (a bbox): the
+        # date fails naming the baseline raster and what to do.
+        extra = "\nbaseline: {from: 1988-01-01, to: 1988-12-31, min_years: 1}\n"
+        rc, _, err = run(["baseline", "--config", self.cfg(extra), "--out",
+                          self.out, "-q"])
+        self.assertIn(rc, (0, 10), err)  # the sample's alert: 10
+        text = self.text.replace(
+            "  aoi: " + SRC + "/sample_rasters/aoi.geojson",
+            "  bbox: [620000, -418000, 626000, -412000]\n"
+            "  bbox_crs: EPSG:32622")
+        self.assertNotEqual(text, self.text)
+        rc, _, err = run(["reprocess", "--config", self.cfg(extra, text),
+                          "--since", "1988-01-01", "--out", self.out, "-q"])
+        self.assertEqual(rc, 4, err)
+        self.assertRegex(err, r"baseline/m08/frequency\.tif: not on the "
+                         r"region grid .*rebuild it")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
