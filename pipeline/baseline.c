@@ -33,6 +33,7 @@
 #include <cpl_string.h>
 #include <gdal.h>
 #include "aralwatch/catalog.h"
+#include "par.h"
 #include "aralwatch/kernels.h"
 #include "aralwatch/quality.h"
 #include "aralwatch/timeseries.h"
@@ -160,7 +161,7 @@ static aw_status fw_open(aw_ctx *ctx, const aw_config *cfg, int threads,
         free(fw->final);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, threads};
+    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, threads, 0};
     aw_status st = aw_rwriter_open(ctx, fw->tmp, grid, GDT_Float32, 1.0, desc,
                                    md, NULL, 0, 1, (double)NAN, &wo, &fw->w);
     if (st != AW_OK) {
@@ -1202,6 +1203,10 @@ static aw_status build_all(aw_ctx *ctx, const aw_config *cfg, int threads,
     return st;
 }
 
+static aw_status build_root(aw_ctx *ctx, const aw_config *cfg,
+                            const aw_baseline_opts *o, const char *from,
+                            const char *to);
+
 aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
                             const aw_baseline_opts *o, aw_run_result *rr)
 {
@@ -1226,8 +1231,21 @@ aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
     ro.force_rasters = 1u << AW_RASTER_WATER | 1u << AW_IDX_NDVI;
     ro.no_baseline = 1;
     aw_status st = aw_run(ctx, cfg, &ro, rr);
-    if (st != AW_OK)
-        return st;
+    /* In an MPI run the dates are done by every rank; the summaries are
+     * built by rank 0 (the other ranks wait for its status). */
+    if (st != AW_OK || aw_par_size() > 1) {
+        if (st == AW_OK && aw_par_root())
+            st = build_root(ctx, cfg, o, from, to);
+        return aw_par_size() > 1 ? aw_par_agree(ctx, st) : st;
+    }
+    return build_root(ctx, cfg, o, from, to);
+}
+
+static aw_status build_root(aw_ctx *ctx, const aw_config *cfg,
+                            const aw_baseline_opts *o, const char *from,
+                            const char *to)
+{
+    aw_status st = AW_OK;
     const char *out = o->run.out_dir ? o->run.out_dir : cfg->out_dir;
     char *region_dir = aw_path_join(out, cfg->region_name);
     char *cat_path =
@@ -1265,12 +1283,29 @@ enum { BL_FREQ, BL_NMIN, BL_NMAX, BL_NMEDIAN, BL_NMEAN, BL_NSTD, BL_N };
 static const int bl_src[BL_N] = {PB_FREQ,    PB_NMIN,  PB_NMAX,
                                  PB_NMEDIAN, PB_NMEAN, PB_NSTD};
 
+/* Per zone, over the date's strips. Only integers, so that partial sums
+ * (strips, MPI ranks) add up to the same bits in any order: areas and
+ * sums are each row's value in fixed point (value * 2^24, rounded). */
 typedef struct zone_acc {
-    double seen_km2, expect_km2, lost_km2, new_km2;
+    int64_t seen_fx, expect_fx, lost_fx, new_fx; /* km2 */
     int64_t n_vci, n_stress, n_z;
     int64_t n_off_season; /* valid, with a baseline, not in season */
-    double sum_vci, sum_z;
+    int64_t sum_vci_fx, sum_z_fx;
 } zone_acc;
+#define ACC_WORDS (sizeof(zone_acc) / sizeof(int64_t))
+
+#define FX_SCALE 16777216.0 /* 2^24 */
+static int64_t fx_add(int64_t acc, double v)
+{
+    double x = v * FX_SCALE;
+    x = x > 4.6e18 ? 4.6e18 : x < -4.6e18 ? -4.6e18 : x;
+    return (int64_t)((uint64_t)acc + (uint64_t)(int64_t)llrint(x));
+}
+
+static double fx_value(int64_t v)
+{
+    return (double)v / FX_SCALE;
+}
 
 struct aw_bl {
     char *dir;
@@ -1333,16 +1368,49 @@ void aw_bl_close(aw_bl *bl)
     free(bl);
 }
 
+static aw_status bl_open_root(aw_ctx *ctx, const run_state *rs, aw_bl **out);
+static aw_bl *bl_new(const run_state *rs);
+
+/* Collective in an MPI run: rank 0 reads the catalog; every rank gets
+ * which periods have a baseline (its rasters are read by each rank for
+ * its rows; the zone medians are only needed on rank 0). */
 aw_status aw_bl_open(aw_ctx *ctx, const run_state *rs, aw_bl **out)
 {
     *out = NULL;
-    if (rs->opts->no_baseline || rs->cfg->grid_per_date || !rs->catalog)
+    if (rs->opts->no_baseline || rs->cfg->grid_per_date)
         return AW_OK;
-    sqlite3 *db = aw_catalog_db(rs->catalog);
+    aw_status st = aw_par_root() ? bl_open_root(ctx, rs, out) : AW_OK;
+    st = aw_par_agree(ctx, st);
+    if (st != AW_OK || aw_par_size() < 2)
+        return st;
+    int have[37] = {0};
+    if (aw_par_root() && *out) {
+        have[36] = 1;
+        memcpy(have, (*out)->have, sizeof(*out)->have);
+    }
+    aw_par_bcast(have, sizeof have, 0);
+    if (!aw_par_root() && have[36]) {
+        aw_bl *bl = bl_new(rs);
+        if (bl)
+            memcpy(bl->have, have, sizeof bl->have);
+        else
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        *out = bl;
+    }
+    st = aw_par_agree(ctx, st);
+    if (st != AW_OK) {
+        aw_bl_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static aw_bl *bl_new(const run_state *rs)
+{
     const aw_config *cfg = rs->cfg;
     aw_bl *bl = calloc(1, sizeof *bl);
     if (!bl)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        return NULL;
     bl->cur = -1;
     bl->period = cfg->baseline_period;
     bl->n_periods = aw_period_count(bl->period);
@@ -1358,10 +1426,21 @@ aw_status aw_bl_open(aw_ctx *ctx, const run_state *rs, aw_bl **out)
     bl->acc = aw_calloc2(bl->n_zones + 1, sizeof *bl->acc);
     if (!bl->dir || !bl->median || !bl->acc) {
         aw_bl_close(bl);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        return NULL;
     }
     for (size_t i = 0; i < (size_t)bl->n_periods * (bl->n_zones + 1); i++)
         bl->median[i] = NAN;
+    return bl;
+}
+
+static aw_status bl_open_root(aw_ctx *ctx, const run_state *rs, aw_bl **out)
+{
+    if (!rs->catalog)
+        return AW_OK;
+    sqlite3 *db = aw_catalog_db(rs->catalog);
+    aw_bl *bl = bl_new(rs);
+    if (!bl)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     int any = 0;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db, "SELECT period FROM baseline_periods", -1, &q,
@@ -1582,7 +1661,7 @@ aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const run_state *rs, date_work *w,
                 continue;
             double px = aw_grid_cell_area(&rs->grid, gy) * 1e-6;
             int64_t seen = 0, nlost = 0, nnew = 0;
-            double expect = 0;
+            double expect = 0, row_vci = 0, row_z = 0;
             for (int zx = 0; zx < zn->w; zx++) {
                 int gx = zn->x0 + zx;
                 if (gx < 0 || gx >= rs->grid.width ||
@@ -1606,27 +1685,35 @@ aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const run_state *rs, date_work *w,
                             bl->vci_min_range) {
                         a->n_vci++;
                         a->n_stress += v < (float)bl->stress;
-                        a->sum_vci += (double)v;
+                        row_vci += (double)v;
                     }
                     else if (isfinite(bl->in[BL_NMEDIAN][p]) &&
                              bl->in[BL_NMEDIAN][p] < bl->season_ndvi)
                         a->n_off_season++;
                     if (isfinite(zz)) {
                         a->n_z++;
-                        a->sum_z += (double)zz;
+                        row_z += (double)zz;
                     }
                 }
                 else if (isfinite(freq[p])) {
                     expect += (double)freq[p];
                 }
             }
-            a->seen_km2 += (double)seen * px;
-            a->expect_km2 += expect * px;
-            a->lost_km2 += (double)nlost * px;
-            a->new_km2 += (double)nnew * px;
+            a->seen_fx = fx_add(a->seen_fx, (double)seen * px);
+            a->expect_fx = fx_add(a->expect_fx, expect * px);
+            a->lost_fx = fx_add(a->lost_fx, (double)nlost * px);
+            a->new_fx = fx_add(a->new_fx, (double)nnew * px);
+            a->sum_vci_fx = fx_add(a->sum_vci_fx, row_vci);
+            a->sum_z_fx = fx_add(a->sum_z_fx, row_z);
         }
     }
     return AW_OK;
+}
+
+void aw_bl_reduce(aw_bl *bl)
+{
+    if (bl->cur >= 0)
+        aw_par_sum_i64((int64_t *)(void *)bl->acc, bl->n_zones * ACC_WORDS);
 }
 
 void aw_bl_date_end(aw_bl *bl, const run_state *rs, aw_zone_stats *stats)
@@ -1637,14 +1724,14 @@ void aw_bl_date_end(aw_bl *bl, const run_state *rs, aw_zone_stats *stats)
         const zone_acc *a = &bl->acc[z];
         aw_zone_stats *s = &stats[z];
         s->has_baseline = 1;
-        s->water_filled_km2 = a->seen_km2 + a->expect_km2;
+        s->water_filled_km2 = fx_value(a->seen_fx) + fx_value(a->expect_fx);
         s->baseline_median_km2 = bl->median[(size_t)bl->cur * bl->n_zones + z];
         s->water_pct_median =
             s->baseline_median_km2 > 0
                 ? 100.0 * s->water_filled_km2 / s->baseline_median_km2
                 : (double)NAN;
-        s->lost_km2 = a->lost_km2;
-        s->new_km2 = a->new_km2;
+        s->lost_km2 = fx_value(a->lost_fx);
+        s->new_km2 = fx_value(a->new_fx);
         s->n_vci = a->n_vci;
         /* Seen, but none of it in its growing season: no cropland to be
          * stressed, 0 % (as FAO ASIS maps no stress outside the season),
@@ -1654,7 +1741,9 @@ void aw_bl_date_end(aw_bl *bl, const run_state *rs, aw_zone_stats *stats)
                               ? 100.0 * (double)a->n_stress / (double)a->n_vci
                           : a->n_off_season ? 0.0
                                             : (double)NAN;
-        s->mean_vci = a->n_vci ? a->sum_vci / (double)a->n_vci : (double)NAN;
-        s->mean_ndvi_z = a->n_z ? a->sum_z / (double)a->n_z : (double)NAN;
+        s->mean_vci =
+            a->n_vci ? fx_value(a->sum_vci_fx) / (double)a->n_vci : (double)NAN;
+        s->mean_ndvi_z =
+            a->n_z ? fx_value(a->sum_z_fx) / (double)a->n_z : (double)NAN;
     }
 }

@@ -41,6 +41,8 @@ aw_status aw_bl_date_begin(aw_ctx *ctx, aw_bl *bl, const struct run_state *rs,
                            const char *date, int *have);
 aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const struct run_state *rs,
                      struct date_work *w, int row0, int nrows, size_t off);
+/* MPI runs (collective): add up the ranks' zone accumulators (exact). */
+void aw_bl_reduce(aw_bl *bl);
 void aw_bl_date_end(aw_bl *bl, const struct run_state *rs,
                     aw_zone_stats *stats);
 

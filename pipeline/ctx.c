@@ -13,6 +13,7 @@ struct aw_ctx {
     aw_log_format format;
     char date[16], scene[256], stage[32];
     char errmsg[AW_ERRMSG_MAX];
+    int rank; /* MPI rank shown in log lines; -1: single process */
 };
 
 aw_ctx *aw_ctx_create(void)
@@ -21,6 +22,7 @@ aw_ctx *aw_ctx_create(void)
     if (!ctx)
         return NULL;
     ctx->level = AW_LOG_INFO;
+    ctx->rank = -1;
     return ctx;
 }
 
@@ -112,6 +114,8 @@ void aw_vlog(aw_ctx *ctx, aw_log_level level, const char *fmt, va_list ap)
         json_object_set_new(o, "time", json_string(ts));
         json_object_set_new(o, "level", json_string(json_level(level)));
         json_object_set_new(o, "stage", json_string(stage));
+        if (ctx->rank >= 0)
+            json_object_set_new(o, "rank", json_integer(ctx->rank));
         if (ctx->date[0])
             json_object_set_new(o, "date", json_string(ctx->date));
         if (ctx->scene[0])
@@ -134,9 +138,17 @@ void aw_vlog(aw_ctx *ctx, aw_log_level level, const char *fmt, va_list ap)
         }
         return;
     }
-    fprintf(stderr, "%s %s [%s%s%s%s%s] %s\n", ts, level_name(level), stage,
-            ctx->date[0] ? " " : "", ctx->date, ctx->scene[0] ? " " : "",
+    char rank[24] = "";
+    if (ctx->rank >= 0)
+        snprintf(rank, sizeof rank, "rank %d ", ctx->rank);
+    fprintf(stderr, "%s %s [%s%s%s%s%s%s] %s\n", ts, level_name(level), rank,
+            stage, ctx->date[0] ? " " : "", ctx->date, ctx->scene[0] ? " " : "",
             ctx->scene, line);
+}
+
+void aw_ctx_set_rank(aw_ctx *ctx, int rank)
+{
+    ctx->rank = rank;
 }
 
 void aw_log(aw_ctx *ctx, aw_log_level level, const char *fmt, ...)

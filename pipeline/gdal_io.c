@@ -15,6 +15,8 @@
 #include <cpl_string.h>
 #include <gdal_utils.h>
 #include <cpl_vsi.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -534,7 +536,7 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
 }
 
 aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
-                           const aw_grid *grid)
+                           const aw_grid *grid, int rows[2])
 {
     GDALDatasetH ds = NULL;
     aw_status st = aw_open_raster(ctx, src->path, &ds);
@@ -581,6 +583,13 @@ aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
                        "%.3f..%.3f in the region CRS)",
                        src->path, out[0], out[2], out[1], out[3], gx0, gx1, gy0,
                        gy1);
+    if (rows) {
+        /* The grid rows its footprint's bounding box spans. */
+        double r0 = floor((out[3] - grid->gt[3]) / grid->gt[5]);
+        double r1 = ceil((out[1] - grid->gt[3]) / grid->gt[5]);
+        rows[0] = (int)fmax(0.0, fmin(r0, (double)grid->height));
+        rows[1] = (int)fmax(0.0, fmin(r1, (double)grid->height));
+    }
     return AW_OK;
 }
 
@@ -818,7 +827,117 @@ struct aw_rwriter {
     int is_class;
     double scale; /* int16: stored = round(value / scale) */
     aw_write_opts wo;
+    /* Shared (MPI runs, wo.shared): the rows go into a raw file every
+     * rank writes its own rows of (pwrite at row * width * pixel size),
+     * described by a VRT with the raster's metadata; one rank then makes
+     * the output from the VRT. */
+    int fd;
+    char *raw, *vrt;
+    size_t px;
 };
+
+/* Georeferencing, nodata, scale, description, metadata and classes of an
+ * output raster, on the dataset that becomes it. */
+static void set_raster_meta(GDALDatasetH ds, const aw_grid *grid,
+                            GDALDataType type, double scale,
+                            const char *description, char **metadata,
+                            const aw_class_def *classes, size_t n_classes,
+                            int has_nodata, double nodata)
+{
+    GDALSetGeoTransform(ds, (double *)(uintptr_t)grid->gt);
+    GDALSetProjection(ds, grid->wkt);
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    if (has_nodata)
+        GDALSetRasterNoDataValue(b, nodata);
+    if (type == GDT_Int16) {
+        GDALSetRasterScale(b, scale);
+        GDALSetRasterOffset(b, 0.0);
+    }
+    GDALSetDescription(b, description);
+    GDALSetMetadata(ds, metadata, NULL);
+    if (!classes)
+        return;
+    /* Colour table and category names over 0..max class value. */
+    int maxv = 0;
+    for (size_t i = 0; i < n_classes; i++)
+        if (classes[i].value > maxv)
+            maxv = classes[i].value;
+    GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+    char **names = NULL;
+    for (int v = 0; v <= maxv; v++) {
+        GDALColorEntry ce = {0, 0, 0, 0};
+        const char *name = "";
+        for (size_t i = 0; i < n_classes; i++) {
+            if (classes[i].value == v) {
+                ce.c1 = classes[i].r;
+                ce.c2 = classes[i].g;
+                ce.c3 = classes[i].b;
+                ce.c4 = classes[i].a;
+                name = classes[i].name;
+            }
+        }
+        GDALSetColorEntry(ct, v, &ce);
+        names = CSLAddString(names, name);
+    }
+    GDALSetRasterColorTable(b, ct);
+    GDALDestroyColorTable(ct);
+    GDALSetRasterCategoryNames(b, names);
+    CSLDestroy(names);
+}
+
+/* The raw file of a shared writer (all zero, full size) and the VRT over
+ * it carrying the raster's metadata: made once, by the rank that creates
+ * the date's staging folder. */
+static aw_status create_shared(aw_ctx *ctx, aw_rwriter *w, const aw_grid *grid,
+                               const char *description, char **metadata,
+                               const aw_class_def *classes, size_t n_classes,
+                               int has_nodata, double nodata)
+{
+    char note[256];
+    w->fd = open(w->raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    off_t size = (off_t)w->width * (off_t)w->height * (off_t)w->px;
+    if (w->fd < 0 || ftruncate(w->fd, size) != 0)
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", w->raw,
+                       strerror(errno),
+                       aw_disk_full_note(w->raw, note, sizeof note));
+    GDALDriverH drv = GDALGetDriverByName("VRT");
+    CPLErrorReset();
+    GDALDatasetH ds =
+        drv ? GDALCreate(drv, w->vrt, w->width, w->height, 0, w->type, NULL)
+            : NULL;
+    char **bo = NULL;
+    char buf[64];
+    const char *base = strrchr(w->raw, '/');
+    bo = CSLSetNameValue(bo, "subClass", "VRTRawRasterBand");
+    bo = CSLSetNameValue(bo, "SourceFilename", base ? base + 1 : w->raw);
+    bo = CSLSetNameValue(bo, "relativeToVRT", "1");
+    bo = CSLSetNameValue(bo, "ImageOffset", "0");
+    snprintf(buf, sizeof buf, "%zu", w->px);
+    bo = CSLSetNameValue(bo, "PixelOffset", buf);
+    snprintf(buf, sizeof buf, "%zu", w->px * (size_t)w->width);
+    bo = CSLSetNameValue(bo, "LineOffset", buf);
+    bo = CSLSetNameValue(bo, "ByteOrder", "LSB");
+    CPLErr e = ds ? GDALAddBand(ds, w->type, bo) : CE_Failure;
+    CSLDestroy(bo);
+    if (e != CE_None) {
+        if (ds)
+            GDALClose(ds);
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s", w->vrt,
+                       aw_gdal_last_error());
+    }
+    char **md = CSLDuplicate(metadata);
+    md = CSLSetNameValue(md, "AREA_OR_POINT", "Area");
+    set_raster_meta(ds, grid, w->type, w->scale, description, md, classes,
+                    n_classes, has_nodata, nodata);
+    CSLDestroy(md);
+    CPLErrorReset();
+    GDALClose(ds);
+    if (CPLGetLastErrorType() == CE_Failure)
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->vrt,
+                       aw_gdal_last_error(),
+                       aw_disk_full_note(w->vrt, note, sizeof note));
+    return AW_OK;
+}
 
 aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
                           GDALDataType type, double scale,
@@ -831,13 +950,36 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     if (!w)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     w->path = aw_strdup(path);
-    w->tmp = wo->cog ? aw_asprintf("%s.strips.tif", path) : NULL;
+    w->fd = -1;
     w->type = type;
     w->width = grid->width;
     w->height = grid->height;
     w->is_class = classes != NULL;
     w->scale = scale;
     w->wo = *wo;
+    if (wo->shared) {
+        w->px = (size_t)GDALGetDataTypeSizeBytes(type);
+        w->raw = aw_asprintf("%s.strips.raw", path);
+        w->vrt = aw_asprintf("%s.strips.vrt", path);
+        if (!w->path || !w->raw || !w->vrt) {
+            aw_rwriter_abort(w);
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+        aw_status st = AW_OK;
+        if (wo->shared == AW_SHARED_CREATE)
+            st = create_shared(ctx, w, grid, description, metadata, classes,
+                               n_classes, has_nodata, nodata);
+        else if ((w->fd = open(w->raw, O_WRONLY | O_CLOEXEC)) < 0)
+            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot open: %s", w->raw,
+                         strerror(errno));
+        if (st != AW_OK) {
+            aw_rwriter_abort(w);
+            return st;
+        }
+        *out = w;
+        return AW_OK;
+    }
+    w->tmp = wo->cog ? aw_asprintf("%s.strips.tif", path) : NULL;
     if (!w->path || (wo->cog && !w->tmp)) {
         aw_rwriter_abort(w);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
@@ -869,45 +1011,8 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         aw_rwriter_abort(w);
         return st;
     }
-    GDALSetGeoTransform(w->ds, (double *)(uintptr_t)grid->gt);
-    GDALSetProjection(w->ds, grid->wkt);
-    GDALRasterBandH b = GDALGetRasterBand(w->ds, 1);
-    if (has_nodata)
-        GDALSetRasterNoDataValue(b, nodata);
-    if (type == GDT_Int16) {
-        GDALSetRasterScale(b, scale);
-        GDALSetRasterOffset(b, 0.0);
-    }
-    GDALSetDescription(b, description);
-    GDALSetMetadata(w->ds, metadata, NULL);
-    if (classes) {
-        /* Colour table and category names over 0..max class value. */
-        int maxv = 0;
-        for (size_t i = 0; i < n_classes; i++)
-            if (classes[i].value > maxv)
-                maxv = classes[i].value;
-        GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
-        char **names = NULL;
-        for (int v = 0; v <= maxv; v++) {
-            GDALColorEntry ce = {0, 0, 0, 0};
-            const char *name = "";
-            for (size_t i = 0; i < n_classes; i++) {
-                if (classes[i].value == v) {
-                    ce.c1 = classes[i].r;
-                    ce.c2 = classes[i].g;
-                    ce.c3 = classes[i].b;
-                    ce.c4 = classes[i].a;
-                    name = classes[i].name;
-                }
-            }
-            GDALSetColorEntry(ct, v, &ce);
-            names = CSLAddString(names, name);
-        }
-        GDALSetRasterColorTable(b, ct);
-        GDALDestroyColorTable(ct);
-        GDALSetRasterCategoryNames(b, names);
-        CSLDestroy(names);
-    }
+    set_raster_meta(w->ds, grid, type, scale, description, metadata, classes,
+                    n_classes, has_nodata, nodata);
     *out = w;
     return AW_OK;
 }
@@ -934,6 +1039,28 @@ aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
             q[i] = f[i] == f[i] ? (int16_t)lrintf(v) : (int16_t)AW_INT16_NODATA;
         }
         buf = q;
+    }
+    if (w->wo.shared) {
+        /* This rank's rows of the shared raw file. */
+        size_t len = n * w->px, done = 0;
+        off_t at = (off_t)row0 * (off_t)w->width * (off_t)w->px;
+        while (done < len) {
+            ssize_t k = pwrite(w->fd, (const char *)buf + done, len - done,
+                               at + (off_t)done);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                char note[256];
+                int err = k < 0 ? errno : ENOSPC;
+                free(q);
+                return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->raw,
+                               strerror(err),
+                               aw_disk_full_note(w->raw, note, sizeof note));
+            }
+            done += (size_t)k;
+        }
+        free(q);
+        return AW_OK;
     }
     CPLErrorReset();
     CPLErr e =
@@ -970,26 +1097,113 @@ void aw_rwriter_abort(aw_rwriter *w)
     }
     if (w->tmp)
         remove_gtiff(w->tmp);
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->wo.shared == AW_SHARED_CREATE && w->raw) {
+        /* The creator's abort (or a finished encode) removes the files
+         * every rank wrote into. */
+        unlink(w->raw);
+        unlink(w->vrt);
+        char *ovr = aw_asprintf("%s.ovr", w->vrt);
+        if (ovr)
+            unlink(ovr);
+        free(ovr);
+    }
     free(w->path);
     free(w->tmp);
+    free(w->raw);
+    free(w->vrt);
     free(w);
+}
+
+void aw_rwriter_forget(aw_rwriter *w)
+{
+    if (!w)
+        return;
+    if (w->wo.shared)
+        w->wo.shared = AW_SHARED_ATTACH; /* its files are not ours */
+    aw_rwriter_abort(w);
+}
+
+aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w)
+{
+    if (!w->wo.shared || w->fd < 0)
+        return AW_OK;
+    /* On a shared filesystem the rank that encodes reads what this one
+     * wrote: the data must be on the server before the ranks meet. */
+    int bad = fdatasync(w->fd) != 0 && errno != EINVAL;
+    int err = errno;
+    bad |= close(w->fd) != 0;
+    w->fd = -1;
+    if (bad) {
+        char note[256];
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->raw,
+                       strerror(err),
+                       aw_disk_full_note(w->raw, note, sizeof note));
+    }
+    return AW_OK;
 }
 
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
 {
     char note[256];
-    const char *file = w->tmp ? w->tmp : w->path;
-    /* GDAL 3.6's GDALClose returns void: a failure at close (disk full
-     * while flushing the last tiles) is seen through the error state. */
-    CPLErrorReset();
-    GDALClose(w->ds);
-    w->ds = NULL;
     aw_status st = AW_OK;
-    if (CPLGetLastErrorType() == CE_Failure ||
-        CPLGetLastErrorType() == CE_Fatal)
-        st = aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s%s", file,
-                     aw_gdal_last_error(),
-                     aw_disk_full_note(file, note, sizeof note));
+    if (w->wo.shared) {
+        /* Every rank has detached: the one given this raster encodes it
+         * from the VRT over the raw file, as the single-process writer
+         * does from its strip file. */
+        st = aw_rwriter_detach(ctx, w);
+        if (st == AW_OK)
+            st = aw_open_raster(ctx, w->vrt, &w->ds);
+        if (st == AW_OK && !w->wo.cog) {
+            GDALDriverH drv = GDALGetDriverByName("GTiff");
+            char **opts = creation_options(&w->wo, w->type != GDT_Float32, 0);
+            CPLErrorReset();
+            GDALDatasetH out = drv ? GDALCreateCopy(drv, w->path, w->ds, FALSE,
+                                                    opts, cancel_progress, NULL)
+                                   : NULL;
+            CSLDestroy(opts);
+            if (out) {
+                CPLErrorReset();
+                GDALClose(out);
+            }
+            if (!out || CPLGetLastErrorType() == CE_Failure)
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->path,
+                             aw_gdal_last_error(),
+                             aw_disk_full_note(w->path, note, sizeof note));
+            GDALClose(w->ds);
+            w->ds = NULL;
+            w->wo.shared = AW_SHARED_CREATE; /* so that abort cleans up */
+            aw_rwriter_abort(w);
+            return st;
+        }
+        if (st != AW_OK) {
+            w->wo.shared = AW_SHARED_CREATE;
+            aw_rwriter_abort(w);
+            return st;
+        }
+        GDALClose(w->ds);
+        w->ds = NULL;
+        w->tmp = aw_strdup(w->vrt); /* the COG step below reads it */
+        if (!w->tmp) {
+            w->wo.shared = AW_SHARED_CREATE;
+            aw_rwriter_abort(w);
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+    }
+    else {
+        const char *file = w->tmp ? w->tmp : w->path;
+        /* GDAL 3.6's GDALClose returns void: a failure at close (disk full
+         * while flushing the last tiles) is seen through the error state. */
+        CPLErrorReset();
+        GDALClose(w->ds);
+        w->ds = NULL;
+        if (CPLGetLastErrorType() == CE_Failure ||
+            CPLGetLastErrorType() == CE_Fatal)
+            st = aw_fail(ctx, AW_ERR_IO, "%s: write failed on close: %s%s",
+                         file, aw_gdal_last_error(),
+                         aw_disk_full_note(file, note, sizeof note));
+    }
     if (st == AW_OK && w->tmp) {
         /* Overviews first, into the uncompressed strip file (a quick read
          * of it), so the COG driver only compresses and lays out: its own
@@ -1051,6 +1265,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         }
         GDALSetCacheMax64(cache);
     }
+    if (w->wo.shared)
+        w->wo.shared = AW_SHARED_CREATE; /* abort removes the raw file */
     aw_rwriter_abort(w);
     return st;
 }

@@ -26,7 +26,12 @@ typedef struct aw_write_opts {
     const char *compress; /* DEFLATE, ZSTD, LZW, NONE */
     int blocksize;
     int threads;
+    /* MPI runs: 0 (a writer of its own), AW_SHARED_CREATE (the rank that
+     * creates the shared raw file and its VRT) or AW_SHARED_ATTACH (a rank
+     * that writes its rows into them). */
+    int shared;
 } aw_write_opts;
+enum { AW_SHARED_CREATE = 1, AW_SHARED_ATTACH = 2 };
 
 /* Open an input now (main thread), so reads from other threads find it
  * in the cache of open datasets and never change that cache. */
@@ -52,12 +57,19 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
 aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
                           const void *data);
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
+/* Shared writers: this rank has written its rows (flushed to the
+ * filesystem, file closed); then the rank given the raster closes it
+ * (aw_rwriter_close encodes it) and the others abort theirs. */
+aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w);
+/* Free a shared writer another rank encodes, leaving its files. */
+void aw_rwriter_forget(aw_rwriter *w);
 void aw_rwriter_abort(aw_rwriter *w); /* accepts NULL */
 
 /* AW_OK when the raster's footprint overlaps the grid's extent, else
- * AW_ERR_INPUT naming the file (checked before any pixel is warped). */
+ * AW_ERR_INPUT naming the file (checked before any pixel is warped);
+ * rows (may be NULL) gets the grid rows [rows[0], rows[1]) it spans. */
 aw_status aw_check_overlap(aw_ctx *ctx, const aw_band_src *src,
-                           const aw_grid *grid);
+                           const aw_grid *grid, int rows[2]);
 
 /* Size of one pixel of src expressed in pixels of the grid (the larger of
  * the two axes; 1 when it cannot be worked out). */

@@ -17,6 +17,7 @@
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
 #include "baseline.h"
+#include "par.h"
 
 static const char *const main_usage =
     "usage: aralwatch [--version] [--help] <command> [options]\n"
@@ -355,6 +356,9 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int mode)
         st = aw_run(ctx, cfg, &ro, &res);
     aw_config_destroy(cfg);
     rc = aw_run_exit_code(st, &res);
+    /* In an MPI run rank 0 speaks for the job. */
+    if (!aw_par_root())
+        return rc;
     if (st != AW_OK && !json_log)
         fprintf(stderr, "aralwatch: %s: %s\n", aw_status_str(st),
                 aw_ctx_errmsg(ctx));
@@ -544,7 +548,22 @@ static void install_signal_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static int main_rank(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    /* Under mpirun/srun (MPI build): one of N ranks. A no-op otherwise. */
+    aw_par_init(&argc, &argv);
+    int rc = main_rank(argc, argv);
+    if (aw_par_size() > 1) {
+        /* Every rank exits with rank 0's code, so the job's is that. */
+        aw_par_bcast(&rc, sizeof rc, 0);
+    }
+    aw_par_finalize();
+    return rc;
+}
+
+static int main_rank(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(main_usage, stderr);
@@ -557,7 +576,11 @@ int main(int argc, char **argv)
         return AW_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+#ifdef AW_HAVE_MPI
+        printf("aralwatch %s (git %s, MPI)\n", AW_VERSION, AW_GIT_SHA);
+#else
         printf("aralwatch %s (git %s)\n", AW_VERSION, AW_GIT_SHA);
+#endif
         return AW_EXIT_OK;
     }
     int (*fn)(aw_ctx *, int, char **) = NULL;
@@ -585,7 +608,14 @@ int main(int argc, char **argv)
     }
     aw_gdal_init(ctx);
     install_signal_handlers();
-    int rc = fn(ctx, argc - 1, argv + 1);
+    int rc = AW_EXIT_OK;
+    if (aw_par_size() > 1)
+        aw_ctx_set_rank(ctx, aw_par_rank());
+    /* Only run, reprocess and baseline share work across MPI ranks; the
+     * other commands are done by rank 0. */
+    if (aw_par_root() || fn == cmd_run || fn == cmd_reprocess ||
+        fn == cmd_baseline)
+        rc = fn(ctx, argc - 1, argv + 1);
     aw_gdal_cleanup();
     aw_ctx_destroy(ctx);
     return rc;

@@ -27,6 +27,7 @@
 #include "alerts.h"
 #include "baseline.h"
 #include "internal.h"
+#include "par.h"
 #include "runwork.h"
 
 static char **provenance(const run_state *rs, const date_work *w)
@@ -487,6 +488,18 @@ static void add_sidecar(json_t *outs, const char *dir, const char *name)
     free(p);
 }
 
+/* The encoding of the outputs; in an MPI run the writers are shared: rank
+ * 0 creates each raster's raw file, every rank writes its rows into it. */
+static aw_write_opts write_opts(const run_state *rs)
+{
+    const aw_config *cfg = rs->cfg;
+    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads,
+                        0};
+    if (aw_par_size() > 1)
+        wo.shared = aw_par_root() ? AW_SHARED_CREATE : AW_SHARED_ATTACH;
+    return wo;
+}
+
 /* Open the writer of one output raster into the staging folder. */
 static aw_status add_writer(aw_ctx *ctx, date_work *w, const char *name,
                             int kind, int index, aw_rwriter *wr)
@@ -516,7 +529,7 @@ static aw_status open_class_writer(aw_ctx *ctx, run_state *rs, date_work *w,
                                    : AW_RASTER_WATER;
     if (!((cfg->rasters | rs->opts->force_rasters) >> bit & 1u))
         return AW_OK; /* not asked for (outputs.rasters) */
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    aw_write_opts wo = write_opts(rs);
     char *path = aw_path_join(w->out->stage, name);
     char **md = class_metadata(provenance(rs, w), classes, n_classes);
     for (char **e = extra_md; e && *e; e++)
@@ -567,7 +580,7 @@ static aw_status open_change_writers(aw_ctx *ctx, run_state *rs, date_work *w)
              "water change against the baseline: 1 lost (frequency >= %g, "
              "now dry), 2 new (frequency <= %g, now wet), 0 neither",
              cfg->lost_water_occurrence, cfg->new_water_occurrence);
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    aw_write_opts wo = write_opts(rs);
     aw_status st = AW_OK;
     char *path = aw_path_join(w->out->stage, "water_change.tif");
     char **md = class_metadata(provenance(rs, w), change_classes, 4);
@@ -614,7 +627,7 @@ static aw_status open_change_writers(aw_ctx *ctx, run_state *rs, date_work *w)
 static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads};
+    aw_write_opts wo = write_opts(rs);
     aw_status st = AW_OK;
     for (int i = 0; i < AW_IDX_COUNT && st == AW_OK; i++) {
         if (!cfg->indices[i] ||
@@ -1011,6 +1024,8 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
     }
     json_object_set_new(m, "water", wa);
     json_object_set_new(m, "threads", json_integer(rs->threads));
+    /* MPI runs: the ranks that shared the date (the timings are rank 0's). */
+    json_object_set_new(m, "mpi_ranks", json_integer(aw_par_size()));
     json_t *t = json_object();
     double total = 0;
     for (int i = 0; i < ST_COUNT; i++) {
@@ -1065,8 +1080,11 @@ void aw_sweep_stale(aw_ctx *ctx, const char *region_dir)
         const char *pid_text = strchr(tag + 1, '-') + 1;
         char *end = NULL;
         long pid = strtol(pid_text, &end, 10);
-        if (!end || *end || pid <= 0 ||
-            (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+        /* The caller holds the region's lock, and only a lock holder
+         * stages a date: whatever its process, a staging folder not ours
+         * is a killed run's (even if that process has not been reaped
+         * yet, as an MPI rank's may not have been when mpirun returns). */
+        if (!end || *end || pid <= 0 || (pid_t)pid == getpid())
             continue;
         char *path = aw_path_join(region_dir, nm);
         char date[16] = "";
@@ -1100,7 +1118,8 @@ void aw_date_abort(date_work *w)
         return;
     for (size_t k = 0; k < o->n_wr; k++)
         aw_rwriter_abort(o->wr[k]);
-    if (o->stage)
+    /* In an MPI run the staging folder is rank 0's. */
+    if (o->stage && aw_par_root())
         remove_tree(o->stage);
     free(o->stage);
     free(o->final);
@@ -1109,7 +1128,74 @@ void aw_date_abort(date_work *w)
     w->out = NULL;
 }
 
+static aw_status date_open_root(aw_ctx *ctx, run_state *rs, date_work *w);
+
+/* Collective in an MPI run: rank 0 makes the staging folder and the
+ * rasters' shared files, then the other ranks open them for their rows. */
 aw_status aw_date_open(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    if (aw_par_size() < 2)
+        return date_open_root(ctx, rs, w);
+    double t0 = aw_now();
+    aw_status st = aw_par_root() ? date_open_root(ctx, rs, w) : AW_OK;
+    st = aw_par_agree(ctx, st);
+    if (st != AW_OK) {
+        aw_date_abort(w);
+        return st;
+    }
+    char *stage = aw_par_root() ? aw_strdup(w->out->stage) : NULL;
+    aw_par_bcast_str(&stage, 0);
+    if (!aw_par_root()) {
+        date_out *o = calloc(1, sizeof *o);
+        w->out = o;
+        if (!o || !stage) {
+            free(stage);
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+        else {
+            o->stage = stage;
+            st = open_rasters(ctx, rs, w);
+        }
+    }
+    else
+        free(stage);
+    st = aw_par_agree(ctx, st);
+    if (st != AW_OK)
+        aw_date_abort(w);
+    w->t[ST_WRITE] += aw_now() - t0;
+    return st;
+}
+
+/* Collective in an MPI run: every rank has written its rows; each raster
+ * is then encoded by one rank (raster k by rank k mod N, several at once),
+ * and the writers are gone from every rank. aw_date_finish (rank 0) then
+ * lists them. */
+aw_status aw_date_close_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
+{
+    (void)rs;
+    double t0 = aw_now();
+    date_out *o = w->out;
+    aw_status st = AW_OK;
+    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++)
+        st = aw_rwriter_detach(ctx, o->wr[k]);
+    st = aw_par_agree(ctx, st);
+    int size = aw_par_size(), rank = aw_par_rank();
+    for (size_t k = 0; k < o->n_wr; k++) {
+        aw_rwriter *wr = o->wr[k];
+        o->wr[k] = NULL;
+        if ((int)(k % (size_t)size) != rank)
+            aw_rwriter_forget(wr); /* another rank's to encode */
+        else if (st == AW_OK)
+            st = aw_rwriter_close(ctx, wr);
+        else
+            aw_rwriter_abort(wr);
+    }
+    st = aw_par_agree(ctx, st);
+    w->t[ST_WRITE] += aw_now() - t0;
+    return st;
+}
+
+static aw_status date_open_root(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     double t0 = aw_now();
     aw_status st = AW_OK;
@@ -1165,7 +1251,9 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
     for (size_t k = 0; k < dout->n_wr; k++) {
         aw_rwriter *wr = dout->wr[k];
         dout->wr[k] = NULL;
-        if (st == AW_OK)
+        if (!wr)
+            ; /* encoded already (aw_date_close_rasters) */
+        else if (st == AW_OK)
             st = aw_rwriter_close(ctx, wr);
         else
             aw_rwriter_abort(wr);

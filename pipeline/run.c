@@ -30,6 +30,7 @@
 #include "baseline.h"
 #include "internal.h"
 #include "lock.h"
+#include "par.h"
 #include "runwork.h"
 
 const char *const aw_stage_names[ST_COUNT] = {"ingest",  "mask",     "mosaic",
@@ -137,7 +138,8 @@ static aw_status check_scene(aw_ctx *ctx, run_state *rs, scene_buf *s)
     unsigned need = aw_config_needed_bands(rs->cfg);
     for (int b = 0; b < AW_BAND_COUNT; b++) {
         if ((need & (1u << b)) && sc->bands[b].present) {
-            aw_status st = aw_check_overlap(ctx, &sc->bands[b], &rs->grid);
+            aw_status st =
+                aw_check_overlap(ctx, &sc->bands[b], &rs->grid, s->rows);
             if (st != AW_OK)
                 return st;
             break;
@@ -869,10 +871,10 @@ static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
                           int count, int rows, int halo, int *failed)
 {
     int height = rs->grid.height;
-    for (int r0 = 0; r0 < height; r0 += rows) {
+    for (int r0 = w->row_lo; r0 < w->row_hi; r0 += rows) {
         strip sp;
         sp.row0 = r0;
-        sp.nrows = r0 + rows > height ? height - r0 : rows;
+        sp.nrows = r0 + rows > w->row_hi ? w->row_hi - r0 : rows;
         sp.top = r0 < halo ? r0 : halo;
         int bottom = height - (r0 + sp.nrows);
         sp.rows = sp.top + sp.nrows + (bottom < halo ? bottom : halo);
@@ -882,11 +884,134 @@ static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
                      r0 + sp.nrows);
             progress(rs, (int)((double)r0 / height * (ST_COUNT - 1)), what);
         }
+        if (pass == PASS_MAIN)
+            aw_par_test_die("strip");
         aw_status st = run_strip(ctx, rs, w, &sp, pass, count, failed);
         if (st != AW_OK || *failed)
             return st;
     }
     return AW_OK;
+}
+
+/* ---- MPI: the ranks' shares of a date ----
+ *
+ * Every rank runs every date, on its own band of rows of the grid; after
+ * each pass the ranks agree on errors and failed scenes and add up their
+ * counts, histograms and zone accumulators (exact integer sums), so each
+ * holds what one process would have. In a single process these do
+ * nothing. */
+
+/* The rows of the grid this rank works on: contiguous bands cut so that
+ * each has the same weight, a row weighing a quarter (mosaic, indices,
+ * zones, write) plus one per scene whose footprint spans it (reading and
+ * masking it). */
+static void share_rows(const run_state *rs, date_work *w)
+{
+    int height = rs->grid.height, size = aw_par_size();
+    w->row_lo = 0;
+    w->row_hi = height;
+    if (size < 2 || height <= 0)
+        return;
+    double *cum = aw_calloc2((size_t)height + 1, sizeof *cum);
+    if (!cum)
+        aw_par_abort("out of memory", AW_EXIT_PROCESS);
+    for (int r = 0; r < height; r++) {
+        double wt = 0.25;
+        for (size_t i = 0; i < w->n_sb; i++)
+            if (w->sb[i].status == SCENE_USED && r >= w->sb[i].rows[0] &&
+                r < w->sb[i].rows[1])
+                wt += 1.0;
+        cum[r + 1] = cum[r] + wt;
+    }
+    int rank = aw_par_rank();
+    int cut[2];
+    for (int k = 0; k < 2; k++) {
+        double target = cum[height] * (double)(rank + k) / (double)size;
+        int r = 0;
+        while (r < height && cum[r] < target)
+            r++;
+        cut[k] = rank + k == size ? height : r;
+    }
+    free(cum);
+    w->row_lo = cut[0];
+    w->row_hi = cut[1];
+}
+
+/* Collective: 1 when a scene failed on any rank in the step just done;
+ * then every rank has the same scenes failed, with the reason of the
+ * (lowest) rank that saw each fail. */
+static int share_failures(date_work *w, int failed)
+{
+    int size = aw_par_size(), rank = aw_par_rank();
+    if (size < 2)
+        return failed;
+    int any = failed;
+    aw_par_max_int(&any, 1);
+    if (!any)
+        return 0;
+    int *who = aw_calloc2(w->n_sb + 1, sizeof *who);
+    if (!who)
+        aw_par_abort("out of memory", AW_EXIT_PROCESS);
+    for (size_t i = 0; i < w->n_sb; i++)
+        who[i] = w->sb[i].status == SCENE_FAILED ? size - rank : 0;
+    aw_par_max_int(who, w->n_sb);
+    for (size_t i = 0; i < w->n_sb; i++) {
+        if (!who[i])
+            continue;
+        scene_buf *s = &w->sb[i];
+        int root = size - who[i];
+        int code = (int)s->failure;
+        aw_par_bcast(&code, sizeof code, root);
+        char *reason = rank == root ? aw_strdup(s->reason) : NULL;
+        aw_par_bcast_str(&reason, root);
+        if (s->status != SCENE_FAILED) {
+            s->status = SCENE_FAILED;
+            s->failure = (aw_status)code;
+            free(s->reason);
+            s->reason = reason;
+            scene_free(s);
+        }
+        else
+            free(reason);
+    }
+    free(who);
+    return 1;
+}
+
+/* Collective: add up the ranks' pixel counts of the date and its scenes
+ * (scenes = 1: their quality counts too). */
+static void share_counts(date_work *w, int scenes)
+{
+    if (aw_par_size() < 2)
+        return;
+    size_t per = AW_Q_COUNT + 1, n = AW_Q_COUNT + w->n_sb * per;
+    int64_t *v = aw_calloc2(n, sizeof *v);
+    if (!v)
+        aw_par_abort("out of memory", AW_EXIT_PROCESS);
+    memcpy(v, w->count, sizeof w->count);
+    for (size_t i = 0; i < w->n_sb; i++) {
+        memcpy(v + AW_Q_COUNT + i * per, w->sb[i].count, sizeof w->sb[i].count);
+        v[AW_Q_COUNT + i * per + AW_Q_COUNT] = w->sb[i].n_mosaic;
+    }
+    aw_par_sum_i64(v, n);
+    memcpy(w->count, v, sizeof w->count);
+    for (size_t i = 0; i < w->n_sb; i++) {
+        if (scenes)
+            memcpy(w->sb[i].count, v + AW_Q_COUNT + i * per,
+                   sizeof w->sb[i].count);
+        w->sb[i].n_mosaic = v[AW_Q_COUNT + i * per + AW_Q_COUNT];
+    }
+    free(v);
+}
+
+/* Collective: a pass is over on every rank; its status (the first failing
+ * rank's) and whether a scene failed anywhere. */
+static aw_status pass_done(aw_ctx *ctx, date_work *w, aw_status st, int *failed)
+{
+    st = aw_par_agree(ctx, st);
+    if (st == AW_OK)
+        *failed = share_failures(w, *failed);
+    return st;
 }
 
 static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w);
@@ -912,6 +1037,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         if (st != AW_OK)
             scene_failed(ctx, s, st);
     }
+    share_failures(w, 1);
     int halo = 1;
     for (size_t i = 0; i < w->n_sb; i++)
         if (w->sb[i].edge_r > halo)
@@ -938,6 +1064,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             return AW_OK; /* nothing to write; every scene is recorded */
         int rows = strip_rows(rs, w, halo);
         int failed = 0;
+        share_rows(rs, w);
         /* Ranking scenes by cloud, or dropping those under
          * min_valid_fraction, needs every scene's counts before the
          * mosaic: a survey pass (reads the bands once more). */
@@ -947,10 +1074,12 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         if (survey) {
             aw_status st =
                 run_pass(ctx, rs, w, PASS_SURVEY, 1, rows, halo, &failed);
+            st = pass_done(ctx, w, st, &failed);
             if (st != AW_OK)
                 return st;
             if (failed)
                 continue;
+            share_counts(w, 1);
             for (size_t i = 0; i < w->n_sb; i++)
                 if (w->sb[i].status == SCENE_USED)
                     finish_scene_counts(ctx, rs, &w->sb[i]);
@@ -971,10 +1100,12 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             if (!w->hist)
                 return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
             st = run_pass(ctx, rs, w, PASS_HIST, 0, rows, halo, &failed);
+            st = pass_done(ctx, w, st, &failed);
             if (st != AW_OK)
                 return st;
             if (failed)
                 continue;
+            aw_par_sum_u64(w->hist, (size_t)cfg->otsu_bins);
             otsu_threshold(ctx, rs, w);
         }
         if (!(cfg->water_method == AW_WATER_THRESHOLD ||
@@ -993,6 +1124,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         rs->bl_have = 0;
         if (rs->bl) {
             st = aw_bl_date_begin(ctx, rs->bl, rs, w->date, &rs->bl_have);
+            st = aw_par_agree(ctx, st);
             if (st != AW_OK)
                 return st;
         }
@@ -1001,12 +1133,18 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         if (st != AW_OK)
             return st;
         st = run_pass(ctx, rs, w, PASS_MAIN, !survey, rows, halo, &failed);
+        st = pass_done(ctx, w, st, &failed);
         if (st != AW_OK || failed) {
             aw_date_abort(w);
             if (st != AW_OK)
                 return st;
             continue;
         }
+        share_counts(w, !survey);
+        if (w->zr)
+            aw_zones_run_reduce(w->zr);
+        if (rs->bl_have)
+            aw_bl_reduce(rs->bl);
         if (!survey) {
             for (size_t i = 0; i < w->n_sb; i++)
                 if (w->sb[i].status == SCENE_USED)
@@ -1021,6 +1159,15 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
                 return AW_OK;
             }
             w->n_used = used;
+        }
+        if (aw_par_size() > 1) {
+            /* Every rank's rows are written: encode the rasters (spread
+             * over the ranks); rank 0 finishes the date alone. */
+            st = aw_date_close_rasters(ctx, rs, w);
+            if (st != AW_OK || !aw_par_root()) {
+                aw_date_abort(w);
+                return st;
+            }
         }
         if (w->count[AW_Q_VALID] == 0)
             aw_log(ctx, AW_LOG_WARN,
@@ -1304,6 +1451,39 @@ static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
     return st;
 }
 
+/* A failure on this rank alone, where the others cannot be told in step:
+ * in an MPI run the job ends (rather than the others waiting forever). */
+static aw_status local_failure(aw_ctx *ctx, aw_status st, const char *msg)
+{
+    if (aw_par_size() > 1)
+        aw_par_abort(msg, aw_exit_code(st));
+    return aw_fail(ctx, st, "%s", msg);
+}
+
+/* Collective: every rank has the same dates and scenes as rank 0. */
+static aw_status same_scenes(aw_ctx *ctx, const aw_config *cfg)
+{
+    if (aw_par_size() < 2)
+        return AW_OK;
+    uint64_t h = 1469598103934665603ULL, h0; /* FNV-1a */
+    for (size_t i = 0; i < cfg->n_scenes; i++) {
+        const aw_scene_cfg *sc = &cfg->scenes[i];
+        const char *parts[] = {sc->id, sc->date, sc->bands[0].path, "\n"};
+        for (size_t k = 0; k < 4; k++)
+            for (const char *c = parts[k] ? parts[k] : ""; *c; c++)
+                h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    }
+    h0 = h;
+    aw_par_bcast(&h0, sizeof h0, 0);
+    aw_status st = AW_OK;
+    if (h0 != h)
+        st = aw_fail(ctx, AW_ERR_CONFIG,
+                     "rank %d sees other scenes (%zu) than rank 0: the inbox "
+                     "changed while the ranks were listing it; run again",
+                     aw_par_rank(), cfg->n_scenes);
+    return aw_par_agree(ctx, st);
+}
+
 static void release_grid(run_state *rs)
 {
     aw_zones_free(&rs->zones);
@@ -1369,25 +1549,36 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         goto early;
     }
-    /* The region folder holds the lock, the catalog and the products. */
-    st = aw_mkdirs(ctx, rs.region_dir);
+    /* Every rank must see the same scenes (an inbox listed while a file
+     * arrived could differ). */
+    st = same_scenes(ctx, cfg);
+    if (st != AW_OK)
+        goto early;
+    /* The region folder holds the lock, the catalog and the products; in
+     * an MPI run rank 0 alone touches them. */
+    int root = aw_par_root();
+    st = root ? aw_mkdirs(ctx, rs.region_dir) : AW_OK;
     int lock_fd = -1;
     char *cat_path = aw_path_join(rs.region_dir, "catalog.sqlite");
     if (st == AW_OK && !cat_path)
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    if (st == AW_OK)
+    if (st == AW_OK && root)
         st = aw_lock_acquire(ctx, rs.region_dir, &lock_fd);
+    st = aw_par_agree(ctx, st);
     if (st != AW_OK) {
         free(cat_path);
+        aw_lock_release(lock_fd);
         goto early;
     }
-    aw_sweep_stale(ctx, rs.region_dir);
-    st = aw_catalog_open(ctx, cat_path, &rs.catalog);
+    if (root) {
+        aw_sweep_stale(ctx, rs.region_dir);
+        st = aw_catalog_open(ctx, cat_path, &rs.catalog);
+    }
     free(cat_path);
-    if (st == AW_OK)
+    if (st == AW_OK && root)
         st = aw_catalog_run_begin(ctx, rs.catalog, cfg->path, cfg->sha256,
                                   &rs.run_id);
-    if (st == AW_OK && opts->reprocess_since)
+    if (st == AW_OK && root && opts->reprocess_since)
         st = aw_catalog_forget(ctx, rs.catalog, NULL, opts->reprocess_since);
     if (st == AW_OK && opts->reprocess_scene) {
         const char *date = NULL;
@@ -1398,9 +1589,10 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             st = aw_fail(ctx, AW_ERR_USAGE,
                          "--scene %s: no such scene in the config or inbox",
                          opts->reprocess_scene);
-        else
+        else if (root)
             st = aw_catalog_forget(ctx, rs.catalog, date, NULL);
     }
+    st = aw_par_agree(ctx, st);
     if (st != AW_OK)
         goto done;
     /* Inbox entries no profile could read are failed scenes of the run. */
@@ -1418,7 +1610,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
                cfg->inbox_reject_reasons[i]);
     }
     if (!cfg->grid_per_date && cfg->n_scenes > 0) {
-        st = prepare_grid(ctx, &rs, cfg);
+        st = aw_par_agree(ctx, prepare_grid(ctx, &rs, cfg));
         if (st == AW_OK)
             st = aw_bl_open(ctx, &rs, &rs.bl);
         if (st != AW_OK)
@@ -1454,7 +1646,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         w.n_sb = j - i;
         w.sb = aw_calloc2(w.n_sb, sizeof *w.sb);
         if (!w.sb) {
-            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            st = local_failure(ctx, AW_ERR_NOMEM, "out of memory");
             goto done;
         }
         for (size_t k = 0; k < w.n_sb; k++)
@@ -1465,18 +1657,26 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         char fp[65], done_fp[65];
         int done = 0;
         aw_ctx_set_scope(ctx, w.date, NULL, "catalog");
-        st = date_fingerprint(ctx, &rs, &w, fp);
-        if (st == AW_OK)
-            st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp, &done);
+        int up_to_date = 0;
+        if (root) {
+            st = date_fingerprint(ctx, &rs, &w, fp);
+            if (st == AW_OK)
+                st = aw_catalog_date_done(ctx, rs.catalog, w.date, done_fp,
+                                          &done);
+            char *date_dir = aw_path_join(rs.region_dir, w.date);
+            struct stat dsb;
+            int present = date_dir && stat(date_dir, &dsb) == 0;
+            free(date_dir);
+            up_to_date =
+                st == AW_OK && done && present && strcmp(fp, done_fp) == 0;
+        }
+        st = aw_par_agree(ctx, st);
         if (st != AW_OK) {
             date_free(&w);
             goto done;
         }
-        char *date_dir = aw_path_join(rs.region_dir, w.date);
-        struct stat dsb;
-        int present = date_dir && stat(date_dir, &dsb) == 0;
-        free(date_dir);
-        if (done && present && strcmp(fp, done_fp) == 0) {
+        aw_par_bcast(&up_to_date, sizeof up_to_date, 0);
+        if (up_to_date) {
             aw_log(ctx, AW_LOG_INFO,
                    "%s: up to date (same inputs and config); not processed "
                    "again",
@@ -1502,14 +1702,14 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             aw_scene_cfg *scenes = aw_calloc2(w.n_sb, sizeof *scenes);
             if (!scenes) {
                 date_free(&w);
-                st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+                st = local_failure(ctx, AW_ERR_NOMEM, "out of memory");
                 goto done;
             }
             for (size_t k = 0; k < w.n_sb; k++)
                 scenes[k] = *w.sb[k].sc;
             view.scenes = scenes;
             view.n_scenes = w.n_sb;
-            dst = prepare_grid(ctx, &rs, &view);
+            dst = aw_par_agree(ctx, prepare_grid(ctx, &rs, &view));
             free(scenes);
             if (dst != AW_OK) {
                 for (size_t k = 0; k < w.n_sb; k++) {
@@ -1523,6 +1723,9 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         }
         if (dst == AW_OK)
             dst = run_date(ctx, &rs, &w);
+        /* Rank 0 finishes the date alone (alerts, tables, the swap into
+         * place): every rank learns how that went. */
+        dst = aw_par_agree(ctx, dst);
         for (int k = 0; k < ST_COUNT; k++)
             result->stage_seconds[k] += w.t[k];
         aw_ctx_set_scope(ctx, w.date, NULL, "record");
@@ -1567,7 +1770,9 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         }
         {
             int written = dst == AW_OK && w.n_used > 0;
-            aw_status cst = record_date(ctx, &rs, &w, fp, written);
+            aw_status cst =
+                root ? record_date(ctx, &rs, &w, fp, written) : AW_OK;
+            cst = aw_par_agree(ctx, cst);
             if (cst != AW_OK) {
                 /* The products are on disk; the next run redoes the date
                  * and swaps in identical ones. */
@@ -1599,7 +1804,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         GDALTermProgress(1.0, "done", NULL);
     /* The report, when the run did something and there are zones (a
      * run that did nothing leaves it as it was). */
-    if (rep_latest[0] && rs.zones.n && rs.catalog) {
+    if (root && rep_latest[0] && rs.zones.n && rs.catalog) {
         aw_ctx_set_scope(ctx, NULL, NULL, "report");
         aw_run_report_in rin = {rep_dates, rep_alerts, rep_notices,
                                 rep_forecasts, rep_latest};
@@ -1608,7 +1813,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     }
 
     /* Run summary: what happened to every scene, for the operator. */
-    {
+    if (root) {
         char finished[21];
         aw_utc_now(finished);
         json_t *sum = json_object();

@@ -37,8 +37,9 @@ typedef struct scene_buf {
     aw_status failure;                      /* when FAILED */
     char *reason;                           /* when SKIPPED or FAILED */
     int64_t n_mosaic;                       /* pixels it gave to the mosaic */
-    int order;  /* rank in the mosaic order, 0 = first */
-    int edge_r; /* radius of its coverage edge, grid pixels */
+    int order;   /* rank in the mosaic order, 0 = first */
+    int edge_r;  /* radius of its coverage edge, grid pixels */
+    int rows[2]; /* grid rows its footprint spans (work weights) */
     /* SHA-256 and size of each input (bands, then qa at AW_BAND_COUNT),
      * from the catalog's checksum cache; "" when not worked out. */
     char sha256[AW_BAND_COUNT + 1][65];
@@ -95,6 +96,7 @@ typedef struct date_work {
     size_t *order;           /* used scenes (indices into sb), mosaic order */
     uint64_t *hist;          /* Otsu: water index histogram of the date */
     struct aw_zones_run *zr; /* zone accumulators over the strips */
+    int row_lo, row_hi;      /* this rank's rows of the grid (MPI) */
 } date_work;
 
 typedef struct run_state {
@@ -121,6 +123,10 @@ typedef struct run_state {
 aw_status aw_date_open(aw_ctx *ctx, run_state *rs, date_work *w);
 aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
                        int nrows, size_t off);
+/* MPI runs (collective): every rank's rows are written; encode each
+ * raster on one rank. Then rank 0 calls aw_date_finish, the others
+ * aw_date_abort (which leaves rank 0's staging folder alone). */
+aw_status aw_date_close_rasters(aw_ctx *ctx, run_state *rs, date_work *w);
 aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w);
 void aw_date_abort(date_work *w);
 

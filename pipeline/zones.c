@@ -14,6 +14,7 @@
 #include "aralwatch/quality.h"
 #include "aralwatch/util.h"
 #include "internal.h"
+#include "par.h"
 
 static int kind_from_text(const char *s, aw_zone_kind *k)
 {
@@ -337,6 +338,7 @@ void aw_zones_free(aw_zones *zones)
  * So any thread count and any strip height give the same results. */
 typedef struct zone_run {
     int64_t *vrow, *wrow, *qrow; /* h rows; qrow: cloud, shadow, snow, nodata */
+    size_t h;
     aw_zacc acc[AW_IDX_COUNT];
 } zone_run;
 
@@ -374,6 +376,7 @@ aw_status aw_zones_run_begin(aw_ctx *ctx, const aw_zones *zones,
         const aw_zone *z = &zones->z[k];
         zone_run *zr = &r->z[k];
         size_t h = z->w && z->h ? (size_t)z->h : 1;
+        zr->h = h;
         zr->vrow = aw_calloc2(h, sizeof *zr->vrow);
         zr->wrow = aw_calloc2(h, sizeof *zr->wrow);
         zr->qrow = aw_calloc2(h * 4, sizeof *zr->qrow);
@@ -473,6 +476,21 @@ aw_status aw_zones_run_rows(aw_ctx *ctx, const aw_zones *zones, aw_zones_run *r,
             return st;
     }
     return AW_OK;
+}
+
+void aw_zones_run_reduce(aw_zones_run *r)
+{
+    if (aw_par_size() < 2)
+        return;
+    for (size_t k = 0; k < r->n; k++) {
+        zone_run *zr = &r->z[k];
+        aw_par_sum_i64(zr->vrow, zr->h);
+        aw_par_sum_i64(zr->wrow, zr->h);
+        aw_par_sum_i64(zr->qrow, 4 * zr->h);
+        for (int i = 0; i < AW_IDX_COUNT; i++)
+            if (r->has_index[i]) /* 16 KiB each: only the indices run */
+                aw_par_merge_zacc(&zr->acc[i], 1);
+    }
 }
 
 void aw_zones_run_end(const aw_zones *zones, const aw_zones_run *r,

@@ -6,6 +6,8 @@ AW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AW_PACKAGES=(build-essential cmake pkg-config libgdal-dev gdal-bin
     libproj-dev libtiff-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
     libsqlite3-dev python3-gdal python3-numpy python3-yaml python3-jsonschema
+    # the MPI build (-DAW_MPI=ON) and its tests: Open MPI
+    libopenmpi-dev openmpi-bin
     # scripts/test.sh: libFuzzer targets (clang, its libFuzzer/sanitizer
     # runtime and OpenMP runtime), valgrind memcheck, and headless Chromium
     # to render report.html in e2e.test_report

@@ -2,7 +2,8 @@
 # Set up, build with -Werror and run every test: cmocka unit tests and
 # end-to-end tests on the sample, then all of them again with the binary and
 # tests built with AddressSanitizer (+ LeakSanitizer) and
-# UndefinedBehaviorSanitizer; then a short libFuzzer run of the config and
+# UndefinedBehaviorSanitizer; then the MPI build's tests under mpirun (1, 2
+# and 4 ranks against the single-process run); then a short libFuzzer run of the config and
 # metadata parsers (tests/fuzz) and the unit tests under valgrind memcheck.
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -16,6 +17,11 @@ aw_build "$AW_ROOT/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAW_WERROR=ON
 echo "== build with ASan + UBSan, all tests again" >&2
 aw_build "$AW_ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAW_WERROR=ON -DAW_SANITIZE=ON
 (cd "$AW_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2)
+
+echo "== MPI build (-DAW_MPI=ON, -Werror): mpirun -n 1, 2, 4 against the single-process run" >&2
+aw_build "$AW_ROOT/build-mpi" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAW_WERROR=ON -DAW_MPI=ON
+(cd "$AW_ROOT/build-mpi" && AW_REF_BIN="$AW_ROOT/build-test/aralwatch" \
+    ctest -R '^e2e[.]test_mpi$' --output-on-failure)
 
 echo "== fuzz the config loader and the MTL / MTD_MSIL2A.xml parsers (20 s each)" >&2
 "$AW_ROOT/tests/fuzz/run.sh" 20
@@ -44,5 +50,5 @@ fi
 # One closing line for CI: every ctest test of the three builds (a failure
 # above has already stopped the script) and the three fuzz targets.
 count() { (cd "$1" && ctest -N "${@:2}" | sed -n 's/^Total Tests: //p'); }
-n=$(( $(count "$AW_ROOT/build-test") + $(count "$AW_ROOT/build-asan") + $(count "$AW_ROOT/build-vg" -L unit) + 3 ))
+n=$(( $(count "$AW_ROOT/build-test") + $(count "$AW_ROOT/build-asan") + $(count "$AW_ROOT/build-mpi" -R '^e2e[.]test_mpi$') + $(count "$AW_ROOT/build-vg" -L unit) + 3 ))
 echo "summary: $n passed, 0 failed"

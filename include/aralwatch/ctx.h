@@ -40,6 +40,8 @@ void aw_ctx_clear_error(aw_ctx *ctx);
  * collectors (`--log-format json`). */
 typedef enum aw_log_format { AW_LOG_TEXT = 0, AW_LOG_JSON = 1 } aw_log_format;
 void aw_ctx_set_log_format(aw_ctx *ctx, aw_log_format format);
+/* MPI runs: the rank every log line names (-1, the default: none). */
+void aw_ctx_set_rank(aw_ctx *ctx, int rank);
 aw_log_format aw_ctx_log_format(const aw_ctx *ctx);
 
 /* What the following log lines are about: the date, the scene id and the

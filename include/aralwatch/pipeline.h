@@ -132,6 +132,10 @@ aw_status aw_zones_run_rows(aw_ctx *ctx, const aw_zones *zones, aw_zones_run *r,
                             const aw_grid *grid, int row0, int nrows,
                             const float *const index[AW_IDX_COUNT],
                             const uint8_t *water, const uint8_t *qcls);
+/* MPI runs (collective): add up every rank's accumulators, exactly (row
+ * counts are summed, index accumulators merged with aw_zacc_merge), so
+ * each rank holds the whole grid's. No-op in a single process. */
+void aw_zones_run_reduce(aw_zones_run *r);
 void aw_zones_run_end(const aw_zones *zones, const aw_zones_run *r,
                       const aw_grid *grid, aw_zone_stats *stats);
 void aw_zones_run_free(aw_zones_run *r); /* accepts NULL */
