@@ -9,7 +9,8 @@ alternating, REPEATS times each:
 
   1 process x T threads (the default, non-MPI build: the reference);
   mpirun -n R of the MPI build with 1 thread per rank, R = 1, 2, 4
-  (4 oversubscribes a 2-core machine), and R = 2 with T/2 threads;
+  (4 oversubscribes a 2-core machine), and on 4 cores or more R = 2 with
+  T/2 threads each;
 
 checks that every run's rasters are byte-identical to the reference's,
 and writes bench/MPI_RESULTS.md: median wall time, throughput (Mpx of
@@ -98,7 +99,7 @@ def main():
             ("mpirun -n 1", 1, 1, mpirun + ["-n", "1", a.mpi]),
             ("mpirun -n 2", 2, 1, mpirun + ["-n", "2", a.mpi]),
             ("mpirun -n 4", 4, 1, mpirun + ["-n", "4", a.mpi])]
-    if cores >= 2:
+    if cores >= 4:
         runs.append(("mpirun -n 2, %d threads each" % (cores // 2), 2,
                      cores // 2, mpirun + ["-n", "2", a.mpi]))
     times = {r[0]: [] for r in runs}

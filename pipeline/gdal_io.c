@@ -827,13 +827,15 @@ struct aw_rwriter {
     int is_class;
     double scale; /* int16: stored = round(value / scale) */
     aw_write_opts wo;
-    /* Shared (MPI runs, wo.shared): the rows go into a raw file every
-     * rank writes its own rows of (pwrite at row * width * pixel size),
-     * described by a VRT with the raster's metadata; one rank then makes
-     * the output from the VRT. */
+    /* Shared (MPI runs, wo.shared): the strip file is made by one rank
+     * with every tile in place (uncompressed, so each tile has a fixed
+     * offset and size); every rank then writes its rows straight into the
+     * tiles (pwrite), and one rank makes the output from it exactly as a
+     * single process does from its own strip file. */
     int fd;
-    char *raw, *vrt;
+    int bx, by, ntx, nty;
     size_t px;
+    unsigned long long *offs; /* [ty * ntx + tx]: byte offset of a tile */
 };
 
 /* Georeferencing, nodata, scale, description, metadata and classes of an
@@ -885,58 +887,47 @@ static void set_raster_meta(GDALDatasetH ds, const aw_grid *grid,
     CSLDestroy(names);
 }
 
-/* The raw file of a shared writer (all zero, full size) and the VRT over
- * it carrying the raster's metadata: made once, by the rank that creates
- * the date's staging folder. */
-static aw_status create_shared(aw_ctx *ctx, aw_rwriter *w, const aw_grid *grid,
-                               const char *description, char **metadata,
-                               const aw_class_def *classes, size_t n_classes,
-                               int has_nodata, double nodata)
+/* Where each tile of a shared strip file is (the file must be complete:
+ * uncompressed, every tile written, as GDAL leaves it with SPARSE_OK off),
+ * and the file opened for this rank's writes. */
+static aw_status attach_shared(aw_ctx *ctx, aw_rwriter *w)
 {
-    char note[256];
-    w->fd = open(w->raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    off_t size = (off_t)w->width * (off_t)w->height * (off_t)w->px;
-    if (w->fd < 0 || ftruncate(w->fd, size) != 0)
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", w->raw,
-                       strerror(errno),
-                       aw_disk_full_note(w->raw, note, sizeof note));
-    GDALDriverH drv = GDALGetDriverByName("VRT");
-    CPLErrorReset();
-    GDALDatasetH ds =
-        drv ? GDALCreate(drv, w->vrt, w->width, w->height, 0, w->type, NULL)
-            : NULL;
-    char **bo = NULL;
-    char buf[64];
-    const char *base = strrchr(w->raw, '/');
-    bo = CSLSetNameValue(bo, "subClass", "VRTRawRasterBand");
-    bo = CSLSetNameValue(bo, "SourceFilename", base ? base + 1 : w->raw);
-    bo = CSLSetNameValue(bo, "relativeToVRT", "1");
-    bo = CSLSetNameValue(bo, "ImageOffset", "0");
-    snprintf(buf, sizeof buf, "%zu", w->px);
-    bo = CSLSetNameValue(bo, "PixelOffset", buf);
-    snprintf(buf, sizeof buf, "%zu", w->px * (size_t)w->width);
-    bo = CSLSetNameValue(bo, "LineOffset", buf);
-    bo = CSLSetNameValue(bo, "ByteOrder", "LSB");
-    CPLErr e = ds ? GDALAddBand(ds, w->type, bo) : CE_Failure;
-    CSLDestroy(bo);
-    if (e != CE_None) {
-        if (ds)
-            GDALClose(ds);
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s", w->vrt,
-                       aw_gdal_last_error());
+    GDALDatasetH ds = NULL;
+    aw_status st = aw_open_raster(ctx, w->tmp, &ds);
+    if (st != AW_OK)
+        return st;
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    GDALGetBlockSize(b, &w->bx, &w->by);
+    w->ntx = (w->width + w->bx - 1) / w->bx;
+    w->nty = (w->height + w->by - 1) / w->by;
+    w->offs = aw_calloc2((size_t)w->ntx * (size_t)w->nty, sizeof *w->offs);
+    if (!w->offs) {
+        GDALClose(ds);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
-    char **md = CSLDuplicate(metadata);
-    md = CSLSetNameValue(md, "AREA_OR_POINT", "Area");
-    set_raster_meta(ds, grid, w->type, w->scale, description, md, classes,
-                    n_classes, has_nodata, nodata);
-    CSLDestroy(md);
-    CPLErrorReset();
+    unsigned long long tile =
+        (unsigned long long)w->bx * (unsigned long long)w->by * w->px;
+    for (int ty = 0; ty < w->nty && st == AW_OK; ty++)
+        for (int tx = 0; tx < w->ntx && st == AW_OK; tx++) {
+            char key[64];
+            snprintf(key, sizeof key, "BLOCK_OFFSET_%d_%d", tx, ty);
+            const char *o = GDALGetMetadataItem(b, key, "TIFF");
+            snprintf(key, sizeof key, "BLOCK_SIZE_%d_%d", tx, ty);
+            const char *n = GDALGetMetadataItem(b, key, "TIFF");
+            unsigned long long off = o ? strtoull(o, NULL, 10) : 0;
+            if (!off || !n || strtoull(n, NULL, 10) != tile)
+                st = aw_fail(ctx, AW_ERR_INTERNAL,
+                             "%s: tile %d,%d is not in place (offset %s, "
+                             "size %s)",
+                             w->tmp, tx, ty, o ? o : "none", n ? n : "none");
+            else
+                w->offs[(size_t)ty * (size_t)w->ntx + (size_t)tx] = off;
+        }
     GDALClose(ds);
-    if (CPLGetLastErrorType() == CE_Failure)
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->vrt,
-                       aw_gdal_last_error(),
-                       aw_disk_full_note(w->vrt, note, sizeof note));
-    return AW_OK;
+    if (st == AW_OK && (w->fd = open(w->tmp, O_WRONLY | O_CLOEXEC)) < 0)
+        st = aw_fail(ctx, AW_ERR_IO, "%s: cannot open: %s", w->tmp,
+                     strerror(errno));
+    return st;
 }
 
 aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
@@ -957,21 +948,17 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     w->is_class = classes != NULL;
     w->scale = scale;
     w->wo = *wo;
-    if (wo->shared) {
-        w->px = (size_t)GDALGetDataTypeSizeBytes(type);
-        w->raw = aw_asprintf("%s.strips.raw", path);
-        w->vrt = aw_asprintf("%s.strips.vrt", path);
-        if (!w->path || !w->raw || !w->vrt) {
-            aw_rwriter_abort(w);
-            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-        }
-        aw_status st = AW_OK;
-        if (wo->shared == AW_SHARED_CREATE)
-            st = create_shared(ctx, w, grid, description, metadata, classes,
-                               n_classes, has_nodata, nodata);
-        else if ((w->fd = open(w->raw, O_WRONLY | O_CLOEXEC)) < 0)
-            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot open: %s", w->raw,
-                         strerror(errno));
+    /* A COG, or any output of an MPI run, goes through a strip file. */
+    int strips = wo->cog || wo->shared;
+    w->px = (size_t)GDALGetDataTypeSizeBytes(type);
+    w->tmp = strips ? aw_asprintf("%s.strips.tif", path) : NULL;
+    if (!w->path || (strips && !w->tmp)) {
+        aw_rwriter_abort(w);
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    if (wo->shared == AW_SHARED_ATTACH) {
+        /* The creating rank has made the strip file. */
+        aw_status st = attach_shared(ctx, w);
         if (st != AW_OK) {
             aw_rwriter_abort(w);
             return st;
@@ -979,14 +966,9 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         *out = w;
         return AW_OK;
     }
-    w->tmp = wo->cog ? aw_asprintf("%s.strips.tif", path) : NULL;
-    if (!w->path || (wo->cog && !w->tmp)) {
-        aw_rwriter_abort(w);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    }
     GDALDriverH drv = GDALGetDriverByName("GTiff");
     char **opts = NULL;
-    if (wo->cog) {
+    if (strips) {
         char bs[32];
         snprintf(bs, sizeof bs, "%d", wo->blocksize);
         opts = CSLSetNameValue(opts, "TILED", "YES");
@@ -997,7 +979,7 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     else {
         opts = creation_options(wo, type != GDT_Float32, 0);
     }
-    const char *file = wo->cog ? w->tmp : w->path;
+    const char *file = strips ? w->tmp : w->path;
     CPLErrorReset();
     w->ds =
         drv ? GDALCreate(drv, file, grid->width, grid->height, 1, type, opts)
@@ -1013,8 +995,73 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     }
     set_raster_meta(w->ds, grid, type, scale, description, metadata, classes,
                     n_classes, has_nodata, nodata);
+    if (wo->shared == AW_SHARED_CREATE) {
+        /* Closing writes every (empty) tile, so each has its place; then
+         * this rank writes into it like the others. */
+        CPLErrorReset();
+        GDALClose(w->ds);
+        w->ds = NULL;
+        aw_status st = CPLGetLastErrorType() == CE_Failure
+                           ? aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s",
+                                     w->tmp, aw_gdal_last_error())
+                           : attach_shared(ctx, w);
+        if (st != AW_OK) {
+            aw_rwriter_abort(w);
+            return st;
+        }
+    }
     *out = w;
     return AW_OK;
+}
+
+/* Rows row0..row0+nrows into the tiles of a shared strip file: per tile,
+ * the rows it holds of them are one contiguous range of it. */
+static aw_status shared_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
+                             const void *data)
+{
+    size_t trow = (size_t)w->bx * w->px; /* bytes of a tile row */
+    char *buf = malloc(trow * (size_t)w->by);
+    if (!buf)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    aw_status st = AW_OK;
+    for (int r = row0; r < row0 + nrows && st == AW_OK;) {
+        int ty = r / w->by;
+        int end =
+            (ty + 1) * w->by < row0 + nrows ? (ty + 1) * w->by : row0 + nrows;
+        for (int tx = 0; tx < w->ntx && st == AW_OK; tx++) {
+            int c0 = tx * w->bx;
+            int nc = c0 + w->bx <= w->width ? w->bx : w->width - c0;
+            memset(buf, 0, trow * (size_t)(end - r));
+            for (int y = r; y < end; y++)
+                memcpy(
+                    buf + (size_t)(y - r) * trow,
+                    (const char *)data +
+                        ((size_t)(y - row0) * (size_t)w->width + (size_t)c0) *
+                            w->px,
+                    (size_t)nc * w->px);
+            size_t len = trow * (size_t)(end - r), done = 0;
+            off_t at =
+                (off_t)(w->offs[(size_t)ty * (size_t)w->ntx + (size_t)tx] +
+                        (unsigned long long)(r - ty * w->by) * trow);
+            while (done < len) {
+                ssize_t k =
+                    pwrite(w->fd, buf + done, len - done, at + (off_t)done);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0) {
+                    char note[256];
+                    st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s",
+                                 w->tmp, strerror(k < 0 ? errno : ENOSPC),
+                                 aw_disk_full_note(w->tmp, note, sizeof note));
+                    break;
+                }
+                done += (size_t)k;
+            }
+        }
+        r = end;
+    }
+    free(buf);
+    return st;
 }
 
 aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
@@ -1041,26 +1088,9 @@ aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
         buf = q;
     }
     if (w->wo.shared) {
-        /* This rank's rows of the shared raw file. */
-        size_t len = n * w->px, done = 0;
-        off_t at = (off_t)row0 * (off_t)w->width * (off_t)w->px;
-        while (done < len) {
-            ssize_t k = pwrite(w->fd, (const char *)buf + done, len - done,
-                               at + (off_t)done);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                char note[256];
-                int err = k < 0 ? errno : ENOSPC;
-                free(q);
-                return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->raw,
-                               strerror(err),
-                               aw_disk_full_note(w->raw, note, sizeof note));
-            }
-            done += (size_t)k;
-        }
+        aw_status st = shared_rows(ctx, w, row0, nrows, buf);
         free(q);
-        return AW_OK;
+        return st;
     }
     CPLErrorReset();
     CPLErr e =
@@ -1095,24 +1125,15 @@ void aw_rwriter_abort(aw_rwriter *w)
         GDALClose(w->ds);
         CPLPopErrorHandler();
     }
-    if (w->tmp)
-        remove_gtiff(w->tmp);
     if (w->fd >= 0)
         close(w->fd);
-    if (w->wo.shared == AW_SHARED_CREATE && w->raw) {
-        /* The creator's abort (or a finished encode) removes the files
-         * every rank wrote into. */
-        unlink(w->raw);
-        unlink(w->vrt);
-        char *ovr = aw_asprintf("%s.ovr", w->vrt);
-        if (ovr)
-            unlink(ovr);
-        free(ovr);
-    }
+    /* A shared strip file is removed by the rank that created it (abort)
+     * or encoded it (close), not by the others writing into it. */
+    if (w->tmp && w->wo.shared != AW_SHARED_ATTACH)
+        remove_gtiff(w->tmp);
     free(w->path);
     free(w->tmp);
-    free(w->raw);
-    free(w->vrt);
+    free(w->offs);
     free(w);
 }
 
@@ -1137,9 +1158,9 @@ aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w)
     w->fd = -1;
     if (bad) {
         char note[256];
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->raw,
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->tmp,
                        strerror(err),
-                       aw_disk_full_note(w->raw, note, sizeof note));
+                       aw_disk_full_note(w->tmp, note, sizeof note));
     }
     return AW_OK;
 }
@@ -1149,17 +1170,19 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
     char note[256];
     aw_status st = AW_OK;
     if (w->wo.shared) {
-        /* Every rank has detached: the one given this raster encodes it
-         * from the VRT over the raw file, as the single-process writer
-         * does from its strip file. */
+        /* Every rank has written its rows and detached: this rank (the
+         * one given the raster) makes the output from the strip file as a
+         * single process does. */
         st = aw_rwriter_detach(ctx, w);
-        if (st == AW_OK)
-            st = aw_open_raster(ctx, w->vrt, &w->ds);
+        w->wo.shared = AW_SHARED_CREATE; /* it removes the strip file */
         if (st == AW_OK && !w->wo.cog) {
+            GDALDatasetH src = NULL;
+            st = aw_open_raster(ctx, w->tmp, &src);
             GDALDriverH drv = GDALGetDriverByName("GTiff");
             char **opts = creation_options(&w->wo, w->type != GDT_Float32, 0);
             CPLErrorReset();
-            GDALDatasetH out = drv ? GDALCreateCopy(drv, w->path, w->ds, FALSE,
+            GDALDatasetH out = st == AW_OK && drv
+                                   ? GDALCreateCopy(drv, w->path, src, FALSE,
                                                     opts, cancel_progress, NULL)
                                    : NULL;
             CSLDestroy(opts);
@@ -1167,28 +1190,14 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
                 CPLErrorReset();
                 GDALClose(out);
             }
-            if (!out || CPLGetLastErrorType() == CE_Failure)
+            if (st == AW_OK && (!out || CPLGetLastErrorType() == CE_Failure))
                 st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->path,
                              aw_gdal_last_error(),
                              aw_disk_full_note(w->path, note, sizeof note));
-            GDALClose(w->ds);
-            w->ds = NULL;
-            w->wo.shared = AW_SHARED_CREATE; /* so that abort cleans up */
+            if (src)
+                GDALClose(src);
             aw_rwriter_abort(w);
             return st;
-        }
-        if (st != AW_OK) {
-            w->wo.shared = AW_SHARED_CREATE;
-            aw_rwriter_abort(w);
-            return st;
-        }
-        GDALClose(w->ds);
-        w->ds = NULL;
-        w->tmp = aw_strdup(w->vrt); /* the COG step below reads it */
-        if (!w->tmp) {
-            w->wo.shared = AW_SHARED_CREATE;
-            aw_rwriter_abort(w);
-            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }
     }
     else {
@@ -1265,8 +1274,6 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         }
         GDALSetCacheMax64(cache);
     }
-    if (w->wo.shared)
-        w->wo.shared = AW_SHARED_CREATE; /* abort removes the raw file */
     aw_rwriter_abort(w);
     return st;
 }
