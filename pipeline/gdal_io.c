@@ -1137,6 +1137,11 @@ void aw_rwriter_abort(aw_rwriter *w)
     free(w);
 }
 
+int aw_rwriter_pixel_bytes(const aw_rwriter *w)
+{
+    return (int)w->px;
+}
+
 void aw_rwriter_forget(aw_rwriter *w)
 {
     if (!w)
@@ -1150,11 +1155,11 @@ aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w)
 {
     if (!w->wo.shared || w->fd < 0)
         return AW_OK;
-    /* On a shared filesystem the rank that encodes reads what this one
-     * wrote: the data must be on the server before the ranks meet. */
-    int bad = fdatasync(w->fd) != 0 && errno != EINVAL;
+    /* close() is enough for the rank that encodes to see the rows, on a
+     * local disk and on cluster filesystems (NFS close-to-open, Lustre and
+     * GPFS are coherent); its errors are the late write errors. */
+    int bad = close(w->fd) != 0;
     int err = errno;
-    bad |= close(w->fd) != 0;
     w->fd = -1;
     if (bad) {
         char note[256];

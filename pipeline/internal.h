@@ -27,8 +27,8 @@ typedef struct aw_write_opts {
     int blocksize;
     int threads;
     /* MPI runs: 0 (a writer of its own), AW_SHARED_CREATE (the rank that
-     * creates the shared raw file and its VRT) or AW_SHARED_ATTACH (a rank
-     * that writes its rows into them). */
+     * creates the shared strip file, every tile in place) or
+     * AW_SHARED_ATTACH (a rank that writes its rows into its tiles). */
     int shared;
 } aw_write_opts;
 enum { AW_SHARED_CREATE = 1, AW_SHARED_ATTACH = 2 };
@@ -61,6 +61,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
  * filesystem, file closed); then the rank given the raster closes it
  * (aw_rwriter_close encodes it) and the others abort theirs. */
 aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w);
+/* Bytes per pixel of the raster a writer writes. */
+int aw_rwriter_pixel_bytes(const aw_rwriter *w);
 /* Free a shared writer another rank encodes, leaving its files. */
 void aw_rwriter_forget(aw_rwriter *w);
 void aw_rwriter_abort(aw_rwriter *w); /* accepts NULL */

@@ -489,7 +489,7 @@ static void add_sidecar(json_t *outs, const char *dir, const char *name)
 }
 
 /* The encoding of the outputs; in an MPI run the writers are shared: rank
- * 0 creates each raster's raw file, every rank writes its rows into it. */
+ * 0 creates each raster's strip file, every rank writes its rows into it. */
 static aw_write_opts write_opts(const run_state *rs)
 {
     const aw_config *cfg = rs->cfg;
@@ -1167,7 +1167,7 @@ aw_status aw_date_open(aw_ctx *ctx, run_state *rs, date_work *w)
 }
 
 /* Collective in an MPI run: every rank has written its rows; each raster
- * is then encoded by one rank (raster k by rank k mod N, several at once),
+ * is then encoded by one rank (several at once, balanced by size),
  * and the writers are gone from every rank. aw_date_finish (rank 0) then
  * lists them. */
 aw_status aw_date_close_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
@@ -1180,10 +1180,33 @@ aw_status aw_date_close_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
         st = aw_rwriter_detach(ctx, o->wr[k]);
     st = aw_par_agree(ctx, st);
     int size = aw_par_size(), rank = aw_par_rank();
+    /* Who encodes which raster: the largest first, each to the rank with
+     * the least bytes so far (the same on every rank). */
+    int owner[AW_MAX_WRITERS];
+    double load[AW_MAX_WRITERS] = {0}, cost[AW_MAX_WRITERS];
+    int order[AW_MAX_WRITERS];
+    for (size_t k = 0; k < o->n_wr; k++) {
+        cost[k] = (double)aw_rwriter_pixel_bytes(o->wr[k]);
+        order[k] = (int)k;
+    }
+    for (size_t a = 1; a < o->n_wr; a++) /* insertion sort, stable */
+        for (size_t b = a; b > 0 && cost[order[b]] > cost[order[b - 1]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (size_t i = 0; i < o->n_wr; i++) {
+        int best = 0;
+        for (int r = 1; r < size && r < AW_MAX_WRITERS; r++)
+            if (load[r] < load[best])
+                best = r;
+        owner[order[i]] = best;
+        load[best] += cost[order[i]];
+    }
     for (size_t k = 0; k < o->n_wr; k++) {
         aw_rwriter *wr = o->wr[k];
         o->wr[k] = NULL;
-        if ((int)(k % (size_t)size) != rank)
+        if (owner[k] != rank)
             aw_rwriter_forget(wr); /* another rank's to encode */
         else if (st == AW_OK)
             st = aw_rwriter_close(ctx, wr);
