@@ -905,7 +905,7 @@ static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
  * each has the same weight, a row weighing a quarter (mosaic, indices,
  * zones, write) plus one per scene whose footprint spans it (reading and
  * masking it). */
-static void share_rows(const run_state *rs, date_work *w)
+static void share_rows(aw_ctx *ctx, const run_state *rs, date_work *w)
 {
     int height = rs->grid.height, size = aw_par_size();
     w->row_lo = 0;
@@ -932,9 +932,14 @@ static void share_rows(const run_state *rs, date_work *w)
             r++;
         cut[k] = rank + k == size ? height : r;
     }
+    double total = cum[height], mine = cum[cut[1]] - cum[cut[0]];
     free(cum);
     w->row_lo = cut[0];
     w->row_hi = cut[1];
+    aw_ctx_set_scope(ctx, w->date, NULL, aw_stage_names[ST_INGEST]);
+    aw_log(ctx, AW_LOG_INFO,
+           "%s: rows %d-%d of %d are this rank's (work weight %.2f of %.2f)",
+           w->date, w->row_lo, w->row_hi, height, mine, total);
 }
 
 /* Collective: 1 when a scene failed on any rank in the step just done;
@@ -1064,7 +1069,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             return AW_OK; /* nothing to write; every scene is recorded */
         int rows = strip_rows(rs, w, halo);
         int failed = 0;
-        share_rows(rs, w);
+        share_rows(ctx, rs, w);
         /* Ranking scenes by cloud, or dropping those under
          * min_valid_fraction, needs every scene's counts before the
          * mosaic: a survey pass (reads the bands once more). */
@@ -1764,9 +1769,12 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             snprintf(rep_latest, sizeof rep_latest, "%s", w.date);
             result->n_alerts += w.n_alerts;
             result->n_notices += json_array_size(w.notices);
-            aw_log(ctx, AW_LOG_INFO,
-                   "%s: %zu scene(s) mosaicked; %zu alert(s), %zu notice(s)",
-                   w.date, w.n_used, w.n_alerts, json_array_size(w.notices));
+            if (root) /* the others have no alerts: rank 0 finished */
+                aw_log(ctx, AW_LOG_INFO,
+                       "%s: %zu scene(s) mosaicked; %zu alert(s), %zu "
+                       "notice(s)",
+                       w.date, w.n_used, w.n_alerts,
+                       json_array_size(w.notices));
         }
         {
             int written = dst == AW_OK && w.n_used > 0;

@@ -324,9 +324,11 @@ class Synthetic(unittest.TestCase, Compare):
         dates = sorted({str(s["date"]) for s in cfg["scenes"]
                         if str(s["date"]).startswith("2020")})[10:12]
         # The first scene (a whole one of 2019) sets the grid: 200 x 200.
+        # One more date has only a northern scene (rows 0-129).
+        north = [s for s in cfg["scenes"] if s["id"].endswith("_N")][-1]
         cfg["scenes"] = cfg["scenes"][:1] + [
-            s for s in cfg["scenes"] if str(s["date"]) in dates]
-        self.assertEqual(len(cfg["scenes"]), 5)
+            s for s in cfg["scenes"] if str(s["date"]) in dates] + [north]
+        self.assertEqual(len(cfg["scenes"]), 6)
         cfg.pop("baseline")
         # Tiled GeoTIFFs rather than COGs: the other way out of the
         # shared strip files.
@@ -343,6 +345,15 @@ class Synthetic(unittest.TestCase, Compare):
             b = os.path.join(self.tmp, "bad_n2")
             rc, err = mpirun(2, ["run", "-c", path, "-o", b])
             self.assertEqual(rc, 6, err)
+            # Row shares by work weight (1/4 per row, +1 per scene over
+            # it): two scenes over rows 0-129 and 70-199 cut at 100; one
+            # scene over rows 0-129 gives 130 * 1.25 + 70 * 0.25 = 180,
+            # half of it by row 72.
+            for date, cut in ((dates[0], 100), (str(north["date"]), 72)):
+                self.assertIn("[rank 0 ingest %s] %s: rows 0-%d of 200 are "
+                              "this rank's" % (date, date, cut), err)
+                self.assertIn("[rank 1 ingest %s] %s: rows %d-200 of 200 "
+                              "are this rank's" % (date, date, cut), err)
             # Only rank 1 reads the corrupt tile (rows 134-199).
             self.assertRegex(err, r"\[rank 1 [^\]]*\] scene %s failed"
                              % bad["id"])
