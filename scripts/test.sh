@@ -20,7 +20,7 @@ aw_build "$AW_ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAW_WERROR=ON -DAW_SANI
 
 echo "== MPI build (-DAW_MPI=ON, -Werror): mpirun -n 1, 2, 4 against the single-process run" >&2
 aw_build "$AW_ROOT/build-mpi" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAW_WERROR=ON -DAW_MPI=ON
-(cd "$AW_ROOT/build-mpi" && AW_REF_BIN="$AW_ROOT/build-test/aralwatch" \
+(cd "$AW_ROOT/build-mpi" && AW_REF_BIN="$AW_ROOT/build-test/aralwatch" AW_REQUIRE_MPI=1 \
     ctest -R '^e2e[.]test_mpi$' --output-on-failure)
 
 echo "== fuzz the config loader and the MTL / MTD_MSIL2A.xml parsers (20 s each)" >&2

@@ -46,6 +46,11 @@ REF = os.environ.get("AW_REF_BIN") or BIN
 MPIRUN = shutil.which("mpirun")
 VERSION = subprocess.run([BIN, "--version"], capture_output=True,
                          text=True).stdout
+# scripts/test.sh sets AW_REQUIRE_MPI for the MPI build: there a missing
+# mpirun or a non-MPI binary is a failure, not a skip.
+if os.environ.get("AW_REQUIRE_MPI") and not (MPIRUN and "MPI" in VERSION):
+    raise SystemExit("AW_REQUIRE_MPI: %s is not an MPI build or there is no "
+                     "mpirun (%s)" % (BIN, MPIRUN))
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
 STAMP = re.compile(
