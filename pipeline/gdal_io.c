@@ -1195,7 +1195,10 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
                 CPLErrorReset();
                 GDALClose(out);
             }
-            if (st == AW_OK && (!out || CPLGetLastErrorType() == CE_Failure))
+            if (st == AW_OK && !out && aw_cancel_requested())
+                st = aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", w->path);
+            else if (st == AW_OK &&
+                     (!out || CPLGetLastErrorType() == CE_Failure))
                 st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->path,
                              aw_gdal_last_error(),
                              aw_disk_full_note(w->path, note, sizeof note));

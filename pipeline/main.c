@@ -343,6 +343,15 @@ static int run_command(aw_ctx *ctx, int argc, char **argv, int mode)
     double t0 = aw_now();
     aw_ctx_set_scope(ctx, NULL, NULL, "config");
     int rc = load_config(ctx, config, &cfg);
+    /* MPI: every rank loaded it, or the job stops here on every rank. */
+    if (aw_par_size() > 1) {
+        int worst = rc;
+        aw_par_max_int(&worst, 1);
+        if (worst && !rc) {
+            aw_config_destroy(cfg);
+            rc = worst;
+        }
+    }
     if (rc)
         return rc;
     aw_ctx_set_scope(ctx, NULL, NULL, "run");

@@ -1028,20 +1028,28 @@ static aw_status run_date(aw_ctx *ctx, run_state *rs, date_work *w)
     return st;
 }
 
+static aw_status local_failure(aw_ctx *ctx, aw_status st, const char *msg);
+
 static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
 {
     const aw_config *cfg = rs->cfg;
     /* Before any pixel: every scene has its bands and meets the region. */
-    for (size_t i = 0; i < w->n_sb; i++) {
+    aw_status stop = AW_OK;
+    for (size_t i = 0; i < w->n_sb && stop == AW_OK; i++) {
         scene_buf *s = &w->sb[i];
         aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_INGEST]);
         aw_ctx_clear_error(ctx);
         aw_status st = check_scene(ctx, rs, s);
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
-            return st;
-        if (st != AW_OK)
+            stop = st;
+        else if (st != AW_OK)
             scene_failed(ctx, s, st);
     }
+    /* Every rank stops, or none (a cancel may reach them at different
+     * moments). */
+    stop = aw_par_agree(ctx, stop);
+    if (stop != AW_OK)
+        return stop;
     share_failures(w, 1);
     int halo = 1;
     for (size_t i = 0; i < w->n_sb; i++)
@@ -1091,7 +1099,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         }
         aw_status st = order_scenes(ctx, rs, w);
         if (st != AW_OK)
-            return st;
+            return local_failure(ctx, st, "out of memory");
         if (w->n_used == 0)
             return AW_OK;
         rows = strip_rows(rs, w, halo);
@@ -1103,7 +1111,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             free(w->hist);
             w->hist = aw_calloc2((size_t)cfg->otsu_bins, sizeof *w->hist);
             if (!w->hist)
-                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+                return local_failure(ctx, AW_ERR_NOMEM, "out of memory");
             st = run_pass(ctx, rs, w, PASS_HIST, 0, rows, halo, &failed);
             st = pass_done(ctx, w, st, &failed);
             if (st != AW_OK)
@@ -1124,7 +1132,7 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             w->zr = NULL;
             st = aw_zones_run_begin(ctx, &rs->zones, has, &w->zr);
             if (st != AW_OK)
-                return st;
+                return local_failure(ctx, st, "out of memory (zones)");
         }
         rs->bl_have = 0;
         if (rs->bl) {
@@ -1700,6 +1708,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             continue;
         }
         aw_status dst = AW_OK;
+        int grid_failed = 0;
         if (cfg->grid_per_date) {
             /* This date's own grid: the config seen with only its scenes. */
             release_grid(&rs);
@@ -1715,6 +1724,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
             view.scenes = scenes;
             view.n_scenes = w.n_sb;
             dst = aw_par_agree(ctx, prepare_grid(ctx, &rs, &view));
+            grid_failed = dst != AW_OK; /* the same on every rank */
             free(scenes);
             if (dst != AW_OK) {
                 for (size_t k = 0; k < w.n_sb; k++) {
@@ -1734,7 +1744,7 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
         for (int k = 0; k < ST_COUNT; k++)
             result->stage_seconds[k] += w.t[k];
         aw_ctx_set_scope(ctx, w.date, NULL, "record");
-        if (dst != AW_OK && cfg->grid_per_date && !rs.grid.wkt)
+        if (grid_failed)
             dst = AW_OK; /* already recorded per scene above */
         if (dst == AW_ERR_CANCELLED || dst == AW_ERR_NOMEM) {
             date_free(&w);
