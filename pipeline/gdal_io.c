@@ -381,10 +381,13 @@ static int whole(double x, long *out)
 /* The fast path: a source already on the grid's lattice (same CRS, same
  * pixel size, whole-pixel offset) is read as a window, no warper: every
  * resampling method gives the source pixel itself at pixel centres.
- * Returns 1 when it read, 0 when the source is not aligned (warp it), -1
- * on a read error (reported in ctx). */
+ * `affine` (Float32 only): the source's scale and offset are applied in
+ * the same pass that turns nodata into NaN. Returns 1 when it read, 0 when
+ * the source is not aligned (warp it), -1 on a read error (reported in
+ * ctx). */
 static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
-                        const aw_grid *grid, GDALDataType type, void **out)
+                        const aw_grid *grid, GDALDataType type, int affine,
+                        void **out)
 {
     CPLPushErrorHandler(CPLQuietErrorHandler);
     GDALDatasetH in = open_cached(src->path);
@@ -420,7 +423,7 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
     }
     size_t W = (size_t)grid->width, H = (size_t)grid->height;
     size_t esz = (size_t)GDALGetDataTypeSizeBytes(type);
-    void *buf = aw_calloc2(W * H, esz);
+    void *buf = aw_malloc2(W * H, esz);
     if (!buf) {
         aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", W * H);
         return -1;
@@ -430,13 +433,27 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
     long ax = x0 < 0 ? 0 : x0, ay = y0 < 0 ? 0 : y0;
     long bx = x0 + (long)W > sw ? sw : x0 + (long)W;
     long by = y0 + (long)H > sh ? sh : y0 + (long)H;
-    for (size_t i = 0; i < W * H; i++) {
-        if (type == GDT_Float64)
-            ((double *)buf)[i] = NAN;
-        else
-            ((float *)buf)[i] = NAN;
+    int inside = ax < bx && ay < by;
+    if (!inside || ax != x0 || ay != y0 || bx != x0 + (long)W ||
+        by != y0 + (long)H) {
+        /* Partly outside the source (rare: a strip over a scene's edge). */
+        size_t n = W * H;
+        if (type == GDT_Float64) {
+            double *d = buf;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++)
+                d[i] = NAN;
+        }
+        else {
+            float *f = buf;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++)
+                f[i] = NAN;
+        }
     }
-    if (ax < bx && ay < by) {
+    const float scale = affine ? (float)src->scale : 1.0f;
+    const float offset = affine ? (float)src->offset : 0.0f;
+    if (inside) {
         size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
         CPLErrorReset();
         CPLErr e =
@@ -449,22 +466,36 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
             free(buf);
             return -1;
         }
-        if (has_nd) {
-            /* Compared in the source's value space, as the warper does. */
-            size_t n = W * H;
-            if (type == GDT_Float64) {
-                double *d = buf;
+        /* Nodata compared in the source's value space, as the warper
+         * does; NaN stays NaN through the affine map. */
+        size_t n = W * H;
+        if (type == GDT_Float64) {
+            double *d = buf;
+            if (has_nd) {
+#pragma omp parallel for schedule(static)
                 for (size_t i = 0; i < n; i++)
                     if (d[i] == nd)
                         d[i] = NAN;
             }
-            else {
-                float *f = buf;
-                const float ndf = (float)nd;
+        }
+        else {
+            float *f = buf;
+            const float ndf = (float)nd;
+            if (has_nd && affine) {
+#pragma omp parallel for schedule(static)
+                for (size_t i = 0; i < n; i++)
+                    f[i] = f[i] == ndf ? NAN : f[i] * scale + offset;
+            }
+            else if (has_nd) {
 #pragma omp parallel for schedule(static)
                 for (size_t i = 0; i < n; i++)
                     if (f[i] == ndf)
                         f[i] = NAN;
+            }
+            else if (affine) {
+#pragma omp parallel for schedule(static)
+                for (size_t i = 0; i < n; i++)
+                    f[i] = f[i] * scale + offset;
             }
         }
     }
@@ -475,11 +506,13 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
 /* Warp and read one band into a new buffer of `type` (Float32/Float64). */
 static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
-                           GDALDataType type, void **out)
+                           GDALDataType type, int *affine, void **out)
 {
-    int fast = read_aligned(ctx, src, grid, type, out);
-    if (fast == 1)
+    int fast = read_aligned(ctx, src, grid, type, *affine, out);
+    if (fast == 1) {
+        *affine = 0; /* applied */
         return AW_OK;
+    }
     if (fast < 0)
         return aw_ctx_errmsg(ctx)[0] ? AW_ERR_INPUT : AW_ERR_NOMEM;
     GDALDatasetH mem = NULL;
@@ -487,7 +520,7 @@ static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
     if (st != AW_OK)
         return st;
     size_t n = (size_t)grid->width * (size_t)grid->height;
-    void *buf = aw_calloc2(n, (size_t)GDALGetDataTypeSizeBytes(type));
+    void *buf = aw_malloc2(n, (size_t)GDALGetDataTypeSizeBytes(type));
     if (!buf) {
         GDALClose(mem);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
@@ -510,16 +543,20 @@ aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
                            float **out)
 {
     void *raw = NULL;
-    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float32, &raw);
+    int affine = 1;
+    aw_status st =
+        warp_read(ctx, src, grid, rs, threads, GDT_Float32, &affine, &raw);
     if (st != AW_OK)
         return st;
     float *buf = raw;
-    size_t n = (size_t)grid->width * (size_t)grid->height;
-    const float scale = (float)src->scale, offset = (float)src->offset;
-    /* NaN stays NaN through the affine map. */
+    if (affine) {
+        /* Warped: NaN stays NaN through the affine map. */
+        size_t n = (size_t)grid->width * (size_t)grid->height;
+        const float scale = (float)src->scale, offset = (float)src->offset;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        buf[i] = buf[i] * scale + offset;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = buf[i] * scale + offset;
+    }
     *out = buf;
     return AW_OK;
 }
@@ -529,7 +566,9 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
                            double **out)
 {
     void *raw = NULL;
-    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float64, &raw);
+    int affine = 0;
+    aw_status st =
+        warp_read(ctx, src, grid, rs, threads, GDT_Float64, &affine, &raw);
     if (st == AW_OK)
         *out = raw;
     return st;

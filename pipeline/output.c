@@ -1307,25 +1307,41 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
             }
     }
     if (st == AW_OK) {
-        /* Checksums of every output, for the manifest. */
+        /* Checksums of every output, for the manifest: a file per thread
+         * (the rasters are most of the date's bytes). */
         json_t *listed = json_array();
-        size_t k;
-        json_t *v;
-        json_array_foreach(outs, k, v)
-        {
-            char *p = aw_path_join(stage, json_string_value(v));
-            char hex[65] = "";
+        size_t nout = json_array_size(outs);
+        char(*hexes)[65] = aw_calloc2(nout ? nout : 1, sizeof *hexes);
+        long long *sizes = aw_calloc2(nout ? nout : 1, sizeof *sizes);
+        if (!hexes || !sizes)
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+#pragma omp parallel for schedule(dynamic, 1) if (st == AW_OK && nout > 1)
+        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
+            char *p =
+                aw_path_join(stage, json_string_value(json_array_get(outs, k)));
+            aw_ctx *tc = aw_ctx_create();
             struct stat ob;
-            json_t *o = json_object();
-            json_object_set_new(o, "file", json_string(json_string_value(v)));
-            if (p && aw_sha256_file(ctx, p, hex) == AW_OK &&
-                stat(p, &ob) == 0) {
-                json_object_set_new(o, "sha256", json_string(hex));
-                json_object_set_new(o, "bytes", json_integer(ob.st_size));
-            }
+            sizes[k] = -1;
+            if (p && tc && aw_sha256_file(tc, p, hexes[k]) == AW_OK &&
+                stat(p, &ob) == 0)
+                sizes[k] = (long long)ob.st_size;
+            if (tc)
+                aw_ctx_destroy(tc);
             free(p);
+        }
+        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
+            json_t *o = json_object();
+            json_object_set_new(
+                o, "file",
+                json_string(json_string_value(json_array_get(outs, k))));
+            if (sizes[k] >= 0) {
+                json_object_set_new(o, "sha256", json_string(hexes[k]));
+                json_object_set_new(o, "bytes", json_integer(sizes[k]));
+            }
             json_array_append_new(listed, o);
         }
+        free(hexes);
+        free(sizes);
         /* The manifest records the write stage up to itself. */
         w->t[ST_WRITE] += aw_now() - t0;
         t0 = aw_now();

@@ -234,16 +234,43 @@ static int generic_masked(const aw_scene_cfg *sc, double q)
     return 0;
 }
 
+/* Pixels per quality class of q[a..b) into cnt (added). */
+static void count_classes(const uint8_t *q, size_t a, size_t b,
+                          int64_t cnt[AW_Q_COUNT])
+{
+    int64_t c[AW_Q_COUNT] = {0};
+#pragma omp parallel for schedule(static) reduction(+ : c[:AW_Q_COUNT])
+    for (size_t i = a; i < b; i++)
+        c[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
+    for (int k = 0; k < AW_Q_COUNT; k++)
+        cnt[k] += c[k];
+}
+
+/* The class a generic QA value gives a valid pixel. */
+static uint8_t generic_class(const aw_scene_cfg *sc, double q)
+{
+    if (isnan(q))
+        return AW_Q_NODATA;
+    if (listed(sc->qa_cloud_values, sc->n_qa_cloud_values, q))
+        return AW_Q_CLOUD;
+    if (listed(sc->qa_shadow_values, sc->n_qa_shadow_values, q))
+        return AW_Q_SHADOW;
+    if (generic_masked(sc, q))
+        return AW_Q_MASKED;
+    return AW_Q_VALID;
+}
+
 /* Quality classes of one scene on a strip: OUTSIDE from the AOI, NODATA
  * where a band is not finite, then the quality band, then dilation; the
- * class counts of the core rows when `count`. */
+ * class counts of the core rows when `count`; the coverage edge when
+ * `edge` (only a mosaic of several scenes looks at it). */
 static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
-                            const strip *sp, int count)
+                            const strip *sp, int count, int edge)
 {
     const aw_config *cfg = v->cfg;
     const aw_scene_cfg *sc = s->sc;
     size_t n = npix(v);
-    s->qcls = aw_calloc2(n, 1);
+    s->qcls = aw_malloc2(n, 1);
     if (!s->qcls)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", n);
     const float *refl[AW_BAND_COUNT];
@@ -272,23 +299,31 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
         case AW_QA_S2_SCL:
             aw_qa_s2_scl(qa, q, n, &cfg->qa_policy);
             break;
-        case AW_QA_GENERIC:
+        case AW_QA_GENERIC: {
+            /* The class of each whole QA value 0..65535 looked up (the
+             * common case: 8- and 16-bit quality bands), others worked
+             * out per pixel. */
+            uint8_t *lut = malloc(65536);
+            if (!lut) {
+                free(qa);
+                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            }
+#pragma omp parallel for schedule(static)
+            for (int k = 0; k < 65536; k++)
+                lut[k] = generic_class(sc, (double)k);
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < n; i++) {
                 if (q[i] != AW_Q_VALID)
                     continue;
-                if (isnan(qa[i]))
-                    q[i] = AW_Q_NODATA;
-                else if (listed(sc->qa_cloud_values, sc->n_qa_cloud_values,
-                                qa[i]))
-                    q[i] = AW_Q_CLOUD;
-                else if (listed(sc->qa_shadow_values, sc->n_qa_shadow_values,
-                                qa[i]))
-                    q[i] = AW_Q_SHADOW;
-                else if (generic_masked(sc, qa[i]))
-                    q[i] = AW_Q_MASKED;
+                double x = qa[i];
+                if (x >= 0.0 && x <= 65535.0 && x == (double)(int)x)
+                    q[i] = lut[(int)x];
+                else
+                    q[i] = generic_class(sc, x);
             }
+            free(lut);
             break;
+        }
         case AW_QA_NONE:
             break;
         }
@@ -296,7 +331,7 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
     }
     size_t rows = (size_t)v->grid.height, cols = (size_t)v->grid.width;
     if (cfg->dilate_cloud_px > 0 || cfg->dilate_shadow_px > 0) {
-        uint8_t *tmp = aw_calloc2(n, 1);
+        uint8_t *tmp = aw_malloc2(n, 1);
         if (!tmp)
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         aw_dilate_class(q, tmp, rows, cols, AW_Q_CLOUD, cfg->dilate_cloud_px);
@@ -306,9 +341,9 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
     /* Coverage edge: valid pixels within half a source pixel of the
      * scene's nodata, whose resampling kernel was partly empty. A mosaic
      * prefers another scene's interior there (no seams). */
-    {
-        uint8_t *cp = aw_calloc2(n, 1), *tmp = aw_calloc2(n, 1);
-        s->edge = aw_calloc2(n, 1);
+    if (edge) {
+        uint8_t *cp = aw_malloc2(n, 1), *tmp = aw_malloc2(n, 1);
+        s->edge = aw_malloc2(n, 1);
         if (!cp || !tmp || !s->edge) {
             free(cp);
             free(tmp);
@@ -316,16 +351,16 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
         }
         memcpy(cp, q, n);
         aw_dilate_class(cp, tmp, rows, cols, AW_Q_NODATA, s->edge_r);
+        uint8_t *e = s->edge;
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++)
-            s->edge[i] = q[i] == AW_Q_VALID && cp[i] == AW_Q_NODATA;
+            e[i] = q[i] == AW_Q_VALID && cp[i] == AW_Q_NODATA;
         free(cp);
         free(tmp);
     }
-    if (count) {
-        size_t a = (size_t)sp->top * cols, b = a + (size_t)sp->nrows * cols;
-        for (size_t i = a; i < b; i++)
-            s->count[q[i] < AW_Q_COUNT ? q[i] : AW_Q_MASKED]++;
-    }
+    if (count)
+        count_classes(q, (size_t)sp->top * cols,
+                      ((size_t)sp->top + (size_t)sp->nrows) * cols, s->count);
     return AW_OK;
 }
 
@@ -450,59 +485,90 @@ static aw_status build_mosaic(aw_ctx *ctx, run_state *v, date_work *w,
 {
     size_t n = npix(v), k = w->n_used;
     const size_t *order = w->order;
-    w->qcls = aw_calloc2(n, 1);
-    w->valid = aw_calloc2(n, 1);
-    w->source = aw_calloc2(n, 1);
-    uint8_t *edge = aw_calloc2(n, 1); /* edge flag of the chosen pixel */
-    if (!w->qcls || !w->valid || !w->source || !edge) {
-        free(edge);
+    if (k == 0)
+        return aw_fail(ctx, AW_ERR_INTERNAL, "%s: a mosaic of no scene",
+                       w->date);
+    w->valid = aw_malloc2(n, 1);
+    w->source = aw_malloc2(n, 1);
+    if (!w->valid || !w->source)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    if (k == 1) {
+        /* One scene: the mosaic is the scene; its buffers change hands. */
+        scene_buf *s = &w->sb[order[0]];
+        w->qcls = s->qcls;
+        s->qcls = NULL;
+        for (int b = 0; b < AW_BAND_COUNT; b++) {
+            w->refl[b] = s->refl[b];
+            s->refl[b] = NULL;
+        }
+        uint8_t src = (uint8_t)(order[0] + 1);
+        const uint8_t *q = w->qcls;
+        uint8_t *so = w->source;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            so[i] = q[i] == AW_Q_OUTSIDE || q[i] == AW_Q_NODATA ? 0 : src;
+        scene_free(s);
     }
-    for (int b = 0; b < AW_BAND_COUNT; b++) {
-        if (!w->sb[order[0]].refl[b])
-            continue;
-        w->refl[b] = aw_calloc2(n, sizeof(float));
-        if (!w->refl[b]) {
+    else {
+        w->qcls = aw_malloc2(n, 1);
+        uint8_t *edge = aw_malloc2(n, 1); /* edge flag of the chosen pixel */
+        if (!w->qcls || !edge) {
             free(edge);
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }
-        for (size_t i = 0; i < n; i++)
-            w->refl[b][i] = NAN;
-    }
-    /* Scenes in mosaic order: a later scene only replaces a pixel when it
-     * is strictly clearer there, so ties go to the earlier scene. */
-    for (size_t r = 0; r < k; r++) {
-        scene_buf *s = &w->sb[order[r]];
-        uint8_t src = (uint8_t)(order[r] + 1);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            if (r > 0 && clearness(s->qcls[i], s->edge[i]) <=
-                             clearness(w->qcls[i], edge[i]))
+        for (int b = 0; b < AW_BAND_COUNT; b++) {
+            if (!w->sb[order[0]].refl[b])
                 continue;
-            w->qcls[i] = s->qcls[i];
-            edge[i] = s->edge[i];
-            /* Only an observation has a source: a pixel no scene covers
-             * (nodata, outside) keeps 0. */
-            w->source[i] =
-                s->qcls[i] == AW_Q_OUTSIDE || s->qcls[i] == AW_Q_NODATA ? 0
-                                                                        : src;
-            for (int b = 0; b < AW_BAND_COUNT; b++)
-                if (w->refl[b])
-                    w->refl[b][i] = s->refl[b][i];
+            w->refl[b] = aw_malloc2(n, sizeof(float));
+            if (!w->refl[b]) {
+                free(edge);
+                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            }
         }
-        scene_free(s);
+        /* Scenes in mosaic order: the first gives every pixel; a later
+         * scene only replaces a pixel when it is strictly clearer there,
+         * so ties go to the earlier scene. */
+        for (size_t r = 0; r < k; r++) {
+            scene_buf *s = &w->sb[order[r]];
+            uint8_t src = (uint8_t)(order[r] + 1);
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                if (r > 0 && clearness(s->qcls[i], s->edge[i]) <=
+                                 clearness(w->qcls[i], edge[i]))
+                    continue;
+                w->qcls[i] = s->qcls[i];
+                edge[i] = s->edge[i];
+                /* Only an observation has a source: a pixel no scene
+                 * covers (nodata, outside) keeps 0. */
+                w->source[i] =
+                    s->qcls[i] == AW_Q_OUTSIDE || s->qcls[i] == AW_Q_NODATA
+                        ? 0
+                        : src;
+                for (int b = 0; b < AW_BAND_COUNT; b++)
+                    if (w->refl[b])
+                        w->refl[b][i] = s->refl[b][i];
+            }
+            scene_free(s);
+        }
+        free(edge);
     }
-    free(edge);
+    const uint8_t *q = w->qcls;
+    uint8_t *va = w->valid;
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
-        w->valid[i] = w->qcls[i] == AW_Q_VALID ? 255 : 0;
+        va[i] = q[i] == AW_Q_VALID ? 255 : 0;
     if (count) {
         size_t a = (size_t)sp->top * (size_t)v->grid.width;
         size_t b = a + (size_t)sp->nrows * (size_t)v->grid.width;
-        for (size_t i = a; i < b; i++) {
-            w->count[w->qcls[i] < AW_Q_COUNT ? w->qcls[i] : AW_Q_MASKED]++;
-            if (w->source[i])
-                w->sb[w->source[i] - 1].n_mosaic++;
-        }
+        count_classes(q, a, b, w->count);
+        /* Pixels each scene gave (source is the scene's index + 1). */
+        int64_t given[256] = {0};
+        const uint8_t *so = w->source;
+#pragma omp parallel for schedule(static) reduction(+ : given[:256])
+        for (size_t i = a; i < b; i++)
+            given[so[i]]++;
+        for (size_t i = 1; i < 256 && i <= w->n_sb; i++)
+            w->sb[i - 1].n_mosaic += given[i];
     }
     return AW_OK;
 }
@@ -750,6 +816,11 @@ static aw_status run_strip_view(aw_ctx *ctx, run_state *rs, run_state *vp,
                                 int count, int *failed)
 {
     run_state v = *vp;
+    /* The coverage edge matters only where scenes overlap in a mosaic. */
+    size_t n_using = 0;
+    for (size_t i = 0; i < w->n_sb; i++)
+        n_using += w->sb[i].status == SCENE_USED;
+    int edge = pass != PASS_SURVEY && n_using > 1;
     for (size_t i = 0; i < w->n_sb; i++) {
         scene_buf *s = &w->sb[i];
         if (s->status != SCENE_USED)
@@ -764,7 +835,7 @@ static aw_status run_strip_view(aw_ctx *ctx, run_state *rs, run_state *vp,
         if (st == AW_OK) {
             aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_MASK]);
             t0 = aw_now();
-            st = mask_scene(ctx, &v, s, sp, count);
+            st = mask_scene(ctx, &v, s, sp, count, edge);
             w->t[ST_MASK] += aw_now() - t0;
         }
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
@@ -1243,54 +1314,96 @@ static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
 static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
                                   char hex[65])
 {
-    char *buf = NULL;
-    size_t len = 0;
     hex[0] = '\0';
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    /* Checksums the catalog does not have (new or changed files) are
+     * worked out in parallel, a file per thread: they are the inputs'
+     * whole bytes, the longest part of a run's start. */
+    enum { NB = AW_BAND_COUNT + 1 };
+    size_t nj = 0, cap = w->n_sb * NB;
+    struct hash_job {
+        scene_buf *s;
+        int b;
+        long long size, mtime;
+        aw_status st;
+    } *job = aw_calloc2(cap ? cap : 1, sizeof *job);
+    if (!job)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     aw_status st = AW_OK;
-    fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, rs->cfg->sha256);
     for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
         scene_buf *s = &w->sb[k];
-        const aw_scene_cfg *sc = s->sc;
-        fprintf(f, "scene %s\n", sc->id);
-        for (int b = 0; b <= AW_BAND_COUNT && st == AW_OK; b++) {
+        for (int b = 0; b < NB && st == AW_OK; b++) {
             const aw_band_src *src =
-                b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
+                b < AW_BAND_COUNT ? &s->sc->bands[b] : &s->sc->qa;
             long long size = -1, mtime = -1;
+            s->sha256[b][0] = '\0';
             if (!src->present)
                 continue;
             s->bytes[b] = -1;
-            if (aw_file_signature(src->path, &size, &mtime) == 0) {
-                int found = 0;
-                st = aw_catalog_get_file(ctx, rs->catalog, src->path, size,
-                                         mtime, s->sha256[b], &found);
-                if (st == AW_OK && !found) {
-                    /* Unreadable files fail their scene later, by name. */
-                    aw_status hs =
-                        aw_sha256_vsi(ctx, src->path, s->sha256[b], NULL);
-                    if (hs == AW_OK)
-                        st = aw_catalog_put_file(ctx, rs->catalog, src->path,
-                                                 size, mtime, s->sha256[b]);
-                    else if (hs == AW_ERR_NOMEM)
-                        st = hs;
-                    else
-                        s->sha256[b][0] = '\0';
-                    aw_ctx_clear_error(ctx);
-                }
-                s->bytes[b] = size;
-            }
+            if (aw_file_signature(src->path, &size, &mtime) != 0)
+                continue;
+            s->bytes[b] = size;
+            int found = 0;
+            st = aw_catalog_get_file(ctx, rs->catalog, src->path, size, mtime,
+                                     s->sha256[b], &found);
+            if (st == AW_OK && !found)
+                job[nj++] = (struct hash_job){s, b, size, mtime, AW_OK};
+        }
+    }
+    if (st != AW_OK) {
+        free(job);
+        return st;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
+    for (size_t j = 0; j < nj; j++) {
+        const aw_band_src *src = job[j].b < AW_BAND_COUNT
+                                     ? &job[j].s->sc->bands[job[j].b]
+                                     : &job[j].s->sc->qa;
+        aw_ctx *tc = aw_ctx_create();
+        job[j].st =
+            tc ? aw_sha256_vsi(tc, src->path, job[j].s->sha256[job[j].b], NULL)
+               : AW_ERR_NOMEM;
+        if (tc)
+            aw_ctx_destroy(tc);
+    }
+    for (size_t j = 0; j < nj && st == AW_OK; j++) {
+        const aw_band_src *src = job[j].b < AW_BAND_COUNT
+                                     ? &job[j].s->sc->bands[job[j].b]
+                                     : &job[j].s->sc->qa;
+        if (job[j].st == AW_OK)
+            st = aw_catalog_put_file(ctx, rs->catalog, src->path, job[j].size,
+                                     job[j].mtime, job[j].s->sha256[job[j].b]);
+        else if (job[j].st == AW_ERR_NOMEM)
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        else /* Unreadable files fail their scene later, by name. */
+            job[j].s->sha256[job[j].b][0] = '\0';
+    }
+    free(job);
+    if (st != AW_OK)
+        return st;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, rs->cfg->sha256);
+    for (size_t k = 0; k < w->n_sb; k++) {
+        scene_buf *s = &w->sb[k];
+        const aw_scene_cfg *sc = s->sc;
+        fprintf(f, "scene %s\n", sc->id);
+        for (int b = 0; b < NB; b++) {
+            const aw_band_src *src =
+                b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
+            if (!src->present)
+                continue;
             fprintf(f, "%d %s %d %s %.17g %.17g\n", b, src->path, src->band,
                     s->sha256[b][0] ? s->sha256[b] : "unreadable", src->scale,
                     src->offset);
         }
     }
     fclose(f);
-    if (st == AW_OK)
-        aw_sha256_buf(buf, len, hex);
+    aw_sha256_buf(buf, len, hex);
     free(buf);
-    return st;
+    return AW_OK;
 }
 
 /* The inputs of a scene with their checksums, as JSON text for the

@@ -25,6 +25,15 @@ void *aw_calloc2(size_t n, size_t size)
     return calloc(n, size);
 }
 
+void *aw_malloc2(size_t n, size_t size)
+{
+    if (n == 0 || size == 0)
+        return malloc(1);
+    if (n > SIZE_MAX / size)
+        return NULL;
+    return malloc(n * size);
+}
+
 char *aw_strdup(const char *s)
 {
     if (!s)

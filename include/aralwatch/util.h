@@ -9,6 +9,9 @@
 /* calloc(n, size) that returns NULL when n * size overflows
  * (GDAL's VSIMalloc2). */
 void *aw_calloc2(size_t n, size_t size);
+/* malloc(n * size), NULL on overflow: for buffers written whole before
+ * they are read. */
+void *aw_malloc2(size_t n, size_t size);
 
 /* strdup that returns NULL on NULL. */
 char *aw_strdup(const char *s);
