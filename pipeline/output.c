@@ -1307,13 +1307,15 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
             }
     }
     if (st == AW_OK) {
-        /* Checksums of every output, for the manifest: a file per thread
+        /* Checksums of every output, for the manifest, and each file on
+         * disk (fsync) before the folder is published: a file per thread
          * (the rasters are most of the date's bytes). */
         json_t *listed = json_array();
         size_t nout = json_array_size(outs);
         char(*hexes)[65] = aw_calloc2(nout ? nout : 1, sizeof *hexes);
         long long *sizes = aw_calloc2(nout ? nout : 1, sizeof *sizes);
-        if (!hexes || !sizes)
+        int *sync_err = aw_calloc2(nout ? nout : 1, sizeof *sync_err);
+        if (!hexes || !sizes || !sync_err)
             st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
 #pragma omp parallel for schedule(dynamic, 1) if (st == AW_OK && nout > 1)
         for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
@@ -1325,10 +1327,29 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
             if (p && tc && aw_sha256_file(tc, p, hexes[k]) == AW_OK &&
                 stat(p, &ob) == 0)
                 sizes[k] = (long long)ob.st_size;
+            int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+            if (fd >= 0) {
+                if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+                    sync_err[k] = errno;
+                close(fd);
+            }
             if (tc)
                 aw_ctx_destroy(tc);
             free(p);
         }
+        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
+            if (!sync_err[k])
+                continue;
+            char note[256];
+            char *p =
+                aw_path_join(stage, json_string_value(json_array_get(outs, k)));
+            st = aw_fail(ctx, AW_ERR_IO, "%s: fsync failed: %s%s",
+                         p ? p : stage, strerror(sync_err[k]),
+                         aw_disk_full_note(stage, note, sizeof note));
+            free(p);
+            break;
+        }
+        free(sync_err);
         for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
             json_t *o = json_object();
             json_object_set_new(
