@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "aralwatch/util.h"
 #include "internal.h"
+#include "tilewrite.h"
 
 static void CPL_STDCALL gdal_error_handler(CPLErr cls, CPLErrorNum num,
                                            const char *msg)
@@ -875,18 +876,44 @@ struct aw_rwriter {
     int bx, by, ntx, nty;
     size_t px;
     unsigned long long *offs; /* [ty * ntx + tx]: byte offset of a tile */
+    /* A DEFLATE GeoTIFF (not COG, not shared): GDAL makes it empty, the
+     * tiles are compressed by our threads (pipeline/tilewrite.c). */
+    aw_tilewriter *tw;
+    /* Shared writers keep the output's tags: the rank that encodes it
+     * makes the same file a single process does. */
+    double gt[6];
+    char *wkt, *description;
+    char **metadata;
+    aw_class_def *classes;
+    size_t n_classes;
+    int has_nodata;
+    double nodata;
 };
+
+/* Whether the output's tiles are compressed by aralwatch's threads
+ * (tilewrite.c) rather than GDAL's writer: DEFLATE GeoTIFFs of the
+ * pixel types and predictors it knows. AW_GDAL_ENCODE=1 turns it off
+ * (the tests compare the two). */
+static int own_encoder(const aw_write_opts *wo, GDALDataType type)
+{
+    const char *off = getenv("AW_GDAL_ENCODE");
+    if (off && strcmp(off, "1") == 0)
+        return 0;
+    const char *c = wo->compress ? wo->compress : "DEFLATE";
+    return !wo->cog && !wo->shared && strcmp(c, "DEFLATE") == 0 &&
+           (type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32);
+}
 
 /* Georeferencing, nodata, scale, description, metadata and classes of an
  * output raster, on the dataset that becomes it. */
-static void set_raster_meta(GDALDatasetH ds, const aw_grid *grid,
-                            GDALDataType type, double scale,
+static void set_raster_meta(GDALDatasetH ds, const double gt[6],
+                            const char *wkt, GDALDataType type, double scale,
                             const char *description, char **metadata,
                             const aw_class_def *classes, size_t n_classes,
                             int has_nodata, double nodata)
 {
-    GDALSetGeoTransform(ds, (double *)(uintptr_t)grid->gt);
-    GDALSetProjection(ds, grid->wkt);
+    GDALSetGeoTransform(ds, (double *)(uintptr_t)gt);
+    GDALSetProjection(ds, wkt);
     GDALRasterBandH b = GDALGetRasterBand(ds, 1);
     if (has_nodata)
         GDALSetRasterNoDataValue(b, nodata);
@@ -995,6 +1022,26 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         aw_rwriter_abort(w);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
+    if (wo->shared) {
+        memcpy(w->gt, grid->gt, sizeof w->gt);
+        w->wkt = aw_strdup(grid->wkt);
+        w->description = aw_strdup(description);
+        w->metadata = CSLDuplicate(metadata);
+        w->has_nodata = has_nodata;
+        w->nodata = nodata;
+        if (classes && n_classes) {
+            w->classes = aw_calloc2(n_classes, sizeof *w->classes);
+            for (size_t i = 0; w->classes && i < n_classes; i++) {
+                w->classes[i] = classes[i];
+                w->classes[i].name = aw_strdup(classes[i].name);
+            }
+            w->n_classes = w->classes ? n_classes : 0;
+        }
+        if (!w->wkt || (classes && n_classes && !w->classes)) {
+            aw_rwriter_abort(w);
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        }
+    }
     if (wo->shared == AW_SHARED_ATTACH) {
         /* The creating rank has made the strip file. */
         aw_status st = attach_shared(ctx, w);
@@ -1017,6 +1064,8 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     }
     else {
         opts = creation_options(wo, type != GDT_Float32, 0);
+        if (own_encoder(wo, type))
+            opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
     }
     const char *file = strips ? w->tmp : w->path;
     CPLErrorReset();
@@ -1032,8 +1081,30 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         aw_rwriter_abort(w);
         return st;
     }
-    set_raster_meta(w->ds, grid, type, scale, description, metadata, classes,
-                    n_classes, has_nodata, nodata);
+    set_raster_meta(w->ds, grid->gt, grid->wkt, type, scale, description,
+                    metadata, classes, n_classes, has_nodata, nodata);
+    if (!strips && own_encoder(wo, type)) {
+        /* The empty file with its tags; the tiles come later. */
+        CPLErrorReset();
+        GDALClose(w->ds);
+        w->ds = NULL;
+        aw_status st =
+            CPLGetLastErrorType() == CE_Failure
+                ? aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", w->path,
+                          aw_gdal_last_error())
+                : aw_tilewriter_open(ctx, w->path, grid->width, grid->height,
+                                     wo->blocksize, wo->blocksize, w->px,
+                                     type == GDT_Float32 ? 3 : 2, wo->threads,
+                                     &w->tw);
+        if (st != AW_OK) {
+            aw_rwriter_abort(w);
+            return st;
+        }
+        aw_log(ctx, AW_LOG_DEBUG,
+               "%s: tiles compressed by aralwatch's threads (DEFLATE, "
+               "predictor %d)",
+               w->path, type == GDT_Float32 ? 3 : 2);
+    }
     if (wo->shared == AW_SHARED_CREATE) {
         /* Closing writes every (empty) tile, so each has its place; then
          * this rank writes into it like the others. */
@@ -1126,8 +1197,9 @@ aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
         }
         buf = q;
     }
-    if (w->wo.shared) {
-        aw_status st = shared_rows(ctx, w, row0, nrows, buf);
+    if (w->wo.shared || w->tw) {
+        aw_status st = w->tw ? aw_tilewriter_rows(ctx, w->tw, row0, nrows, buf)
+                             : shared_rows(ctx, w, row0, nrows, buf);
         free(q);
         return st;
     }
@@ -1159,6 +1231,7 @@ void aw_rwriter_abort(aw_rwriter *w)
 {
     if (!w)
         return;
+    aw_tilewriter_abort(w->tw);
     if (w->ds) {
         CPLPushErrorHandler(CPLQuietErrorHandler);
         GDALClose(w->ds);
@@ -1173,6 +1246,12 @@ void aw_rwriter_abort(aw_rwriter *w)
     free(w->path);
     free(w->tmp);
     free(w->offs);
+    free(w->wkt);
+    free(w->description);
+    CSLDestroy(w->metadata);
+    for (size_t i = 0; i < w->n_classes; i++)
+        free((char *)(uintptr_t)w->classes[i].name);
+    free(w->classes);
     free(w);
 }
 
@@ -1209,6 +1288,70 @@ aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w)
     return AW_OK;
 }
 
+/* A shared writer's GeoTIFF made from its strip file as a single process
+ * makes it: GDAL creates the file with the same tags, empty, and the tile
+ * encoder fills it, a row of tiles at a time. */
+static aw_status encode_from_strips(aw_ctx *ctx, aw_rwriter *w,
+                                    const aw_write_opts *wo)
+{
+    GDALDatasetH src = NULL;
+    aw_status st = aw_open_raster(ctx, w->tmp, &src);
+    if (st != AW_OK)
+        return st;
+    GDALDriverH drv = GDALGetDriverByName("GTiff");
+    char **opts = creation_options(wo, w->type != GDT_Float32, 0);
+    opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
+    CPLErrorReset();
+    GDALDatasetH ds =
+        drv ? GDALCreate(drv, w->path, w->width, w->height, 1, w->type, opts)
+            : NULL;
+    CSLDestroy(opts);
+    char note[256];
+    if (!ds) {
+        GDALClose(src);
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", w->path,
+                       aw_gdal_last_error(),
+                       aw_disk_full_note(w->path, note, sizeof note));
+    }
+    set_raster_meta(ds, w->gt, w->wkt, w->type, w->scale, w->description,
+                    w->metadata, w->classes, w->n_classes, w->has_nodata,
+                    w->nodata);
+    CPLErrorReset();
+    GDALClose(ds);
+    aw_tilewriter *tw = NULL;
+    st = CPLGetLastErrorType() == CE_Failure
+             ? aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", w->path,
+                       aw_gdal_last_error())
+             : aw_tilewriter_open(ctx, w->path, w->width, w->height,
+                                  wo->blocksize, wo->blocksize, w->px,
+                                  w->type == GDT_Float32 ? 3 : 2, wo->threads,
+                                  &tw);
+    int rows = wo->blocksize;
+    void *buf =
+        st == AW_OK ? aw_malloc2((size_t)rows * (size_t)w->width, w->px) : NULL;
+    if (st == AW_OK && !buf)
+        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < w->height && st == AW_OK; r += rows) {
+        int n = r + rows <= w->height ? rows : w->height - r;
+        if (aw_cancel_requested())
+            st = aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", w->path);
+        else if (GDALRasterIO(GDALGetRasterBand(src, 1), GF_Read, 0, r,
+                              w->width, n, buf, w->width, n, w->type, 0,
+                              0) != CE_None)
+            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot read: %s", w->tmp,
+                         aw_gdal_last_error());
+        else
+            st = aw_tilewriter_rows(ctx, tw, r, n, buf);
+    }
+    free(buf);
+    GDALClose(src);
+    if (tw && st == AW_OK)
+        st = aw_tilewriter_close(ctx, tw);
+    else
+        aw_tilewriter_abort(tw);
+    return st;
+}
+
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
 {
     char note[256];
@@ -1219,6 +1362,13 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
          * single process does. */
         st = aw_rwriter_detach(ctx, w);
         w->wo.shared = AW_SHARED_CREATE; /* it removes the strip file */
+        aw_write_opts one = w->wo;
+        one.shared = 0;
+        if (st == AW_OK && !w->wo.cog && own_encoder(&one, w->type)) {
+            st = encode_from_strips(ctx, w, &one);
+            aw_rwriter_abort(w);
+            return st;
+        }
         if (st == AW_OK && !w->wo.cog) {
             GDALDatasetH src = NULL;
             st = aw_open_raster(ctx, w->tmp, &src);
@@ -1246,6 +1396,10 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
             aw_rwriter_abort(w);
             return st;
         }
+    }
+    else if (w->tw) {
+        st = aw_tilewriter_close(ctx, w->tw);
+        w->tw = NULL;
     }
     else {
         const char *file = w->tmp ? w->tmp : w->path;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <omp.h>
 #include <proj.h>
 #include <cpl_conv.h>
 #include <cpl_minixml.h>
@@ -819,9 +820,40 @@ aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
     date_out *o = w->out;
     double t0 = aw_now();
     aw_status st = AW_OK;
-    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++)
-        st = aw_rwriter_rows(ctx, o->wr[k], row0, nrows,
-                             strip_data(rs, w, o, k, off));
+    /* The rasters are handed to GDAL by two threads at once (a dataset
+     * serves one thread at a time): GDAL's own part of a write (copying
+     * into its tiles, queueing them for compression on its workers) is
+     * serial per dataset and otherwise leaves a core idle. */
+    aw_status sts[AW_MAX_WRITERS];
+    char *why[AW_MAX_WRITERS];
+    size_t n = o->n_wr;
+    int cap = omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1)                                  \
+    num_threads(cap > 2 ? 2 : cap) if (n > 1 && cap > 1)
+    for (size_t k = 0; k < n; k++) {
+        why[k] = NULL;
+        aw_ctx *tc = omp_in_parallel() ? aw_ctx_create() : ctx;
+        if (!tc) {
+            sts[k] = AW_ERR_NOMEM;
+            continue;
+        }
+        sts[k] = aw_rwriter_rows(tc, o->wr[k], row0, nrows,
+                                 strip_data(rs, w, o, k, off));
+        if (tc != ctx) {
+            if (sts[k] != AW_OK)
+                why[k] = aw_strdup(aw_ctx_errmsg(tc));
+            aw_ctx_destroy(tc);
+        }
+    }
+    /* The first failure in raster order, with its message. */
+    for (size_t k = 0; k < n; k++) {
+        if (st == AW_OK && sts[k] != AW_OK)
+            st = why[k] ? aw_fail(ctx, sts[k], "%s", why[k])
+                 : sts[k] == AW_ERR_NOMEM
+                     ? aw_fail(ctx, sts[k], "out of memory")
+                     : sts[k];
+        free(why[k]);
+    }
     w->t[ST_WRITE] += aw_now() - t0;
     return st;
 }

@@ -1,0 +1,28 @@
+/* A tiled DEFLATE GeoTIFF, made empty by GDAL (SPARSE_OK), filled with
+ * tiles compressed a tile per thread (pipeline/tilewrite.c). */
+#ifndef ARALWATCH_TILEWRITE_H
+#define ARALWATCH_TILEWRITE_H
+
+#include <stddef.h>
+#include "aralwatch/ctx.h"
+
+typedef struct aw_tilewriter aw_tilewriter;
+
+/* Take over `path`, an empty tiled GeoTIFF of width x height pixels in
+ * tiles of bx x by, px bytes per pixel (1 and 2 with predictor 2, 4
+ * (float32) with predictor 3). threads: 0 = OpenMP's default. */
+aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
+                             int height, int bx, int by, size_t px, int pred,
+                             int threads, aw_tilewriter **out);
+
+/* Rows row0..row0+nrows (in order, top to bottom) of px-byte pixels. */
+aw_status aw_tilewriter_rows(aw_ctx *ctx, aw_tilewriter *t, int row0, int nrows,
+                             const void *data);
+
+/* Write the directory and close (frees t, also on failure). */
+aw_status aw_tilewriter_close(aw_ctx *ctx, aw_tilewriter *t);
+
+/* Close without finishing (the caller removes the file). */
+void aw_tilewriter_abort(aw_tilewriter *t);
+
+#endif

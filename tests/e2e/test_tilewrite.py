@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""aralwatch's own tile encoder (pipeline/tilewrite.c): a DEFLATE GeoTIFF
+(not COG) whose tiles aralwatch's threads predict and compress, in a file
+GDAL made. The reference is GDAL's own GeoTIFF writer (AW_GDAL_ENCODE=1,
+same config): GDAL must read every raster back pixel for pixel the same,
+with the same tags (georeferencing, nodata, scale, metadata, colour
+table), the same compression and predictor, and the tile size asked for.
+Tiles of 48 and 64 pixels on the 278 x 301 sample grid leave partial
+tiles on the right and bottom edges, and strips of 7 rows (AW_STRIP_ROWS)
+fill each row of tiles over several writes."""
+import copy
+import hashlib
+import json
+import os
+import re
+
+import numpy as np
+import yaml
+from osgeo import gdal
+
+import awtest
+from awtest import SRC, run
+
+SAMPLE = os.path.join(SRC, "configs", "sample.yaml")
+DATE = "1988-08-14"
+
+
+def config(tmp, outputs):
+    """The sample config with absolute paths and the given outputs."""
+    with open(SAMPLE) as f:
+        cfg = yaml.safe_load(f)
+    base = os.path.dirname(SAMPLE)
+
+    def absolute(p):
+        return os.path.normpath(os.path.join(base, p))
+    cfg["region"]["aoi"] = absolute(cfg["region"]["aoi"])
+    for s in cfg["scenes"]:
+        s["path"] = absolute(s["path"])
+    cfg["zones"]["file"] = absolute(cfg["zones"]["file"])
+    cfg["outputs"] = copy.deepcopy(outputs)
+    path = os.path.join(tmp, "cfg-%d.yaml" % abs(hash(json.dumps(outputs))))
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return path
+
+
+def info(path):
+    """gdalinfo as JSON, without what names the file."""
+    j = gdal.Info(path, format="json", reportProj4=False)
+    for k in ("description", "files"):
+        j.pop(k, None)
+    md = j.get("metadata", {}).get("", {})
+    md.pop("AW_CREATED", None)
+    return j
+
+
+class TileWriter(awtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.logs = {}
+
+    def produce(self, outputs, gdal_encode, rows=None):
+        out = os.path.join(self.tmp, "gdal" if gdal_encode else "own",
+                           str(outputs["blocksize"]))
+        env = dict(os.environ)
+        env.pop("AW_GDAL_ENCODE", None)
+        env.pop("AW_STRIP_ROWS", None)
+        if gdal_encode:
+            env["AW_GDAL_ENCODE"] = "1"
+        if rows:
+            env["AW_STRIP_ROWS"] = str(rows)
+        rc, _, err = run(["run", "--config", config(self.tmp, outputs),
+                          "--out", out, "--threads", "2", "--verbose"],
+                         env=env)
+        self.assertIn(rc, (0, 10), err)
+        folder = os.path.join(out, "para_reservoir", DATE)
+        # Written into the staging folder, published under the date.
+        self.logs[folder] = re.sub(r"/\.%s\.partial-[0-9]+/" % DATE,
+                                   "/%s/" % DATE, err)
+        return folder
+
+    def check(self, outputs, predictors):
+        own = self.produce(outputs, False, rows=7)
+        ref = self.produce(outputs, True)
+        names = sorted(n for n in os.listdir(ref) if n.endswith(".tif"))
+        self.assertEqual(names, sorted(n for n in os.listdir(own)
+                                       if n.endswith(".tif")))
+        self.assertGreaterEqual(len(names), 10)
+        bs = outputs["blocksize"]
+        for n in names:
+            a, b = os.path.join(own, n), os.path.join(ref, n)
+            ds = gdal.Open(a)
+            band = ds.GetRasterBand(1)
+            self.assertEqual(band.GetBlockSize(), [bs, bs], n)
+            st = ds.GetMetadata("IMAGE_STRUCTURE")
+            self.assertEqual(st.get("COMPRESSION"), "DEFLATE", n)
+            dt = gdal.GetDataTypeName(band.DataType)
+            self.assertEqual(st.get("PREDICTOR"), predictors[dt], n)
+            x = band.ReadAsArray()
+            dr = gdal.Open(b)
+            y = dr.GetRasterBand(1).ReadAsArray()
+            self.assertTrue(np.array_equal(x, y, equal_nan=True), n)
+            self.assertGreater(np.count_nonzero(x == x), 0, n)
+            ia, ib = info(a), info(b)
+            # Same tags; gdalinfo's block offsets are not compared (the
+            # files lay out their tiles differently).
+            self.assertEqual(ia, ib, n)
+            # Every tile is there (edge tiles too).
+            for ty in range(0, ds.RasterYSize, bs):
+                for tx in range(0, ds.RasterXSize, bs):
+                    off = band.GetMetadataItem("BLOCK_OFFSET_%d_%d"
+                                               % (tx // bs, ty // bs), "TIFF")
+                    self.assertTrue(off and int(off) > 0, (n, tx, ty))
+            # Each file was made by the writer it is meant to test.
+            line = "%s: tiles compressed by aralwatch's threads" % a
+            self.assertEqual(self.logs[own].count(line), 1, n)
+            self.assertNotIn("tiles compressed by", self.logs[ref], n)
+        # The manifest's checksums are those of the files as left.
+        with open(os.path.join(own, "manifest.json")) as f:
+            m = json.load(f)
+        listed = {o["file"]: o for o in m["outputs"]}
+        for n in names:
+            with open(os.path.join(own, n), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
+                                 listed[n]["sha256"], n)
+
+    def test_float32_tiles_of_64(self):
+        self.check({"encoding": "float32", "compress": "deflate", "cog": False,
+                    "blocksize": 64},
+                   {"Float32": "3", "Byte": "2"})
+
+    def test_int16_tiles_of_48(self):
+        self.check({"encoding": "int16", "compress": "deflate", "cog": False,
+                    "blocksize": 48},
+                   {"Int16": "2", "Byte": "2"})
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
