@@ -1255,6 +1255,11 @@ void aw_rwriter_abort(aw_rwriter *w)
     free(w);
 }
 
+int aw_rwriter_own_encoder(const aw_rwriter *w)
+{
+    return w->tw != NULL;
+}
+
 int aw_rwriter_pixel_bytes(const aw_rwriter *w)
 {
     return (int)w->px;

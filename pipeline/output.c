@@ -820,16 +820,20 @@ aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
     date_out *o = w->out;
     double t0 = aw_now();
     aw_status st = AW_OK;
-    /* The rasters are handed to GDAL by two threads at once (a dataset
-     * serves one thread at a time): GDAL's own part of a write (copying
-     * into its tiles, queueing them for compression on its workers) is
-     * serial per dataset and otherwise leaves a core idle. */
+    /* Rasters GDAL compresses are handed to it by two threads at once (a
+     * dataset serves one thread at a time): GDAL's own part of a write
+     * (copying into its tiles, queueing them for its workers) is serial
+     * per dataset and otherwise leaves a core idle. Rasters compressed by
+     * aralwatch (tilewrite.c) use every thread for each row of tiles, so
+     * they go one after the other. */
     aw_status sts[AW_MAX_WRITERS];
     char *why[AW_MAX_WRITERS];
     size_t n = o->n_wr;
-    int cap = omp_get_max_threads();
+    int cap = omp_get_max_threads(), own = 0;
+    for (size_t k = 0; k < n; k++)
+        own |= aw_rwriter_own_encoder(o->wr[k]);
 #pragma omp parallel for schedule(dynamic, 1)                                  \
-    num_threads(cap > 2 ? 2 : cap) if (n > 1 && cap > 1)
+    num_threads(cap > 2 ? 2 : cap) if (n > 1 && cap > 1 && !own)
     for (size_t k = 0; k < n; k++) {
         why[k] = NULL;
         aw_ctx *tc = omp_in_parallel() ? aw_ctx_create() : ctx;
