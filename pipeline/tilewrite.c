@@ -208,11 +208,17 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int n)
     for (int tx = 0; tx < ntx && st == AW_OK; tx++) {
         uint32_t k = ty * (uint32_t)ntx + (uint32_t)tx;
         t->err[0] = '\0';
+        errno = 0;
         if (TIFFWriteRawTile(t->tif, k, z[tx], (tmsize_t)zlen[tx]) !=
             (tmsize_t)zlen[tx]) {
+            /* The system's reason (ENOSPC...) says more than libtiff's. */
+            int e = errno;
             char note[256];
-            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", t->path,
-                         t->err[0] ? t->err : strerror(errno),
+            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write tile %u: %s%s",
+                         t->path, (unsigned)k,
+                         e           ? strerror(e)
+                         : t->err[0] ? t->err
+                                     : "write error",
                          aw_disk_full_note(t->path, note, sizeof note));
         }
     }
@@ -265,10 +271,15 @@ aw_status aw_tilewriter_close(aw_ctx *ctx, aw_tilewriter *t)
         st = aw_fail(ctx, AW_ERR_INTERNAL, "%s: closed at row %d of %d",
                      t->path, t->next_row, t->height);
     t->err[0] = '\0';
+    errno = 0;
     if (st == AW_OK && !TIFFFlush(t->tif)) {
+        int e = errno;
         char note[256];
         st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write its directory: %s%s",
-                     t->path, t->err[0] ? t->err : strerror(errno),
+                     t->path,
+                     e           ? strerror(e)
+                     : t->err[0] ? t->err
+                                 : "write error",
                      aw_disk_full_note(t->path, note, sizeof note));
     }
     TIFFClose(t->tif);

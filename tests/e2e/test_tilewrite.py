@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 
 import numpy as np
 import yaml
@@ -133,6 +134,28 @@ class TileWriter(awtest.TempDirTest):
         self.check({"encoding": "int16", "compress": "deflate", "cog": False,
                     "blocksize": 48},
                    {"Int16": "2", "Byte": "2"})
+
+    def test_a_full_disk_fails_the_date_with_the_file_named(self):
+        # A 700 KiB tmpfs: room for the catalog and the first rasters, not
+        # for all of them. Mounting needs root (CI runs as root).
+        disk = os.path.join(self.tmp, "disk")
+        os.makedirs(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs",
+                           disk], capture_output=True).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here (not root)")
+        self.addCleanup(subprocess.run, ["umount", disk])
+        cfg = config(self.tmp, {"encoding": "float32", "compress": "deflate",
+                                "cog": False, "blocksize": 64})
+        rc, _, err = run(["run", "--config", cfg, "--out", disk, "-q"])
+        self.assertEqual(rc, 5, err)
+        # The failing write names its raster, from the tile encoder.
+        self.assertRegex(err, r"\.tif: (cannot write tile [0-9]+|cannot "
+                              r"write its directory): No space left on "
+                              r"device")
+        region = os.path.join(disk, "para_reservoir")
+        self.assertFalse(os.path.exists(os.path.join(region, DATE)))
+        self.assertEqual([n for n in os.listdir(region) if ".partial-" in n],
+                         [])
 
 
 if __name__ == "__main__":
