@@ -384,8 +384,8 @@ static int whole(double x, long *out)
  * resampling method gives the source pixel itself at pixel centres.
  * `affine` (Float32 only): the source's scale and offset are applied in
  * the same pass that turns nodata into NaN. Returns 1 when it read, 0 when
- * the source is not aligned (warp it), -1 on a read error (reported in
- * ctx). */
+ * the source is not aligned (warp it), -1 on a read error and -2 out of
+ * memory (both reported in ctx). */
 static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
                         const aw_grid *grid, GDALDataType type, int affine,
                         void **out)
@@ -427,7 +427,7 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
     void *buf = aw_malloc2(W * H, esz);
     if (!buf) {
         aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%zu pixels)", W * H);
-        return -1;
+        return -2;
     }
     int sw = GDALGetRasterXSize(in), sh = GDALGetRasterYSize(in);
     /* The part of the grid window inside the source; NaN elsewhere. */
@@ -514,8 +514,8 @@ static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
         *affine = 0; /* applied */
         return AW_OK;
     }
-    if (fast < 0)
-        return aw_ctx_errmsg(ctx)[0] ? AW_ERR_INPUT : AW_ERR_NOMEM;
+    if (fast < 0) /* -2: out of memory; -1: the read failed */
+        return fast == -2 ? AW_ERR_NOMEM : AW_ERR_INPUT;
     GDALDatasetH mem = NULL;
     aw_status st = warp_to_mem(ctx, src, grid, rs, threads, type, &mem);
     if (st != AW_OK)
@@ -819,8 +819,9 @@ static char **creation_options(const aw_write_opts *wo, int is_class,
 {
     char **o = NULL;
     char buf[64];
-    o = CSLSetNameValue(o, "COMPRESS", wo->compress ? wo->compress : "DEFLATE");
-    if (wo->compress && strcmp(wo->compress, "NONE") != 0) {
+    const char *compress = wo->compress ? wo->compress : "DEFLATE";
+    o = CSLSetNameValue(o, "COMPRESS", compress);
+    if (strcmp(compress, "NONE") != 0) {
         /* COG: YES picks the floating-point predictor for float data.
          * GTiff needs the number: 3 (floating point) for float32, 2
          * (horizontal differencing) for integers. */
@@ -1037,7 +1038,12 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
             }
             w->n_classes = w->classes ? n_classes : 0;
         }
-        if (!w->wkt || (classes && n_classes && !w->classes)) {
+        int names_ok = 1;
+        for (size_t i = 0; i < w->n_classes; i++)
+            names_ok &= classes[i].name == NULL || w->classes[i].name != NULL;
+        if (!w->wkt || (description && !w->description) ||
+            (metadata && !w->metadata) ||
+            (classes && n_classes && !w->classes) || !names_ok) {
             aw_rwriter_abort(w);
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }

@@ -1325,6 +1325,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         int b;
         long long size, mtime;
         aw_status st;
+        long same; /* an earlier job of the same file (bands of one
+                      multi-band file), or -1 */
     } *job = aw_calloc2(cap ? cap : 1, sizeof *job);
     if (!job)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
@@ -1345,8 +1347,17 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
             int found = 0;
             st = aw_catalog_get_file(ctx, rs->catalog, src->path, size, mtime,
                                      s->sha256[b], &found);
-            if (st == AW_OK && !found)
-                job[nj++] = (struct hash_job){s, b, size, mtime, AW_OK};
+            if (st == AW_OK && !found) {
+                long same = -1;
+                for (size_t j = 0; j < nj && same < 0; j++) {
+                    const aw_band_src *o = job[j].b < AW_BAND_COUNT
+                                               ? &job[j].s->sc->bands[job[j].b]
+                                               : &job[j].s->sc->qa;
+                    if (strcmp(o->path, src->path) == 0)
+                        same = (long)j;
+                }
+                job[nj++] = (struct hash_job){s, b, size, mtime, AW_OK, same};
+            }
         }
     }
     if (st != AW_OK) {
@@ -1355,6 +1366,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
     }
 #pragma omp parallel for schedule(dynamic, 1) if (nj > 1)
     for (size_t j = 0; j < nj; j++) {
+        if (job[j].same >= 0)
+            continue; /* hashed once, for its first band */
         const aw_band_src *src = job[j].b < AW_BAND_COUNT
                                      ? &job[j].s->sc->bands[job[j].b]
                                      : &job[j].s->sc->qa;
@@ -1369,6 +1382,13 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         const aw_band_src *src = job[j].b < AW_BAND_COUNT
                                      ? &job[j].s->sc->bands[job[j].b]
                                      : &job[j].s->sc->qa;
+        if (job[j].same >= 0) {
+            const struct hash_job *f = &job[job[j].same];
+            job[j].st = f->st;
+            memcpy(job[j].s->sha256[job[j].b], f->s->sha256[f->b], 65);
+            if (f->st == AW_OK)
+                continue; /* in the catalog already, from its first band */
+        }
         if (job[j].st == AW_OK)
             st = aw_catalog_put_file(ctx, rs->catalog, src->path, job[j].size,
                                      job[j].mtime, job[j].s->sha256[job[j].b]);

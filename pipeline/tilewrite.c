@@ -126,11 +126,23 @@ aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
     TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_warning, t);
     t->tif = TIFFOpenExt(path, "r+", o);
     TIFFOpenOptionsFree(o);
+    /* The file must say what the tiles will be: DEFLATE, this predictor,
+     * one sample of px bytes per pixel, these tiles. */
     uint32_t tw = 0, th = 0;
+    uint16_t comp = 0, pr = 0, bits = 0, spp = 0, planar = 0;
     if (!t->tif || !TIFFGetField(t->tif, TIFFTAG_TILEWIDTH, &tw) ||
         !TIFFGetField(t->tif, TIFFTAG_TILELENGTH, &th) || (int)tw != bx ||
         (int)th != by ||
-        TIFFNumberOfTiles(t->tif) != (uint32_t)t->ntx * (uint32_t)t->nty) {
+        TIFFNumberOfTiles(t->tif) != (uint32_t)t->ntx * (uint32_t)t->nty ||
+        !TIFFGetFieldDefaulted(t->tif, TIFFTAG_COMPRESSION, &comp) ||
+        (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE) ||
+        !TIFFGetFieldDefaulted(t->tif, TIFFTAG_PREDICTOR, &pr) || pr != pred ||
+        !TIFFGetFieldDefaulted(t->tif, TIFFTAG_BITSPERSAMPLE, &bits) ||
+        bits != px * 8 ||
+        !TIFFGetFieldDefaulted(t->tif, TIFFTAG_SAMPLESPERPIXEL, &spp) ||
+        spp != 1 ||
+        !TIFFGetFieldDefaulted(t->tif, TIFFTAG_PLANARCONFIG, &planar) ||
+        planar != PLANARCONFIG_CONTIG) {
         aw_status st =
             aw_fail(ctx, AW_ERR_IO, "%s: cannot reopen for its tiles: %s", path,
                     t->err[0] ? t->err : "not the tiled file made");

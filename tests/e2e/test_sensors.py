@@ -7,6 +7,7 @@ DSWE and WOfS re-implemented from DOMAIN.md §3.2/§3.3 in numpy."""
 import glob
 import json
 import os
+import sqlite3
 import re
 import shutil
 import tempfile
@@ -245,6 +246,18 @@ class Inbox(awtest.TempDirTest):
                     self.assertAlmostEqual(i["scale"], scale, places=12)
                     self.assertAlmostEqual(i["offset"], offset, places=12)
             self.assertIn("scale_offset", scene)
+            # The catalog's checksum cache holds each input file with the
+            # manifest's checksum, also a file of several bands (the
+            # PlanetScope file holds four, hashed once).
+            db = sqlite3.connect(os.path.join(self.out, "catalog.sqlite"))
+            for path in files:
+                rows = db.execute("SELECT sha256 FROM files WHERE path = ?",
+                                  (path,)).fetchall()
+                sums = {i["sha256"] for i in scene["inputs"]
+                        if i["path"] == path}
+                self.assertEqual(len(rows), 1, path)
+                self.assertEqual({rows[0][0]}, sums, path)
+            db.close()
         s2 = self.manifest("2021-01-22")["scenes"][0]
         self.assertEqual(s2["processing_baseline"], "02.14")
         self.assertEqual(s2["tile_id"], "22HBD")
