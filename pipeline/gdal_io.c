@@ -382,13 +382,13 @@ static int whole(double x, long *out)
 /* The fast path: a source already on the grid's lattice (same CRS, same
  * pixel size, whole-pixel offset) is read as a window, no warper: every
  * resampling method gives the source pixel itself at pixel centres.
- * `affine` (Float32 only): the source's scale and offset are applied in
- * the same pass that turns nodata into NaN. Returns 1 when it read, 0 when
+ * Float32 comes out in reflectance: the source's scale and offset are
+ * applied in the pass that turns nodata into NaN. Returns 1 when it read,
+ * 0 when
  * the source is not aligned (warp it), -1 on a read error and -2 out of
  * memory (both reported in ctx). */
 static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
-                        const aw_grid *grid, GDALDataType type, int affine,
-                        void **out)
+                        const aw_grid *grid, GDALDataType type, void **out)
 {
     CPLPushErrorHandler(CPLQuietErrorHandler);
     GDALDatasetH in = open_cached(src->path);
@@ -452,8 +452,6 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
                 f[i] = NAN;
         }
     }
-    const float scale = affine ? (float)src->scale : 1.0f;
-    const float offset = affine ? (float)src->offset : 0.0f;
     if (inside) {
         size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
         CPLErrorReset();
@@ -482,18 +480,13 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
         else {
             float *f = buf;
             const float ndf = (float)nd;
-            if (has_nd && affine) {
+            const float scale = (float)src->scale, offset = (float)src->offset;
+            if (has_nd) {
 #pragma omp parallel for schedule(static)
                 for (size_t i = 0; i < n; i++)
                     f[i] = f[i] == ndf ? NAN : f[i] * scale + offset;
             }
-            else if (has_nd) {
-#pragma omp parallel for schedule(static)
-                for (size_t i = 0; i < n; i++)
-                    if (f[i] == ndf)
-                        f[i] = NAN;
-            }
-            else if (affine) {
+            else {
 #pragma omp parallel for schedule(static)
                 for (size_t i = 0; i < n; i++)
                     f[i] = f[i] * scale + offset;
@@ -504,16 +497,16 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
     return 1;
 }
 
-/* Warp and read one band into a new buffer of `type` (Float32/Float64). */
+/* Warp and read one band into a new buffer of `type`: Float32 in
+ * reflectance (the source's scale and offset applied), Float64 as stored
+ * (quality bands). */
 static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
-                           GDALDataType type, int *affine, void **out)
+                           GDALDataType type, void **out)
 {
-    int fast = read_aligned(ctx, src, grid, type, *affine, out);
-    if (fast == 1) {
-        *affine = 0; /* applied */
+    int fast = read_aligned(ctx, src, grid, type, out);
+    if (fast == 1)
         return AW_OK;
-    }
     if (fast < 0) /* -2: out of memory; -1: the read failed */
         return fast == -2 ? AW_ERR_NOMEM : AW_ERR_INPUT;
     GDALDatasetH mem = NULL;
@@ -535,6 +528,14 @@ static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
         return aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s",
                        src->path, src->band, aw_gdal_last_error());
     }
+    if (type == GDT_Float32) {
+        /* NaN stays NaN through the affine map. */
+        float *f = buf;
+        const float scale = (float)src->scale, offset = (float)src->offset;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            f[i] = f[i] * scale + offset;
+    }
     *out = buf;
     return AW_OK;
 }
@@ -544,22 +545,10 @@ aw_status aw_warp_band_f32(aw_ctx *ctx, const aw_band_src *src,
                            float **out)
 {
     void *raw = NULL;
-    int affine = 1;
-    aw_status st =
-        warp_read(ctx, src, grid, rs, threads, GDT_Float32, &affine, &raw);
-    if (st != AW_OK)
-        return st;
-    float *buf = raw;
-    if (affine) {
-        /* Warped: NaN stays NaN through the affine map. */
-        size_t n = (size_t)grid->width * (size_t)grid->height;
-        const float scale = (float)src->scale, offset = (float)src->offset;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++)
-            buf[i] = buf[i] * scale + offset;
-    }
-    *out = buf;
-    return AW_OK;
+    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float32, &raw);
+    if (st == AW_OK)
+        *out = raw;
+    return st;
 }
 
 aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
@@ -567,9 +556,7 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
                            double **out)
 {
     void *raw = NULL;
-    int affine = 0;
-    aw_status st =
-        warp_read(ctx, src, grid, rs, threads, GDT_Float64, &affine, &raw);
+    aw_status st = warp_read(ctx, src, grid, rs, threads, GDT_Float64, &raw);
     if (st == AW_OK)
         *out = raw;
     return st;
@@ -1259,11 +1246,6 @@ void aw_rwriter_abort(aw_rwriter *w)
         free((char *)(uintptr_t)w->classes[i].name);
     free(w->classes);
     free(w);
-}
-
-int aw_rwriter_own_encoder(const aw_rwriter *w)
-{
-    return w->tw != NULL;
 }
 
 int aw_rwriter_pixel_bytes(const aw_rwriter *w)

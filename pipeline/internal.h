@@ -62,9 +62,6 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
  * (aw_rwriter_close encodes it) and the others abort theirs. */
 aw_status aw_rwriter_detach(aw_ctx *ctx, aw_rwriter *w);
 /* Bytes per pixel of the raster a writer writes. */
-/* Whether its tiles are compressed by aralwatch's threads (tilewrite.c):
- * such a writer uses every thread for a row of tiles itself. */
-int aw_rwriter_own_encoder(const aw_rwriter *w);
 int aw_rwriter_pixel_bytes(const aw_rwriter *w);
 /* Free a shared writer another rank encodes, leaving its files. */
 void aw_rwriter_forget(aw_rwriter *w);

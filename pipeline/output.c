@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <omp.h>
 #include <proj.h>
 #include <cpl_conv.h>
 #include <cpl_minixml.h>
@@ -820,44 +819,9 @@ aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
     date_out *o = w->out;
     double t0 = aw_now();
     aw_status st = AW_OK;
-    /* Rasters GDAL compresses are handed to it by two threads at once (a
-     * dataset serves one thread at a time): GDAL's own part of a write
-     * (copying into its tiles, queueing them for its workers) is serial
-     * per dataset and otherwise leaves a core idle. Rasters compressed by
-     * aralwatch (tilewrite.c) use every thread for each row of tiles, so
-     * they go one after the other. */
-    aw_status sts[AW_MAX_WRITERS];
-    char *why[AW_MAX_WRITERS];
-    size_t n = o->n_wr;
-    int cap = omp_get_max_threads(), own = 0;
-    for (size_t k = 0; k < n; k++)
-        own |= aw_rwriter_own_encoder(o->wr[k]);
-#pragma omp parallel for schedule(dynamic, 1)                                  \
-    num_threads(cap > 2 ? 2 : cap) if (n > 1 && cap > 1 && !own)
-    for (size_t k = 0; k < n; k++) {
-        why[k] = NULL;
-        aw_ctx *tc = omp_in_parallel() ? aw_ctx_create() : ctx;
-        if (!tc) {
-            sts[k] = AW_ERR_NOMEM;
-            continue;
-        }
-        sts[k] = aw_rwriter_rows(tc, o->wr[k], row0, nrows,
-                                 strip_data(rs, w, o, k, off));
-        if (tc != ctx) {
-            if (sts[k] != AW_OK)
-                why[k] = aw_strdup(aw_ctx_errmsg(tc));
-            aw_ctx_destroy(tc);
-        }
-    }
-    /* The first failure in raster order, with its message. */
-    for (size_t k = 0; k < n; k++) {
-        if (st == AW_OK && sts[k] != AW_OK)
-            st = why[k] ? aw_fail(ctx, sts[k], "%s", why[k])
-                 : sts[k] == AW_ERR_NOMEM
-                     ? aw_fail(ctx, sts[k], "out of memory")
-                     : sts[k];
-        free(why[k]);
-    }
+    for (size_t k = 0; k < o->n_wr && st == AW_OK; k++)
+        st = aw_rwriter_rows(ctx, o->wr[k], row0, nrows,
+                             strip_data(rs, w, o, k, off));
     w->t[ST_WRITE] += aw_now() - t0;
     return st;
 }
@@ -1353,50 +1317,46 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
         int *sync_err = aw_calloc2(nout ? nout : 1, sizeof *sync_err);
         if (!hexes || !sizes || !sync_err)
             st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-#pragma omp parallel for schedule(dynamic, 1) if (st == AW_OK && nout > 1)
-        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
-            char *p =
-                aw_path_join(stage, json_string_value(json_array_get(outs, k)));
-            aw_ctx *tc = aw_ctx_create();
-            struct stat ob;
-            sizes[k] = -1;
-            if (p && tc && aw_sha256_file(tc, p, hexes[k]) == AW_OK &&
-                stat(p, &ob) == 0)
-                sizes[k] = (long long)ob.st_size;
-            int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-            if (fd >= 0) {
-                if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-                    sync_err[k] = errno;
-                close(fd);
+        else {
+#pragma omp parallel for schedule(dynamic, 1) if (nout > 1)
+            for (size_t k = 0; k < nout; k++) {
+                char *p = aw_path_join(
+                    stage, json_string_value(json_array_get(outs, k)));
+                aw_ctx *tc = aw_ctx_create();
+                struct stat ob;
+                sizes[k] = -1;
+                if (p && tc && aw_sha256_file(tc, p, hexes[k]) == AW_OK &&
+                    stat(p, &ob) == 0)
+                    sizes[k] = (long long)ob.st_size;
+                int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+                if (fd >= 0) {
+                    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+                        sync_err[k] = errno;
+                    close(fd);
+                }
+                if (tc)
+                    aw_ctx_destroy(tc);
+                free(p);
             }
-            if (tc)
-                aw_ctx_destroy(tc);
-            free(p);
-        }
-        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
-            if (!sync_err[k])
-                continue;
-            char note[256];
-            char *p =
-                aw_path_join(stage, json_string_value(json_array_get(outs, k)));
-            st = aw_fail(ctx, AW_ERR_IO, "%s: fsync failed: %s%s",
-                         p ? p : stage, strerror(sync_err[k]),
-                         aw_disk_full_note(stage, note, sizeof note));
-            free(p);
-            break;
+            for (size_t k = 0; k < nout && st == AW_OK; k++) {
+                const char *name = json_string_value(json_array_get(outs, k));
+                if (sync_err[k]) {
+                    char note[256];
+                    st = aw_fail(ctx, AW_ERR_IO, "%s/%s: fsync failed: %s%s",
+                                 stage, name, strerror(sync_err[k]),
+                                 aw_disk_full_note(stage, note, sizeof note));
+                    break;
+                }
+                json_t *o = json_object();
+                json_object_set_new(o, "file", json_string(name));
+                if (sizes[k] >= 0) {
+                    json_object_set_new(o, "sha256", json_string(hexes[k]));
+                    json_object_set_new(o, "bytes", json_integer(sizes[k]));
+                }
+                json_array_append_new(listed, o);
+            }
         }
         free(sync_err);
-        for (size_t k = 0; k < (st == AW_OK ? nout : 0); k++) {
-            json_t *o = json_object();
-            json_object_set_new(
-                o, "file",
-                json_string(json_string_value(json_array_get(outs, k))));
-            if (sizes[k] >= 0) {
-                json_object_set_new(o, "sha256", json_string(hexes[k]));
-                json_object_set_new(o, "bytes", json_integer(sizes[k]));
-            }
-            json_array_append_new(listed, o);
-        }
         free(hexes);
         free(sizes);
         /* The manifest records the write stage up to itself. */

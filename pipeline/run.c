@@ -1311,6 +1311,12 @@ static void sort_by_date(const aw_config *cfg, size_t *idx, size_t n)
  * computed again when either changed: a file that was only touched is not
  * processed again, and one whose content changed always is. Equal
  * fingerprints mean the date's outputs would come out the same. */
+/* Input b of a scene: a band, or its quality band at AW_BAND_COUNT. */
+static const aw_band_src *scene_src(const scene_buf *s, int b)
+{
+    return b < AW_BAND_COUNT ? &s->sc->bands[b] : &s->sc->qa;
+}
+
 static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
                                   char hex[65])
 {
@@ -1334,8 +1340,7 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
     for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
         scene_buf *s = &w->sb[k];
         for (int b = 0; b < NB && st == AW_OK; b++) {
-            const aw_band_src *src =
-                b < AW_BAND_COUNT ? &s->sc->bands[b] : &s->sc->qa;
+            const aw_band_src *src = scene_src(s, b);
             long long size = -1, mtime = -1;
             s->sha256[b][0] = '\0';
             if (!src->present)
@@ -1350,10 +1355,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
             if (st == AW_OK && !found) {
                 long same = -1;
                 for (size_t j = 0; j < nj && same < 0; j++) {
-                    const aw_band_src *o = job[j].b < AW_BAND_COUNT
-                                               ? &job[j].s->sc->bands[job[j].b]
-                                               : &job[j].s->sc->qa;
-                    if (strcmp(o->path, src->path) == 0)
+                    if (strcmp(scene_src(job[j].s, job[j].b)->path,
+                               src->path) == 0)
                         same = (long)j;
                 }
                 job[nj++] = (struct hash_job){s, b, size, mtime, AW_OK, same};
@@ -1368,9 +1371,7 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
     for (size_t j = 0; j < nj; j++) {
         if (job[j].same >= 0)
             continue; /* hashed once, for its first band */
-        const aw_band_src *src = job[j].b < AW_BAND_COUNT
-                                     ? &job[j].s->sc->bands[job[j].b]
-                                     : &job[j].s->sc->qa;
+        const aw_band_src *src = scene_src(job[j].s, job[j].b);
         aw_ctx *tc = aw_ctx_create();
         job[j].st =
             tc ? aw_sha256_vsi(tc, src->path, job[j].s->sha256[job[j].b], NULL)
@@ -1379,9 +1380,7 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
             aw_ctx_destroy(tc);
     }
     for (size_t j = 0; j < nj && st == AW_OK; j++) {
-        const aw_band_src *src = job[j].b < AW_BAND_COUNT
-                                     ? &job[j].s->sc->bands[job[j].b]
-                                     : &job[j].s->sc->qa;
+        const aw_band_src *src = scene_src(job[j].s, job[j].b);
         if (job[j].same >= 0) {
             const struct hash_job *f = &job[job[j].same];
             job[j].st = f->st;
@@ -1408,11 +1407,9 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
     fprintf(f, "aralwatch %s\nconfig %s\n", AW_VERSION, rs->cfg->sha256);
     for (size_t k = 0; k < w->n_sb; k++) {
         scene_buf *s = &w->sb[k];
-        const aw_scene_cfg *sc = s->sc;
-        fprintf(f, "scene %s\n", sc->id);
+        fprintf(f, "scene %s\n", s->sc->id);
         for (int b = 0; b < NB; b++) {
-            const aw_band_src *src =
-                b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
+            const aw_band_src *src = scene_src(s, b);
             if (!src->present)
                 continue;
             fprintf(f, "%d %s %d %s %.17g %.17g\n", b, src->path, src->band,

@@ -81,6 +81,18 @@ class TempDirTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def small_disk(self, size):
+        """A tmpfs of `size` (mount's syntax: "600k") in the test's folder,
+        unmounted at the end; the test is skipped where mounting is not
+        allowed (it needs root, as in CI)."""
+        disk = os.path.join(self.tmp, "disk")
+        os.makedirs(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                           "tmpfs", disk], capture_output=True).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here (not root)")
+        self.addCleanup(subprocess.run, ["umount", disk])
+        return disk
+
 
 def main():
     unittest.main(verbosity=2)

@@ -5,11 +5,12 @@ the raw files: QA_PIXEL bits and SCL classes counted with numpy, reflectance
 from the DNs with the scale/offset this test reads from the MTL/MTD itself,
 DSWE and WOfS re-implemented from DOMAIN.md §3.2/§3.3 in numpy."""
 import glob
+import hashlib
 import json
 import os
-import sqlite3
 import re
 import shutil
+import sqlite3
 import tempfile
 
 import numpy as np
@@ -246,17 +247,18 @@ class Inbox(awtest.TempDirTest):
                     self.assertAlmostEqual(i["scale"], scale, places=12)
                     self.assertAlmostEqual(i["offset"], offset, places=12)
             self.assertIn("scale_offset", scene)
-            # The catalog's checksum cache holds each input file with the
-            # manifest's checksum, also a file of several bands (the
-            # PlanetScope file holds four, hashed once).
+            # The catalog's checksum cache and the manifest hold each input
+            # file's SHA-256 as hashlib computes it, also for a file of
+            # several bands (the PlanetScope file holds four).
             db = sqlite3.connect(os.path.join(self.out, "catalog.sqlite"))
             for path in files:
+                with open(path, "rb") as f:
+                    want = hashlib.sha256(f.read()).hexdigest()
                 rows = db.execute("SELECT sha256 FROM files WHERE path = ?",
                                   (path,)).fetchall()
-                sums = {i["sha256"] for i in scene["inputs"]
-                        if i["path"] == path}
-                self.assertEqual(len(rows), 1, path)
-                self.assertEqual({rows[0][0]}, sums, path)
+                self.assertEqual(rows, [(want,)], path)
+                self.assertEqual({i["sha256"] for i in scene["inputs"]
+                                  if i["path"] == path}, {want}, path)
             db.close()
         s2 = self.manifest("2021-01-22")["scenes"][0]
         self.assertEqual(s2["processing_baseline"], "02.14")
