@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "aralwatch/util.h"
 #include "internal.h"
+#include "tileread.h"
 #include "tilewrite.h"
 
 static void CPL_STDCALL gdal_error_handler(CPLErr cls, CPLErrorNum num,
@@ -313,47 +314,125 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
     return AW_OK;
 }
 
-/* Input datasets stay open for the whole date, so a block GDAL decoded
- * for one strip is still in its cache for the next (input tiles are
- * usually taller than a strip). Main thread only. */
+/* Input datasets stay open for the whole date, so a block decoded for
+ * one strip is still there for the next (input tiles are usually taller
+ * than a strip): in GDAL's block cache, or in the tile reader's row of
+ * tiles (tileread.c) for the GeoTIFFs aralwatch decodes itself. The main
+ * thread fills the cache; a slot is then used by one thread at a time
+ * (the bands of one file are read one after the other). */
 #define AW_OPEN_CACHE 64
 static struct {
     char *path;
     GDALDatasetH ds;
+    aw_tileread *tr; /* NULL: GDAL decodes it */
+    char why[200];   /* why GDAL decodes it */
+    int logged;      /* which reader: said in the debug log */
 } open_cache[AW_OPEN_CACHE];
+static GIntBig held;       /* what the tile readers may hold, bytes */
+static GIntBig cache_base; /* GDAL's cache size before they were opened */
 
-static GDALDatasetH open_cached(const char *path)
+/* The tile reader for a GeoTIFF whose bands all have one of the types it
+ * decodes; AW_GDAL_DECODE=1 leaves every input to GDAL (the tests compare
+ * the two). */
+static aw_tileread *direct_reader(const char *path, GDALDatasetH ds, char *why,
+                                  size_t whylen)
+{
+    const char *off = getenv("AW_GDAL_DECODE");
+    if (off && strcmp(off, "1") == 0) {
+        snprintf(why, whylen, "AW_GDAL_DECODE=1");
+        return NULL;
+    }
+    GDALDriverH drv = GDALGetDatasetDriver(ds);
+    int n = GDALGetRasterCount(ds);
+    if (!drv || strcmp(GDALGetDriverShortName(drv), "GTiff") != 0 ||
+        strncmp(path, "/vsi", 4) == 0 || n < 1) {
+        snprintf(why, whylen, "not a GeoTIFF file on disk");
+        return NULL;
+    }
+    GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(ds, 1));
+    for (int b = 2; b <= n; b++)
+        if (GDALGetRasterDataType(GDALGetRasterBand(ds, b)) != t) {
+            snprintf(why, whylen, "bands of several types");
+            return NULL;
+        }
+    aw_tr_type type = t == GDT_Byte     ? AW_TR_U8
+                      : t == GDT_UInt16 ? AW_TR_U16
+                      : t == GDT_Int16  ? AW_TR_I16
+                                        : AW_TR_F32;
+    if (t != GDT_Byte && t != GDT_UInt16 && t != GDT_Int16 &&
+        t != GDT_Float32) {
+        snprintf(why, whylen, "%s samples", GDALGetDataTypeName(t));
+        return NULL;
+    }
+    return aw_tileread_open(path, GDALGetRasterXSize(ds),
+                            GDALGetRasterYSize(ds), n, type, why, whylen);
+}
+
+/* The slot of `path`, opened if need be; -1 when it cannot be. */
+static int open_slot(const char *path)
 {
     size_t free_slot = AW_OPEN_CACHE;
     for (size_t i = 0; i < AW_OPEN_CACHE; i++) {
         if (open_cache[i].path && strcmp(open_cache[i].path, path) == 0)
-            return open_cache[i].ds;
+            return (int)i;
         if (!open_cache[i].path && free_slot == AW_OPEN_CACHE)
             free_slot = i;
     }
-    if (omp_in_parallel())
-        return NULL; /* only the main thread fills the cache */
+    if (omp_in_parallel() || free_slot == AW_OPEN_CACHE)
+        return -1; /* only the main thread fills the cache */
     GDALDatasetH ds =
         GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-    if (ds && free_slot < AW_OPEN_CACHE) {
-        open_cache[free_slot].path = aw_strdup(path);
-        if (open_cache[free_slot].path) {
-            open_cache[free_slot].ds = ds;
-            return ds;
-        }
+    if (!ds)
+        return -1;
+    open_cache[free_slot].path = aw_strdup(path);
+    if (!open_cache[free_slot].path) {
+        GDALClose(ds);
+        return -1;
     }
-    if (ds)
-        GDALClose(ds); /* cache full: the caller reopens (slow path) */
-    return NULL;
+    open_cache[free_slot].ds = ds;
+    open_cache[free_slot].why[0] = '\0';
+    open_cache[free_slot].logged = 0;
+    open_cache[free_slot].tr = direct_reader(
+        path, ds, open_cache[free_slot].why, sizeof open_cache[free_slot].why);
+    if (open_cache[free_slot].tr) {
+        /* The rows of tiles the readers keep take the place of the input
+         * blocks GDAL's cache would hold: one budget for both, at most
+         * half of it for the readers (a region across many scenes keeps
+         * a row of each band of each). */
+        if (!held)
+            cache_base = GDALGetCacheMax64();
+        held += (GIntBig)aw_tileread_held_max(open_cache[free_slot].tr);
+        GIntBig mine = held < cache_base / 2 ? held : cache_base / 2;
+        GIntBig left = cache_base - mine, least = (GIntBig)64 << 20;
+        aw_tileread_set_budget((size_t)mine);
+        GDALSetCacheMax64(left > least ? left : least);
+    }
+    return (int)free_slot;
 }
 
-void aw_gdal_prime_input(const char *path)
+/* Which reader decodes the input in `slot`, once, in the debug log. */
+static void say_reader(aw_ctx *ctx, int slot)
+{
+    if (open_cache[slot].logged)
+        return;
+    open_cache[slot].logged = 1;
+    if (open_cache[slot].tr)
+        aw_log(ctx, AW_LOG_DEBUG, "%s: tiles decoded by aralwatch's threads",
+               open_cache[slot].path);
+    else
+        aw_log(ctx, AW_LOG_DEBUG, "%s: decoded by GDAL (%s)",
+               open_cache[slot].path, open_cache[slot].why);
+}
+
+void aw_gdal_prime_input(aw_ctx *ctx, const char *path)
 {
     if (strncmp(path, "/vsi", 4) == 0 && strncmp(path, "/vsizip/", 8) != 0)
         return;
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    (void)open_cached(path);
+    int slot = open_slot(path);
     CPLPopErrorHandler();
+    if (slot >= 0)
+        say_reader(ctx, slot);
 }
 
 void aw_gdal_close_inputs(void)
@@ -361,10 +440,17 @@ void aw_gdal_close_inputs(void)
     for (size_t i = 0; i < AW_OPEN_CACHE; i++) {
         if (open_cache[i].path) {
             GDALClose(open_cache[i].ds);
+            aw_tileread_close(open_cache[i].tr);
             free(open_cache[i].path);
             open_cache[i].path = NULL;
             open_cache[i].ds = NULL;
+            open_cache[i].tr = NULL;
         }
+    }
+    if (held) {
+        GDALSetCacheMax64(cache_base);
+        aw_tileread_set_budget(SIZE_MAX);
+        held = 0;
     }
 }
 
@@ -388,13 +474,15 @@ static int whole(double x, long *out)
  * the source is not aligned (warp it), -1 on a read error and -2 out of
  * memory (both reported in ctx). */
 static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
-                        const aw_grid *grid, GDALDataType type, void **out)
+                        const aw_grid *grid, GDALDataType type, int threads,
+                        void **out)
 {
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    GDALDatasetH in = open_cached(src->path);
+    int slot = open_slot(src->path);
     CPLPopErrorHandler();
-    if (!in)
+    if (slot < 0)
         return 0; /* the warp path reports why */
+    GDALDatasetH in = open_cache[slot].ds;
     double gt[6];
     const char *wkt = GDALGetProjectionRef(in);
     long x0 = 0, y0 = 0;
@@ -452,6 +540,30 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
                 f[i] = NAN;
         }
     }
+    aw_tileread *tr = open_cache[slot].tr;
+    if (!omp_in_parallel())
+        say_reader(ctx, slot);
+    if (inside && tr) {
+        size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
+        aw_tr_conv conv = {type == GDT_Float64, has_nd, nd, (float)src->scale,
+                           (float)src->offset};
+        char why[200];
+        int rc = aw_tileread_window(
+            tr, src->band, (int)ax, (int)ay, (int)(bx - ax), (int)(by - ay),
+            &conv, (char *)buf + off, W, threads, why, sizeof why);
+        if (rc == 0) {
+            *out = buf;
+            return 1;
+        }
+        if (rc < 0) {
+            free(buf);
+            aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%s)", src->path);
+            return -2;
+        }
+        /* GDAL reads it, or says what is wrong with it. */
+        aw_log(ctx, AW_LOG_DEBUG, "%s band %d rows %ld-%ld: read by GDAL (%s)",
+               src->path, src->band, ay, by, why);
+    }
     if (inside) {
         size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
         CPLErrorReset();
@@ -504,7 +616,7 @@ static aw_status warp_read(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
                            GDALDataType type, void **out)
 {
-    int fast = read_aligned(ctx, src, grid, type, out);
+    int fast = read_aligned(ctx, src, grid, type, threads, out);
     if (fast == 1)
         return AW_OK;
     if (fast < 0) /* -2: out of memory; -1: the read failed */

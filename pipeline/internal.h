@@ -35,7 +35,7 @@ enum { AW_SHARED_CREATE = 1, AW_SHARED_ATTACH = 2 };
 
 /* Open an input now (main thread), so reads from other threads find it
  * in the cache of open datasets and never change that cache. */
-void aw_gdal_prime_input(const char *path);
+void aw_gdal_prime_input(aw_ctx *ctx, const char *path);
 
 /* Close the input datasets kept open across the strips of a date. */
 void aw_gdal_close_inputs(void);

@@ -826,13 +826,14 @@ aw_status aw_date_rows(aw_ctx *ctx, run_state *rs, date_work *w, int row0,
     return st;
 }
 
-static json_t *input_list(aw_ctx *ctx, const scene_buf *s, aw_status *st)
+static json_t *input_list(aw_ctx *ctx, const aw_config *cfg, const scene_buf *s,
+                          aw_status *st)
 {
     const aw_scene_cfg *sc = s->sc;
     json_t *arr = json_array();
     for (int b = 0; b <= AW_BAND_COUNT && *st == AW_OK; b++) {
         const aw_band_src *src = b < AW_BAND_COUNT ? &sc->bands[b] : &sc->qa;
-        if (!src->present)
+        if (!src->present || !aw_input_read(cfg, b))
             continue;
         char hex[65];
         long long bytes = -1;
@@ -983,7 +984,8 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
     for (size_t i = 0; i < w->n_sb && *st == AW_OK; i++) {
         json_t *o = aw_scene_json(&w->sb[i]);
         if (w->sb[i].status == SCENE_USED)
-            json_object_set_new(o, "inputs", input_list(ctx, &w->sb[i], st));
+            json_object_set_new(o, "inputs",
+                                input_list(ctx, cfg, &w->sb[i], st));
         json_array_append_new(scenes, o);
     }
     json_object_set_new(m, "scenes", scenes);

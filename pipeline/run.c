@@ -182,7 +182,7 @@ static aw_status ingest_scene(aw_ctx *ctx, run_state *v, scene_buf *s)
     for (int k = 0; k < n; k++) {
         sts[k] = AW_OK;
         why[k] = NULL;
-        aw_gdal_prime_input(sc->bands[list[k]].path);
+        aw_gdal_prime_input(ctx, sc->bands[list[k]].path);
     }
     int nth = distinct ? (n < v->threads ? n : v->threads) : 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth > 0 ? nth : 1)
@@ -1343,7 +1343,7 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
             const aw_band_src *src = scene_src(s, b);
             long long size = -1, mtime = -1;
             s->sha256[b][0] = '\0';
-            if (!src->present)
+            if (!src->present || !aw_input_read(rs->cfg, b))
                 continue;
             s->bytes[b] = -1;
             if (aw_file_signature(src->path, &size, &mtime) != 0)
@@ -1410,7 +1410,7 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         fprintf(f, "scene %s\n", s->sc->id);
         for (int b = 0; b < NB; b++) {
             const aw_band_src *src = scene_src(s, b);
-            if (!src->present)
+            if (!src->present || !aw_input_read(rs->cfg, b))
                 continue;
             fprintf(f, "%d %s %d %s %.17g %.17g\n", b, src->path, src->band,
                     s->sha256[b][0] ? s->sha256[b] : "unreadable", src->scale,
@@ -1425,13 +1425,13 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
 
 /* The inputs of a scene with their checksums, as JSON text for the
  * catalog (caller frees). */
-static char *scene_checksums(const scene_buf *s)
+static char *scene_checksums(const aw_config *cfg, const scene_buf *s)
 {
     json_t *arr = json_array();
     for (int b = 0; b <= AW_BAND_COUNT; b++) {
         const aw_band_src *src =
             b < AW_BAND_COUNT ? &s->sc->bands[b] : &s->sc->qa;
-        if (!src->present)
+        if (!src->present || !aw_input_read(cfg, b))
             continue;
         json_t *o = json_object();
         json_object_set_new(
@@ -1549,7 +1549,7 @@ static aw_status record_date(aw_ctx *ctx, run_state *rs, date_work *w,
                              written ? "done" : "failed");
     for (size_t k = 0; k < w->n_sb && st == AW_OK; k++) {
         const scene_buf *s = &w->sb[k];
-        char *sums = scene_checksums(s);
+        char *sums = scene_checksums(rs->cfg, s);
         char *fp = aw_scene_footprint(s->sc);
         st = aw_catalog_put_scene(
             ctx, cat, rs->run_id, s->sc->id, aw_sensor_name(s->sc->sensor),

@@ -46,6 +46,14 @@ typedef struct scene_buf {
     long long bytes[AW_BAND_COUNT + 1];
 } scene_buf;
 
+/* Whether input b of a scene (a band, or its quality band at
+ * AW_BAND_COUNT) is read for this config's products: only those are
+ * checksummed, fingerprinted and listed as the date's inputs. */
+static inline int aw_input_read(const aw_config *cfg, int b)
+{
+    return b >= AW_BAND_COUNT || ((aw_config_needed_bands(cfg) >> b) & 1u);
+}
+
 /* The output rasters of a date being written, strip by strip, into its
  * staging folder (pipeline/output.c). */
 enum {

@@ -234,14 +234,21 @@ class Inbox(awtest.TempDirTest):
 
     def test_manifests_record_bands_scale_offset_and_provenance(self):
         # date -> (number of input files, scale, offset of reflectance bands)
-        expect = {"2019-12-01": (7, mtl_value("REFLECTANCE_MULT_BAND_3"),
+        # The inputs are the files the products are made from: NDWI and
+        # NDVI read green, red and NIR, and the mask reads the quality
+        # band; the products' other bands (blue, SWIR) are not read, so
+        # neither checksummed nor listed.
+        expect = {"2019-12-01": (4, mtl_value("REFLECTANCE_MULT_BAND_3"),
                                  mtl_value("REFLECTANCE_ADD_BAND_3")),
-                  "2021-01-22": (7, 1e-4, 0.0),
+                  "2021-01-22": (4, 1e-4, 0.0),
                   "2017-08-31": (1, 1.0, 0.0)}
         for date, (n_files, scale, offset) in expect.items():
             scene = self.manifest(date)["scenes"][0]
             files = {i["path"] for i in scene["inputs"]}
             self.assertEqual(len(files), n_files, date)
+            roles = {"green", "red", "nir"} | \
+                ({"qa"} if date != "2017-08-31" else set())  # no QA: generic
+            self.assertEqual({i["role"] for i in scene["inputs"]}, roles, date)
             for i in scene["inputs"]:
                 if i["role"] != "qa":
                     self.assertAlmostEqual(i["scale"], scale, places=12)

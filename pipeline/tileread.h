@@ -1,0 +1,61 @@
+/* Windows of a tiled or stripped GeoTIFF (DEFLATE or uncompressed)
+ * decoded a tile per thread (pipeline/tileread.c); the mirror of
+ * tilewrite.h. GDAL stays the reader of everything else, and of any
+ * window this reader cannot serve. */
+#ifndef ARALWATCH_TILEREAD_H
+#define ARALWATCH_TILEREAD_H
+
+#include <stddef.h>
+
+typedef struct aw_tileread aw_tileread;
+
+/* Sample types the reader decodes. */
+typedef enum {
+    AW_TR_U8,
+    AW_TR_U16,
+    AW_TR_I16,
+    AW_TR_F32,
+} aw_tr_type;
+
+/* Open `path`'s first image when it is a GeoTIFF this reader decodes
+ * exactly as GDAL would: native byte order, DEFLATE or no compression,
+ * predictor 1, 2 (integers) or 3 (float32), `nbands` samples of `type`
+ * per pixel, one sample per pixel or one plane per band, width x height
+ * pixels. Otherwise NULL, with the reason in `why` (for the debug log). */
+aw_tileread *aw_tileread_open(const char *path, int width, int height,
+                              int nbands, aw_tr_type type, char *why,
+                              size_t whylen);
+
+/* How the samples become the caller's pixels: Float32 v -> NaN when
+ * has_nd and v == (float)nd, else v * scale + offset; Float64 v -> NaN
+ * when has_nd and v == nd, else v (the scale is not applied). */
+typedef struct {
+    int f64; /* 0: float out, 1: double out */
+    int has_nd;
+    double nd;
+    float scale, offset;
+} aw_tr_conv;
+
+/* Band `band` (1-based), window x0, y0, w x h (inside the image), into
+ * `out`: rows `stride` pixels apart. The last row of tiles the window
+ * ends inside stays decoded for the next window below it. threads: 0 =
+ * OpenMP's default. Returns 0 when done; 1 when this reader cannot serve
+ * the window (a missing or corrupt tile, a read error: read it with
+ * GDAL, which reports what is wrong), with the reason in `why`; -1 out of
+ * memory. */
+int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
+                       const aw_tr_conv *conv, void *out, size_t stride,
+                       int threads, char *why, size_t whylen);
+
+/* The most a window's row of tiles held for the next window can take:
+ * one row of tiles across the image, per band. */
+size_t aw_tileread_held_max(const aw_tileread *r);
+
+/* The most all readers together hold in rows kept for the next window
+ * (default: no limit). A row that would go over it is not kept: the
+ * next window decodes those tiles again. */
+void aw_tileread_set_budget(size_t bytes);
+
+void aw_tileread_close(aw_tileread *r);
+
+#endif

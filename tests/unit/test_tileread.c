@@ -1,0 +1,396 @@
+/* The tile reader (pipeline/tileread.c) against GDAL's own reader.
+ *
+ * GeoTIFFs of every layout the reader takes (DEFLATE with predictor 1, 2
+ * and 3, uncompressed, tiles with partial edge tiles, strips with a short
+ * last strip, one plane per band) are written here by GDAL from
+ * pseudo-random pixels. Each is read window by window, as the pipeline's
+ * strips read it (top to bottom, rows of 7, 50 and the whole height, over
+ * the whole width and over a part of it) and at random windows, and every
+ * pixel must be GDALRasterIO's value put through the same conversion
+ * (nodata -> NaN, then scale and offset), bit for bit. Files the reader
+ * must leave to GDAL (LZW, big-endian, interleaved bands) are refused at
+ * open; a sparse tile and a tile with a broken DEFLATE header make the
+ * window refused (1), without spoiling the windows after it. */
+#define _XOPEN_SOURCE 700
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include "aw_test.h"
+#include "config_test_util.h"
+#include "tileread.h"
+
+#define W 203
+#define H 157
+
+static char *tmp;
+
+static int setup(void **state)
+{
+    (void)state;
+    GDALAllRegister();
+    tmp = aw_test_mkdtemp("tileread");
+    return tmp ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    aw_test_rmtree(tmp);
+    free(tmp);
+    return 0;
+}
+
+/* Pixels with some structure (so DEFLATE has work) and noise. */
+static double pixel(int band, int x, int y, uint32_t *s, GDALDataType t)
+{
+    uint32_t r = aw_lcg_next(s) >> 20;
+    double v = (double)((x * 7 + y * 3 + band * 100) % 900) + (double)(r % 50);
+    if (t == GDT_Int16)
+        v -= 600.0;
+    if (t == GDT_Float32)
+        v = v / 1000.0 - 0.3;
+    if ((x + 2 * y) % 37 == 0)
+        v = t == GDT_Float32 ? -9999.0 : 0.0; /* nodata */
+    if (t == GDT_Float32 && (x * y) % 101 == 5)
+        v = NAN;
+    return v;
+}
+
+/* A GeoTIFF of `bands` bands of type t written by GDAL with `opts`
+ * (NULL-terminated). */
+static char *make(const char *name, GDALDataType t, int bands,
+                  const char *const *opts)
+{
+    char *path = malloc(strlen(tmp) + strlen(name) + 2);
+    sprintf(path, "%s/%s", tmp, name);
+    GDALDatasetH mem =
+        GDALCreate(GDALGetDriverByName("MEM"), "", W, H, bands, t, NULL);
+    double *buf = malloc(sizeof(double) * W * H);
+    uint32_t s = 12345u + (uint32_t)t;
+    for (int b = 1; b <= bands; b++) {
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                buf[(size_t)y * W + (size_t)x] = pixel(b, x, y, &s, t);
+        assert_int_equal(GDALRasterIO(GDALGetRasterBand(mem, b), GF_Write, 0, 0,
+                                      W, H, buf, W, H, GDT_Float64, 0, 0),
+                         CE_None);
+    }
+    free(buf);
+    GDALDatasetH ds =
+        GDALCreateCopy(GDALGetDriverByName("GTiff"), path, mem, FALSE,
+                       (char **)(uintptr_t)opts, NULL, NULL);
+    assert_non_null(ds);
+    GDALClose(ds);
+    GDALClose(mem);
+    return path;
+}
+
+static aw_tileread *open_it(const char *path, GDALDataType t, int bands)
+{
+    aw_tr_type tt = t == GDT_Byte     ? AW_TR_U8
+                    : t == GDT_UInt16 ? AW_TR_U16
+                    : t == GDT_Int16  ? AW_TR_I16
+                                      : AW_TR_F32;
+    char why[200] = "";
+    aw_tileread *r = aw_tileread_open(path, W, H, bands, tt, why, sizeof why);
+    if (!r)
+        print_error("%s: refused: %s\n", path, why);
+    return r;
+}
+
+/* Whether it opens as W x H uint16 (closed again). */
+static int opens_as_u16(const char *path)
+{
+    char why[200];
+    aw_tileread *r =
+        aw_tileread_open(path, W, H, 1, AW_TR_U16, why, sizeof why);
+    aw_tileread_close(r);
+    return r != NULL;
+}
+
+static int same_value(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
+
+/* One window read both ways, compared; returns the reader's code. */
+static int check_window(aw_tileread *r, GDALDatasetH ds, int band, int x0,
+                        int y0, int w, int h, const aw_tr_conv *c)
+{
+    size_t stride = (size_t)w + 3; /* rows further apart than the window */
+    size_t n = stride * (size_t)h;
+    void *got = calloc(n, 8), *ref = calloc(n, 8);
+    char why[200] = "";
+    int rc = aw_tileread_window(r, band, x0, y0, w, h, c, got, stride, 2, why,
+                                sizeof why);
+    if (rc == 0) {
+        GDALRasterBandH b = GDALGetRasterBand(ds, band);
+        GDALDataType ot = c->f64 ? GDT_Float64 : GDT_Float32;
+        int osz = c->f64 ? 8 : 4;
+        assert_int_equal(GDALRasterIO(b, GF_Read, x0, y0, w, h, ref, w, h, ot,
+                                      osz, (int)(stride * (size_t)osz)),
+                         CE_None);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t i = (size_t)y * stride + (size_t)x;
+                double g, e;
+                if (c->f64) {
+                    double v = ((double *)ref)[i];
+                    e = c->has_nd && v == c->nd ? (double)NAN : v;
+                    g = ((double *)got)[i];
+                }
+                else {
+                    float v = ((float *)ref)[i];
+                    float f = c->has_nd && v == (float)c->nd
+                                  ? NAN
+                                  : v * c->scale + c->offset;
+                    e = (double)f;
+                    g = (double)((float *)got)[i];
+                }
+                if (!same_value(g, e)) {
+                    print_error("band %d window %d,%d %dx%d: pixel %d,%d is "
+                                "%.9g, GDAL gives %.9g\n",
+                                band, x0, y0, w, h, x0 + x, y0 + y, g, e);
+                    fail();
+                }
+            }
+    }
+    free(got);
+    free(ref);
+    return rc;
+}
+
+/* Strips top to bottom (rows of 7, 50, H; whole width and columns
+ * 13-179), then 60 random windows; every one served and equal. */
+static void check_file(const char *path, GDALDataType t, int bands)
+{
+    aw_tileread *r = open_it(path, t, bands);
+    assert_non_null(r);
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    assert_non_null(ds);
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, 1), &has_nd);
+    aw_tr_conv convs[3] = {{0, 1, has_nd ? nd : 0.0, 1e-4f, -0.1f},
+                           {1, has_nd, nd, 1.0f, 0.0f},
+                           {0, 0, 0.0, 2.0f, 0.5f}};
+    static const int heights[] = {7, 50, H};
+    for (int band = 1; band <= bands; band++)
+        for (int k = 0; k < 3; k++)
+            for (int hh = 0; hh < 3; hh++)
+                for (int part = 0; part < 2; part++) {
+                    int x0 = part ? 13 : 0, w = part ? 167 : W;
+                    for (int y0 = 0; y0 < H; y0 += heights[hh]) {
+                        int h = y0 + heights[hh] > H ? H - y0 : heights[hh];
+                        assert_int_equal(
+                            check_window(r, ds, band, x0, y0, w, h, &convs[k]),
+                            0);
+                    }
+                }
+    uint32_t s = 99u;
+    for (int i = 0; i < 60; i++) {
+        int x0 = (int)(aw_lcg_next(&s) % W), y0 = (int)(aw_lcg_next(&s) % H);
+        int w = 1 + (int)(aw_lcg_next(&s) % (uint32_t)(W - x0));
+        int h = 1 + (int)(aw_lcg_next(&s) % (uint32_t)(H - y0));
+        int band = 1 + (int)(aw_lcg_next(&s) % (uint32_t)bands);
+        assert_int_equal(check_window(r, ds, band, x0, y0, w, h, &convs[i % 3]),
+                         0);
+    }
+    GDALClose(ds);
+    aw_tileread_close(r);
+}
+
+static void test_uint16_deflate_predictor2_tiles(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=48",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make("u16.tif", GDT_UInt16, 1, o);
+    GDALDatasetH ds = GDALOpen(p, GA_Update);
+    GDALSetRasterNoDataValue(GDALGetRasterBand(ds, 1), 0.0);
+    GDALClose(ds);
+    check_file(p, GDT_UInt16, 1);
+    free(p);
+}
+
+/* With no room to keep rows, every window decodes its tiles afresh. */
+static void test_no_budget_for_kept_rows(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=48",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make("u16nb.tif", GDT_UInt16, 1, o);
+    aw_tileread_set_budget(0);
+    check_file(p, GDT_UInt16, 1);
+    aw_tileread_set_budget(SIZE_MAX);
+    free(p);
+}
+
+static void test_int16_strips_short_last(void **state)
+{
+    (void)state;
+    /* 157 rows in strips of 5: the last strip has 2. */
+    const char *o[] = {"BLOCKYSIZE=5", "COMPRESS=DEFLATE", "PREDICTOR=2", NULL};
+    char *p = make("i16.tif", GDT_Int16, 1, o);
+    check_file(p, GDT_Int16, 1);
+    free(p);
+}
+
+static void test_byte_uncompressed_tiles_and_strips(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32", NULL};
+    char *p = make("u8.tif", GDT_Byte, 1, o);
+    check_file(p, GDT_Byte, 1);
+    free(p);
+    const char *o2[] = {"BLOCKYSIZE=8", NULL}; /* like Landsat's files */
+    p = make("u8s.tif", GDT_Byte, 1, o2);
+    check_file(p, GDT_Byte, 1);
+    free(p);
+}
+
+static void test_float32_predictor3_with_nan_and_nodata(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                       "COMPRESS=DEFLATE", "PREDICTOR=3",   NULL};
+    char *p = make("f32.tif", GDT_Float32, 1, o);
+    GDALDatasetH ds = GDALOpen(p, GA_Update);
+    GDALSetRasterNoDataValue(GDALGetRasterBand(ds, 1), -9999.0);
+    GDALClose(ds);
+    check_file(p, GDT_Float32, 1);
+    free(p);
+    const char *o1[] = {"TILED=YES", "COMPRESS=DEFLATE", NULL}; /* pred 1 */
+    p = make("f32p1.tif", GDT_Float32, 1, o1);
+    check_file(p, GDT_Float32, 1);
+    free(p);
+}
+
+static void test_band_planes(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",
+                       "BLOCKXSIZE=48",
+                       "BLOCKYSIZE=32",
+                       "COMPRESS=DEFLATE",
+                       "PREDICTOR=2",
+                       "INTERLEAVE=BAND",
+                       NULL};
+    char *p = make("planes.tif", GDT_UInt16, 3, o);
+    check_file(p, GDT_UInt16, 3);
+    free(p);
+}
+
+static void test_left_to_gdal(void **state)
+{
+    (void)state;
+    char why[200];
+    const char *lzw[] = {"TILED=YES", "COMPRESS=LZW", NULL};
+    const char *big[] = {"TILED=YES", "COMPRESS=DEFLATE", "ENDIANNESS=BIG",
+                         NULL};
+    const char *pix[] = {"TILED=YES", "COMPRESS=DEFLATE", "INTERLEAVE=PIXEL",
+                         NULL};
+    char *a = make("lzw.tif", GDT_UInt16, 1, lzw);
+    char *b = make("big.tif", GDT_UInt16, 1, big);
+    char *c = make("pix.tif", GDT_UInt16, 2, pix);
+    assert_null(aw_tileread_open(a, W, H, 1, AW_TR_U16, why, sizeof why));
+    assert_non_null(strstr(why, "compression 5"));
+    assert_null(aw_tileread_open(b, W, H, 1, AW_TR_U16, why, sizeof why));
+    assert_non_null(strstr(why, "byte order"));
+    assert_null(aw_tileread_open(c, W, H, 2, AW_TR_U16, why, sizeof why));
+    assert_non_null(strstr(why, "interleaved"));
+    /* The type GDAL reports must be the file's. */
+    const char *plain[] = {"COMPRESS=DEFLATE", NULL};
+    char *d = make("u16b.tif", GDT_UInt16, 1, plain);
+    assert_null(aw_tileread_open(d, W, H, 1, AW_TR_I16, why, sizeof why));
+    assert_non_null(strstr(why, "16-bit samples of format 1"));
+    assert_null(aw_tileread_open(d, W + 1, H, 1, AW_TR_U16, why, sizeof why));
+    assert_true(opens_as_u16(d));
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
+static void test_sparse_and_corrupt_tiles_refused(void **state)
+{
+    (void)state;
+    aw_tr_conv conv = {0, 1, 0.0, 1e-4f, -0.1f};
+    /* Sparse: only the top-left 64 x 64 tile written. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/sparse.tif", tmp);
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64",  "BLOCKYSIZE=64",
+                       "COMPRESS=DEFLATE", "SPARSE_OK=TRUE", NULL};
+    GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path, W, H, 1,
+                                 GDT_UInt16, (char **)(uintptr_t)o);
+    uint16_t block[64 * 64];
+    for (int i = 0; i < 64 * 64; i++)
+        block[i] = (uint16_t)(1000 + i % 300);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Write, 0, 0, 64,
+                                  64, block, 64, 64, GDT_UInt16, 0, 0),
+                     CE_None);
+    GDALClose(ds);
+    aw_tileread *r = open_it(path, GDT_UInt16, 1);
+    assert_non_null(r);
+    ds = GDALOpen(path, GA_ReadOnly);
+    assert_int_equal(check_window(r, ds, 1, 0, 0, 64, 40, &conv), 0);
+    assert_int_equal(check_window(r, ds, 1, 0, 40, 70, 10, &conv), 1);
+    assert_int_equal(check_window(r, ds, 1, 3, 41, 60, 23, &conv), 0);
+    GDALClose(ds);
+    aw_tileread_close(r);
+
+    /* Corrupt: the zlib header of tile (1, 1) zeroed. */
+    const char *oc[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                        "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make("corrupt.tif", GDT_UInt16, 1, oc);
+    ds = GDALOpen(p, GA_ReadOnly);
+    const char *off = GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
+                                          "BLOCK_OFFSET_1_1", "TIFF");
+    assert_non_null(off);
+    long at = atol(off);
+    GDALClose(ds);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fwrite("\0\0", 1, 2, f), 2);
+    fclose(f);
+    r = open_it(p, GDT_UInt16, 1);
+    assert_non_null(r);
+    ds = GDALOpen(p, GA_ReadOnly);
+    /* Rows 0-59 (tiles of row 0, row 0 kept), then 60-99 (takes tile
+     * (1, 1)): refused; then rows 128-156, after it: served. */
+    assert_int_equal(check_window(r, ds, 1, 0, 0, W, 60, &conv), 0);
+    char why[200] = "";
+    float out[W * 40];
+    assert_int_equal(aw_tileread_window(r, 1, 0, 60, W, 40, &conv, out, W, 2,
+                                        why, sizeof why),
+                     1);
+    assert_non_null(strstr(why, "tile 5")); /* (1, 1) of 4 tiles across */
+    assert_int_equal(check_window(r, ds, 1, 0, 60, 60, 40, &conv), 0);
+    assert_int_equal(check_window(r, ds, 1, 0, 128, W, H - 128, &conv), 0);
+    GDALClose(ds);
+    aw_tileread_close(r);
+    free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uint16_deflate_predictor2_tiles),
+        cmocka_unit_test(test_no_budget_for_kept_rows),
+        cmocka_unit_test(test_int16_strips_short_last),
+        cmocka_unit_test(test_byte_uncompressed_tiles_and_strips),
+        cmocka_unit_test(test_float32_predictor3_with_nan_and_nodata),
+        cmocka_unit_test(test_band_planes),
+        cmocka_unit_test(test_left_to_gdal),
+        cmocka_unit_test(test_sparse_and_corrupt_tiles_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
