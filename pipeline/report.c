@@ -31,6 +31,7 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 #include <gdal_utils.h>
+#include <omp.h>
 #include "aralwatch/report.h"
 #include "aralwatch/util.h"
 #include "aralwatch/version.h"
@@ -2128,6 +2129,65 @@ static void out_size(int w, int h, int max_size, int *ow, int *oh)
     }
 }
 
+/* Band 1 of `path` (w x h pixels, open as ds) read as ow x oh pixels of
+ * `type` with resampling alg. Downsampling a whole raster is one thread's
+ * decoding and resampling in GDAL, so the output rows are split between
+ * threads, each reading its part through its own handle of the file (a
+ * dataset serves one thread at a time); floating-point source windows
+ * (the exact rows of the source each part covers) make every part what
+ * the whole read gives (tests/unit/test_quicklook.c). If a part fails,
+ * the whole read runs on ds, so GDAL's message is this thread's. */
+static CPLErr read_resampled(GDALDatasetH ds, const char *path, int w, int h,
+                             int ow, int oh, GDALDataType type,
+                             GDALRIOResampleAlg alg, void *out)
+{
+    size_t esz = (size_t)GDALGetDataTypeSizeBytes(type);
+    int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nth > oh / 16)
+        nth = oh / 16;
+    int failed = nth < 2;
+#pragma omp parallel for schedule(static, 1) num_threads(nth > 1 ? nth : 1)    \
+    reduction(|                                                                \
+              : failed)
+    for (int k = 0; k < (nth > 1 ? nth : 0); k++) {
+        int j0 = (int)((long)oh * k / nth),
+            j1 = (int)((long)oh * (k + 1) / nth);
+        GDALDatasetH d = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY,
+                                    NULL, NULL, NULL);
+        if (!d) {
+            failed = 1;
+            continue;
+        }
+        GDALRasterIOExtraArg ea;
+        INIT_RASTERIO_EXTRA_ARG(ea);
+        ea.eResampleAlg = alg;
+        ea.bFloatingPointWindowValidity = TRUE;
+        ea.dfXOff = 0.0;
+        ea.dfXSize = (double)w;
+        ea.dfYOff = (double)h * j0 / oh;
+        ea.dfYSize = (double)h * j1 / oh - ea.dfYOff;
+        int y0 = (int)floor(ea.dfYOff);
+        int y1 = (int)ceil(ea.dfYOff + ea.dfYSize);
+        y1 = y1 > h ? h : y1;
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErr e =
+            GDALRasterIOEx(GDALGetRasterBand(d, 1), GF_Read, 0, y0, w, y1 - y0,
+                           (char *)out + (size_t)j0 * (size_t)ow * esz, ow,
+                           j1 - j0, type, 0, 0, &ea);
+        CPLPopErrorHandler();
+        failed |= e != CE_None;
+        GDALClose(d);
+    }
+    if (!failed)
+        return CE_None;
+    GDALRasterIOExtraArg ea;
+    INIT_RASTERIO_EXTRA_ARG(ea);
+    ea.eResampleAlg = alg;
+    CPLErrorReset();
+    return GDALRasterIOEx(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, w, h, out,
+                          ow, oh, type, 0, 0, &ea);
+}
+
 /* Band 1 of ds as float, resampled to ow x oh with alg; no-data pixels
  * (NaN, infinities, the band's nodata value) set in *invalid (1 = no
  * data). */
@@ -2144,13 +2204,9 @@ static aw_status read_float(aw_ctx *ctx, GDALDatasetH ds, const char *path,
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
     GDALRasterBandH band = GDALGetRasterBand(ds, 1);
-    GDALRasterIOExtraArg ea;
-    INIT_RASTERIO_EXTRA_ARG(ea);
-    ea.eResampleAlg = alg;
-    CPLErrorReset();
-    CPLErr e = GDALRasterIOEx(band, GF_Read, 0, 0, GDALGetRasterXSize(ds),
-                              GDALGetRasterYSize(ds), buf, ow, oh, GDT_Float32,
-                              0, 0, &ea);
+    CPLErr e =
+        read_resampled(ds, path, GDALGetRasterXSize(ds), GDALGetRasterYSize(ds),
+                       ow, oh, GDT_Float32, alg, buf);
     if (e != CE_None) {
         free(buf);
         free(bad);
@@ -2323,17 +2379,41 @@ aw_status aw_quicklook_classes(aw_ctx *ctx, const char *class_tif, int max_size,
                        "%s: not a uint8 class raster (band 1 is %s)", class_tif,
                        GDALGetDataTypeName(type));
     }
-    int ow, oh;
-    out_size(GDALGetRasterXSize(ds), GDALGetRasterYSize(ds), max_size, &ow,
-             &oh);
-    char sw[24], sh[24];
-    snprintf(sw, sizeof sw, "%d", ow);
-    snprintf(sh, sizeof sh, "%d", oh);
-    /* Band 1 with its colour table; downsampled to the most frequent
-     * class, never to a blend of classes. */
-    const char *const args[] = {"-b", "1", "-outsize", sw, sh, "-r", "mode"};
-    st = translate_png(ctx, ds, args, sizeof args / sizeof args[0], class_tif,
-                       png);
+    int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds), ow, oh;
+    out_size(w, h, max_size, &ow, &oh);
+    /* Band 1 with its colour table and nodata; downsampled to the most
+     * frequent class, never to a blend of classes. */
+    unsigned char *v = aw_calloc2((size_t)ow * (size_t)oh, 1);
+    GDALDriverH mem_drv = GDALGetDriverByName("MEM");
+    GDALDatasetH mem = v && mem_drv
+                           ? GDALCreate(mem_drv, "", ow, oh, 1, GDT_Byte, NULL)
+                           : NULL;
+    if (!mem) {
+        free(v);
+        GDALClose(ds);
+        return aw_fail(ctx, AW_ERR_NOMEM, "%s: cannot create an image", png);
+    }
+    if (read_resampled(ds, class_tif, w, h, ow, oh, GDT_Byte, GRIORA_Mode, v) !=
+        CE_None) {
+        st = aw_fail(ctx, AW_ERR_INPUT, "%s: cannot read band 1: %s", class_tif,
+                     aw_gdal_last_error());
+    }
+    else {
+        GDALRasterBandH mb = GDALGetRasterBand(mem, 1);
+        GDALColorTableH ct = GDALGetRasterColorTable(band);
+        int has_nd = 0;
+        double nd = GDALGetRasterNoDataValue(band, &has_nd);
+        if (ct)
+            GDALSetRasterColorTable(mb, ct);
+        if (has_nd)
+            GDALSetRasterNoDataValue(mb, nd);
+        st = GDALRasterIO(mb, GF_Write, 0, 0, ow, oh, v, ow, oh, GDT_Byte, 0,
+                          0) == CE_None
+                 ? translate_png(ctx, mem, NULL, 0, class_tif, png)
+                 : aw_fail(ctx, AW_ERR_NOMEM, "%s: cannot fill the image", png);
+    }
+    GDALClose(mem);
+    free(v);
     GDALClose(ds);
     return st;
 }

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <gdal.h>
+#include <gdal_utils.h>
+#include <omp.h>
 #include "aw_test.h"
 #include "config_test_util.h"
 #include "aralwatch/report.h"
@@ -223,6 +225,102 @@ static void classes_downsample_the_long_side(void **state)
     free(v);
     free(tif);
     free(png);
+}
+
+/* All bands of an image, as bytes (up to 4 bands of w x h). */
+static unsigned char *png_pixels(const char *png, int *w, int *h, int *nb)
+{
+    GDALDatasetH ds = open_png(png);
+    *w = GDALGetRasterXSize(ds);
+    *h = GDALGetRasterYSize(ds);
+    *nb = GDALGetRasterCount(ds);
+    size_t plane = (size_t)*w * (size_t)*h;
+    unsigned char *v = malloc(plane * (size_t)*nb);
+    assert_non_null(v);
+    for (int k = 0; k < *nb; k++)
+        assert_int_equal(GDALRasterIO(GDALGetRasterBand(ds, k + 1), GF_Read, 0,
+                                      0, *w, *h, v + (size_t)k * plane, *w, *h,
+                                      GDT_Byte, 0, 0),
+                         CE_None);
+    GDALClose(ds);
+    return v;
+}
+
+static void same_png(const char *a, const char *b)
+{
+    int wa, ha, na, wb, hb, nb;
+    unsigned char *va = png_pixels(a, &wa, &ha, &na);
+    unsigned char *vb = png_pixels(b, &wb, &hb, &nb);
+    assert_int_equal(wa, wb);
+    assert_int_equal(ha, hb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(va, vb, (size_t)wa * (size_t)ha * (size_t)na);
+    free(va);
+    free(vb);
+}
+
+/* The quicklook's rows are read by several threads, each its part of the
+ * source: the same image as gdal_translate -outsize -r mode of the whole
+ * file (GDAL's own reference), for 1, 2 and 3 threads, on a size whose
+ * scale is not a whole number (1003 x 997 to 200 x 199), and random
+ * classes with nodata; the ramp (average) is the same for 1 and 3. */
+static void parts_read_by_threads_equal_the_whole_read(void **state)
+{
+    fx *f = *state;
+    const int w = 1003, h = 997;
+    unsigned char *v = malloc((size_t)w * (size_t)h);
+    float *fv = malloc(sizeof(float) * (size_t)w * (size_t)h);
+    assert_non_null(v);
+    assert_non_null(fv);
+    uint32_t s = 7u;
+    for (int i = 0; i < w * h; i++) {
+        uint32_t r = aw_lcg_next(&s) >> 24;
+        /* patches of a class, with noise and nodata */
+        int x = i % w, y = i / w;
+        v[i] = r < 20   ? 255
+               : r < 60 ? (unsigned char)(r & 1)
+                        : (unsigned char)(((x / 9) + (y / 7)) & 1);
+        fv[i] = r < 10 ? NAN : (float)((x * 3 + y) % 200) / 200.0f;
+    }
+    char *tif = class_tif(f, "odd.tif", w, h, v);
+    char *ref = path_in(f, "ref.png");
+    /* 200 x 199: the long side to 200, the other in proportion */
+    const char *argv[] = {"-of", "PNG", "-b", "1",    "-outsize",
+                          "200", "199", "-r", "mode", NULL};
+    GDALTranslateOptions *o =
+        GDALTranslateOptionsNew((char **)(uintptr_t)argv, NULL);
+    GDALDatasetH src = GDALOpen(tif, GA_ReadOnly);
+    GDALDatasetH out = GDALTranslate(ref, src, o, NULL);
+    assert_non_null(out);
+    GDALClose(out);
+    GDALClose(src);
+    GDALTranslateOptionsFree(o);
+    char *ftif = float_tif(f, "odd_f.tif", w, h, fv, 0, 0);
+    char *r1 = path_in(f, "ramp1.png");
+    int saved = omp_get_max_threads();
+    for (int t = 1; t <= 3; t++) {
+        omp_set_num_threads(t);
+        char name[32];
+        snprintf(name, sizeof name, "odd%d.png", t);
+        char *png = path_in(f, name);
+        assert_int_equal(aw_quicklook_classes(f->ctx, tif, 200, png), AW_OK);
+        same_png(png, ref);
+        free(png);
+        snprintf(name, sizeof name, "ramp%d.png", t);
+        png = path_in(f, name);
+        assert_int_equal(aw_quicklook_ramp(f->ctx, ftif, aw_ramp_vci,
+                                           aw_ramp_vci_n, 200, png),
+                         AW_OK);
+        same_png(png, r1);
+        free(png);
+    }
+    omp_set_num_threads(saved);
+    free(v);
+    free(fv);
+    free(tif);
+    free(ftif);
+    free(ref);
+    free(r1);
 }
 
 static void classes_reject_a_float_raster(void **state)
@@ -438,6 +536,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(classes_keep_the_colour_table),
         T(classes_downsample_the_long_side),
+        T(parts_read_by_threads_equal_the_whole_read),
         T(classes_reject_a_float_raster),
         T(ramp_maps_vci_stops_to_their_colours),
         T(ramp_honours_a_nodata_value),
