@@ -937,8 +937,8 @@ def main():
                                                     "bench", "io_floor"))
     ap.add_argument("--results", default=os.path.join(BENCH, "RESULTS.md"))
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--repeats-1t", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats-1t", type=int, default=3)
     ap.add_argument("--large", action="store_true")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds per run before it is killed")

@@ -277,9 +277,10 @@ static void parts_read_by_threads_equal_the_whole_read(void **state)
         uint32_t r = aw_lcg_next(&s) >> 24;
         /* patches of a class, with noise and nodata */
         int x = i % w, y = i / w;
-        v[i] = r < 20   ? 255
-               : r < 60 ? (unsigned char)(r & 1)
-                        : (unsigned char)(((x / 9) + (y / 7)) & 1);
+        unsigned cls = r < 20   ? 255u
+                       : r < 60 ? r & 1u
+                                : (unsigned)((x / 9) + (y / 7)) & 1u;
+        v[i] = (unsigned char)cls;
         fv[i] = r < 10 ? NAN : (float)((x * 3 + y) % 200) / 200.0f;
     }
     char *tif = class_tif(f, "odd.tif", w, h, v);
