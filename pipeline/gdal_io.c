@@ -403,9 +403,8 @@ static int open_slot(const char *path)
             cache_base = GDALGetCacheMax64();
         held += (GIntBig)aw_tileread_held_max(open_cache[free_slot].tr);
         GIntBig mine = held < cache_base / 2 ? held : cache_base / 2;
-        GIntBig left = cache_base - mine, least = (GIntBig)64 << 20;
         aw_tileread_set_budget((size_t)mine);
-        GDALSetCacheMax64(left > least ? left : least);
+        GDALSetCacheMax64(cache_base - mine);
     }
     return (int)free_slot;
 }

@@ -2130,28 +2130,47 @@ static void out_size(int w, int h, int max_size, int *ow, int *oh)
 }
 
 /* Band 1 of `path` (w x h pixels, open as ds) read as ow x oh pixels of
- * `type` with resampling alg. Downsampling a whole raster is one thread's
- * decoding and resampling in GDAL, so the output rows are split between
- * threads, each reading its part through its own handle of the file (a
- * dataset serves one thread at a time); floating-point source windows
- * (the exact rows of the source each part covers) make every part what
- * the whole read gives (tests/unit/test_quicklook.c). If a part fails,
- * the whole read runs on ds, so GDAL's message is this thread's. */
+ * `type` with resampling alg. GDAL downsamples a whole-raster read on one
+ * thread, so a raster without overviews (with them GDAL reads a small
+ * overview, and splitting would shift the parts' windows in it) is read
+ * in up to 8 parts of output rows, on as many threads, each part through
+ * its own handle of the file (a dataset serves one thread at a time).
+ * The parts only start at output rows whose source row is a whole number
+ * (j * h / oh), so each part's source window is the rows the whole read
+ * gives those output rows, and they are the same parts whatever the
+ * number of threads: the image does not depend on --threads
+ * (tests/unit/test_quicklook.c). If a part fails, the whole read runs on
+ * ds, so GDAL's message is this thread's. */
+#define AW_QL_PARTS 8
 static CPLErr read_resampled(GDALDatasetH ds, const char *path, int w, int h,
                              int ow, int oh, GDALDataType type,
                              GDALRIOResampleAlg alg, void *out)
 {
     size_t esz = (size_t)GDALGetDataTypeSizeBytes(type);
+    GDALRasterBandH band = GDALGetRasterBand(ds, 1);
+    /* Part boundaries: the allowed output row nearest each eighth. */
+    int cut[AW_QL_PARTS + 1], parts = 0;
+    cut[0] = 0;
+    if (GDALGetOverviewCount(band) == 0 && oh >= 2 * AW_QL_PARTS) {
+        for (int k = 1; k < AW_QL_PARTS; k++) {
+            int target = (int)((long)oh * k / AW_QL_PARTS), best = -1;
+            for (int j = cut[parts] + 1; j < oh; j++)
+                if ((long long)j * h % oh == 0 &&
+                    (best < 0 || abs(j - target) < abs(best - target)))
+                    best = j;
+            if (best > cut[parts])
+                cut[++parts] = best;
+        }
+    }
+    cut[++parts] = oh;
+    int failed = parts < 2;
     int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (nth > oh / 16)
-        nth = oh / 16;
-    int failed = nth < 2;
-#pragma omp parallel for schedule(static, 1) num_threads(nth > 1 ? nth : 1)    \
+    nth = nth < parts ? nth : parts;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth > 0 ? nth : 1)   \
     reduction(|                                                                \
               : failed)
-    for (int k = 0; k < (nth > 1 ? nth : 0); k++) {
-        int j0 = (int)((long)oh * k / nth),
-            j1 = (int)((long)oh * (k + 1) / nth);
+    for (int k = 0; k < (parts > 1 ? parts : 0); k++) {
+        int j0 = cut[k], j1 = cut[k + 1];
         GDALDatasetH d = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY,
                                     NULL, NULL, NULL);
         if (!d) {
@@ -2161,14 +2180,8 @@ static CPLErr read_resampled(GDALDatasetH ds, const char *path, int w, int h,
         GDALRasterIOExtraArg ea;
         INIT_RASTERIO_EXTRA_ARG(ea);
         ea.eResampleAlg = alg;
-        ea.bFloatingPointWindowValidity = TRUE;
-        ea.dfXOff = 0.0;
-        ea.dfXSize = (double)w;
-        ea.dfYOff = (double)h * j0 / oh;
-        ea.dfYSize = (double)h * j1 / oh - ea.dfYOff;
-        int y0 = (int)floor(ea.dfYOff);
-        int y1 = (int)ceil(ea.dfYOff + ea.dfYSize);
-        y1 = y1 > h ? h : y1;
+        int y0 = (int)((long long)j0 * h / oh);
+        int y1 = (int)((long long)j1 * h / oh);
         CPLPushErrorHandler(CPLQuietErrorHandler);
         CPLErr e =
             GDALRasterIOEx(GDALGetRasterBand(d, 1), GF_Read, 0, y0, w, y1 - y0,
@@ -2184,8 +2197,8 @@ static CPLErr read_resampled(GDALDatasetH ds, const char *path, int w, int h,
     INIT_RASTERIO_EXTRA_ARG(ea);
     ea.eResampleAlg = alg;
     CPLErrorReset();
-    return GDALRasterIOEx(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, w, h, out,
-                          ow, oh, type, 0, 0, &ea);
+    return GDALRasterIOEx(band, GF_Read, 0, 0, w, h, out, ow, oh, type, 0, 0,
+                          &ea);
 }
 
 /* Band 1 of ds as float, resampled to ow x oh with alg; no-data pixels
@@ -2382,7 +2395,21 @@ aw_status aw_quicklook_classes(aw_ctx *ctx, const char *class_tif, int max_size,
     int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds), ow, oh;
     out_size(w, h, max_size, &ow, &oh);
     /* Band 1 with its colour table and nodata; downsampled to the most
-     * frequent class, never to a blend of classes. */
+     * frequent class, never to a blend of classes. With overviews (a COG)
+     * gdal_translate reads them, quickly. */
+    if (GDALGetOverviewCount(band) > 0) {
+        char sw[24], sh[24];
+        snprintf(sw, sizeof sw, "%d", ow);
+        snprintf(sh, sizeof sh, "%d", oh);
+        const char *const args[] = {"-b", "1",  "-outsize", sw,
+                                    sh,   "-r", "mode"};
+        st = translate_png(ctx, ds, args, sizeof args / sizeof args[0],
+                           class_tif, png);
+        GDALClose(ds);
+        return st;
+    }
+    /* Without, GDAL would read and resample the whole raster on one
+     * thread: read_resampled shares it out. */
     unsigned char *v = aw_calloc2((size_t)ow * (size_t)oh, 1);
     GDALDriverH mem_drv = GDALGetDriverByName("MEM");
     GDALDatasetH mem = v && mem_drv

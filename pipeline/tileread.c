@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <libdeflate.h>
 #include <tiffio.h>
@@ -61,8 +62,13 @@ struct aw_tileread {
     aw_tr_type type;
     size_t bps; /* bytes per sample */
     uint64_t *off, *cnt;
+    uint64_t size;   /* of the file, bytes */
     tr_cache *cache; /* one per plane */
 };
+
+/* Tiles (or strips) bigger than this are left to GDAL: each thread would
+ * hold one, and a window would decode a whole one (a file in one strip). */
+#define TR_MAX_TILE_BYTES ((size_t)16 << 20)
 
 static int quiet(TIFF *tif, void *user, const char *module, const char *fmt,
                  va_list ap)
@@ -138,8 +144,16 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     if (comp != COMPRESSION_NONE && comp != COMPRESSION_ADOBE_DEFLATE &&
         comp != COMPRESSION_DEFLATE)
         NOT("compression %u (only DEFLATE and none are decoded here)", comp);
-    if (photo == PHOTOMETRIC_YCBCR)
-        NOT("YCbCr");
+    /* Photometric interpretations whose samples GDAL returns as stored. */
+    if (photo != PHOTOMETRIC_MINISBLACK && photo != PHOTOMETRIC_MINISWHITE &&
+        photo != PHOTOMETRIC_RGB && photo != PHOTOMETRIC_PALETTE &&
+        photo != PHOTOMETRIC_SEPARATED)
+        NOT("photometric interpretation %u", photo);
+    /* libtiff reverses the bits of each byte of FillOrder 2 files. */
+    uint16_t fill = FILLORDER_MSB2LSB;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
+    if (fill != FILLORDER_MSB2LSB)
+        NOT("fill order %u", fill);
     static const struct {
         aw_tr_type type;
         uint16_t bits, fmt, pred;
@@ -184,6 +198,8 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     r->pred = pred;
     r->type = type;
     r->bps = bits / 8u;
+    if ((size_t)r->tw * (size_t)r->th * r->bps > TR_MAX_TILE_BYTES)
+        NOT("blocks of %d x %d pixels", r->tw, r->th);
     uint64_t n = (uint64_t)r->planes * (uint64_t)r->ntx * (uint64_t)r->nty;
     uint32_t have = r->tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
     if (n != have)
@@ -205,8 +221,10 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     TIFFClose(tif);
     tif = NULL;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0)
+    struct stat sb;
+    if (r->fd < 0 || fstat(r->fd, &sb) != 0)
         NOT("%s", strerror(errno));
+    r->size = (uint64_t)sb.st_size;
     return r;
 fail:
     if (tif)
@@ -310,6 +328,14 @@ static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
         snprintf(why, whylen, "tile %zu is missing (sparse file)", idx);
         return 1;
     }
+    /* A byte count past the file's end, or far more than the tile's
+     * pixels could need, is a broken file: GDAL says what is wrong. */
+    if (off > r->size || cnt > r->size - off ||
+        (r->deflate && cnt > need + need / 2 + 4096)) {
+        snprintf(why, whylen, "tile %zu: %llu bytes at %llu, not as expected",
+                 idx, (unsigned long long)cnt, (unsigned long long)off);
+        return 1;
+    }
     if (!r->deflate) {
         if (cnt < need || full_pread(r->fd, dst, need, off) != 0) {
             snprintf(why, whylen, "tile %zu: short or failed read", idx);
@@ -317,11 +343,6 @@ static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
         }
     }
     else {
-        if (cnt > ((size_t)1 << 31)) {
-            snprintf(why, whylen, "tile %zu: %llu bytes", idx,
-                     (unsigned long long)cnt);
-            return 1;
-        }
         if (cnt > s->zcap) {
             uint8_t *z = realloc(s->z, (size_t)cnt);
             if (!z) {

@@ -259,69 +259,110 @@ static void same_png(const char *a, const char *b)
     free(vb);
 }
 
-/* The quicklook's rows are read by several threads, each its part of the
- * source: the same image as gdal_translate -outsize -r mode of the whole
- * file (GDAL's own reference), for 1, 2 and 3 threads, on a size whose
- * scale is not a whole number (1003 x 997 to 200 x 199), and random
- * classes with nodata; the ramp (average) is the same for 1 and 3. */
-static void parts_read_by_threads_equal_the_whole_read(void **state)
+/* gdal_translate -outsize ow oh -r mode of `tif` into `png`: GDAL's own
+ * whole-raster downsampling, the reference. */
+static void translate_mode(const char *tif, int ow, int oh, const char *png)
 {
-    fx *f = *state;
-    const int w = 1003, h = 997;
-    unsigned char *v = malloc((size_t)w * (size_t)h);
-    float *fv = malloc(sizeof(float) * (size_t)w * (size_t)h);
-    assert_non_null(v);
-    assert_non_null(fv);
-    uint32_t s = 7u;
-    for (int i = 0; i < w * h; i++) {
-        uint32_t r = aw_lcg_next(&s) >> 24;
-        /* patches of a class, with noise and nodata */
-        int x = i % w, y = i / w;
-        unsigned cls = r < 20   ? 255u
-                       : r < 60 ? r & 1u
-                                : (unsigned)((x / 9) + (y / 7)) & 1u;
-        v[i] = (unsigned char)cls;
-        fv[i] = r < 10 ? NAN : (float)((x * 3 + y) % 200) / 200.0f;
-    }
-    char *tif = class_tif(f, "odd.tif", w, h, v);
-    char *ref = path_in(f, "ref.png");
-    /* 200 x 199: the long side to 200, the other in proportion */
+    char sw[16], sh[16];
+    snprintf(sw, sizeof sw, "%d", ow);
+    snprintf(sh, sizeof sh, "%d", oh);
     const char *argv[] = {"-of", "PNG", "-b", "1",    "-outsize",
-                          "200", "199", "-r", "mode", NULL};
+                          sw,    sh,    "-r", "mode", NULL};
     GDALTranslateOptions *o =
         GDALTranslateOptionsNew((char **)(uintptr_t)argv, NULL);
     GDALDatasetH src = GDALOpen(tif, GA_ReadOnly);
-    GDALDatasetH out = GDALTranslate(ref, src, o, NULL);
+    GDALDatasetH out = GDALTranslate(png, src, o, NULL);
     assert_non_null(out);
     GDALClose(out);
     GDALClose(src);
     GDALTranslateOptionsFree(o);
-    char *ftif = float_tif(f, "odd_f.tif", w, h, fv, 0, 0);
-    char *r1 = path_in(f, "ramp1.png");
+}
+
+/* The quicklook of a raster without overviews is read in parts of output
+ * rows, on several threads: for 1, 2, 3 and 5 threads it is the same
+ * image, and the same as gdal_translate -outsize -r mode of the whole file
+ * (GDAL's own reference), on a scale that is not a whole number (1010 x
+ * 1010 to 200 x 200: 5.05) with random classes and nodata; the ramp
+ * (average) is the same image for every thread count. With overviews
+ * (where GDAL reads an overview, and parts are not used) the same holds;
+ * and on 1003 x 997 (no output row but the first starts at a whole
+ * source row, so one read) too. */
+static void parts_read_by_threads_equal_the_whole_read(void **state)
+{
+    fx *f = *state;
+    static const int sizes[][3] = {
+        {1010, 1010, 0}, {1010, 1010, 1}, {1003, 997, 0}};
     int saved = omp_get_max_threads();
-    for (int t = 1; t <= 3; t++) {
-        omp_set_num_threads(t);
-        char name[32];
-        snprintf(name, sizeof name, "odd%d.png", t);
-        char *png = path_in(f, name);
-        assert_int_equal(aw_quicklook_classes(f->ctx, tif, 200, png), AW_OK);
-        same_png(png, ref);
-        free(png);
-        snprintf(name, sizeof name, "ramp%d.png", t);
-        png = path_in(f, name);
-        assert_int_equal(aw_quicklook_ramp(f->ctx, ftif, aw_ramp_vci,
-                                           aw_ramp_vci_n, 200, png),
-                         AW_OK);
-        same_png(png, r1);
-        free(png);
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        const int w = sizes[c][0], h = sizes[c][1];
+        unsigned char *v = malloc((size_t)w * (size_t)h);
+        float *fv = malloc(sizeof(float) * (size_t)w * (size_t)h);
+        assert_non_null(v);
+        assert_non_null(fv);
+        uint32_t s = 7u;
+        for (int i = 0; i < w * h; i++) {
+            uint32_t r = aw_lcg_next(&s) >> 24;
+            /* patches of a class, with noise and nodata */
+            int x = i % w, y = i / w;
+            unsigned cls = r < 20   ? 255u
+                           : r < 60 ? r & 1u
+                                    : (unsigned)((x / 9) + (y / 7)) & 1u;
+            v[i] = (unsigned char)cls;
+            fv[i] = r < 10 ? NAN : (float)((x * 3 + y) % 200) / 200.0f;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "c%zu.tif", c);
+        char *tif = class_tif(f, name, w, h, v);
+        snprintf(name, sizeof name, "c%zu_f.tif", c);
+        char *ftif = float_tif(f, name, w, h, fv, 0, 0);
+        if (sizes[c][2]) {
+            int levels[] = {2, 4};
+            GDALDatasetH up = GDALOpen(tif, GA_Update);
+            assert_int_equal(GDALBuildOverviews(up, "NEAREST", 2, levels, 0,
+                                                NULL, NULL, NULL),
+                             CE_None);
+            GDALClose(up);
+            up = GDALOpen(ftif, GA_Update);
+            assert_int_equal(GDALBuildOverviews(up, "AVERAGE", 2, levels, 0,
+                                                NULL, NULL, NULL),
+                             CE_None);
+            GDALClose(up);
+        }
+        int ow = 200, oh = (int)lround(200.0 * h / w);
+        snprintf(name, sizeof name, "c%zu_ref.png", c);
+        char *ref = path_in(f, name);
+        translate_mode(tif, ow, oh, ref);
+        char *r1 = NULL;
+        static const int threads[] = {1, 2, 3, 5};
+        for (size_t k = 0; k < 4; k++) {
+            omp_set_num_threads(threads[k]);
+            snprintf(name, sizeof name, "c%zu_t%d.png", c, threads[k]);
+            char *png = path_in(f, name);
+            assert_int_equal(aw_quicklook_classes(f->ctx, tif, 200, png),
+                             AW_OK);
+            same_png(png, ref);
+            free(png);
+            snprintf(name, sizeof name, "c%zu_ramp%d.png", c, threads[k]);
+            png = path_in(f, name);
+            assert_int_equal(aw_quicklook_ramp(f->ctx, ftif, aw_ramp_vci,
+                                               aw_ramp_vci_n, 200, png),
+                             AW_OK);
+            if (r1) {
+                same_png(png, r1);
+                free(png);
+            }
+            else {
+                r1 = png;
+            }
+        }
+        free(v);
+        free(fv);
+        free(tif);
+        free(ftif);
+        free(ref);
+        free(r1);
     }
     omp_set_num_threads(saved);
-    free(v);
-    free(fv);
-    free(tif);
-    free(ftif);
-    free(ref);
-    free(r1);
 }
 
 static void classes_reject_a_float_raster(void **state)

@@ -23,6 +23,8 @@
 #include <cmocka.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <tiffio.h>
+#include <unistd.h>
 #include "aw_test.h"
 #include "config_test_util.h"
 #include "tileread.h"
@@ -319,6 +321,75 @@ static void test_left_to_gdal(void **state)
     free(d);
 }
 
+/* FillOrder 2 (libtiff reverses each byte's bits), strips too big to
+ * hold one per thread: left to GDAL. */
+static void test_fill_order_and_huge_strips_left_to_gdal(void **state)
+{
+    (void)state;
+    char path[512], why[200] = "";
+    snprintf(path, sizeof path, "%s/fill2.tif", tmp);
+    TIFF *t = TIFFOpen(path, "w");
+    assert_non_null(t);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 16);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 4);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_FILLORDER, FILLORDER_LSB2MSB);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 4);
+    uint8_t px[64];
+    for (int i = 0; i < 64; i++)
+        px[i] = (uint8_t)(i * 3);
+    assert_int_equal(TIFFWriteEncodedStrip(t, 0, px, sizeof px), 64);
+    TIFFClose(t);
+    assert_null(aw_tileread_open(path, 16, 4, 1, AW_TR_U8, why, sizeof why));
+    assert_non_null(strstr(why, "fill order 2"));
+
+    /* One strip of 4100 x 2100 uint16: 17 MB. */
+    snprintf(path, sizeof path, "%s/onestrip.tif", tmp);
+    const char *o[] = {"COMPRESS=DEFLATE", "BLOCKYSIZE=2100", NULL};
+    GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path, 4100, 2100,
+                                 1, GDT_UInt16, (char **)(uintptr_t)o);
+    assert_non_null(ds);
+    GDALClose(ds);
+    assert_null(
+        aw_tileread_open(path, 4100, 2100, 1, AW_TR_U16, why, sizeof why));
+    assert_non_null(strstr(why, "blocks of 4100 x 2100"));
+}
+
+/* A file cut short: the tiles past its end are refused (GDAL reports
+ * them), the others served. */
+static void test_truncated_file(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make("cut.tif", GDT_UInt16, 1, o);
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    const char *off = GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
+                                          "BLOCK_OFFSET_3_2", "TIFF");
+    assert_non_null(off);
+    GDALClose(ds);
+    /* GDAL writes tiles in order and its directory first: cutting at the
+     * last tile leaves every other tile whole. */
+    assert_int_equal(truncate(p, atol(off) + 10), 0);
+    aw_tileread *r = open_it(p, GDT_UInt16, 1);
+    assert_non_null(r);
+    aw_tr_conv conv = {0, 1, 0.0, 1e-4f, -0.1f};
+    char why[200] = "";
+    float out[W * 29];
+    assert_int_equal(aw_tileread_window(r, 1, 0, 128, W, 29, &conv, out, W, 2,
+                                        why, sizeof why),
+                     1);
+    assert_non_null(strstr(why, "not as expected"));
+    ds = GDALOpen(p, GA_ReadOnly);
+    assert_int_equal(check_window(r, ds, 1, 0, 0, W, 128, &conv), 0);
+    assert_int_equal(check_window(r, ds, 1, 0, 128, 150, 29, &conv), 0);
+    GDALClose(ds);
+    aw_tileread_close(r);
+    free(p);
+}
+
 static void test_sparse_and_corrupt_tiles_refused(void **state)
 {
     (void)state;
@@ -391,6 +462,8 @@ int main(void)
         cmocka_unit_test(test_band_planes),
         cmocka_unit_test(test_left_to_gdal),
         cmocka_unit_test(test_sparse_and_corrupt_tiles_refused),
+        cmocka_unit_test(test_fill_order_and_huge_strips_left_to_gdal),
+        cmocka_unit_test(test_truncated_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
