@@ -9,11 +9,12 @@
  * proportional time axis with month ticks.
  *
  * Quicklooks read the input through GDAL (downsampled by GDALRasterIOEx
- * with average or mode resampling), colour it (a linear stretch in C for
- * true colour, GDALDEMProcessing color-relief for ramps, the raster's own
- * colour table for classes) and write the PNG with GDALTranslate under a
- * temporary name, renamed when complete. GDAL's .aux.xml side-car is turned
- * off while writing, so nothing but the PNG appears. */
+ * with average or mode resampling, in parts of output rows on several
+ * threads when the raster has no overviews: read_resampled), colour it (a
+ * linear stretch in C for true colour, GDALDEMProcessing color-relief for
+ * ramps, the raster's own colour table for classes) and write the PNG with
+ * GDALTranslate under a temporary name, renamed when complete. GDAL's .aux.xml
+ * side-car is turned off while writing, so nothing but the PNG appears. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <float.h>
