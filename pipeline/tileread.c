@@ -31,6 +31,7 @@
 #include <libdeflate.h>
 #include <tiffio.h>
 #include "tileread.h"
+#include "tilewrite.h" /* aw_tiff_no_warning */
 
 typedef struct {
     int tr;       /* the row of tiles held; -1: none */
@@ -81,17 +82,6 @@ static int quiet(TIFF *tif, void *user, const char *module, const char *fmt,
     return 1;
 }
 
-static int quiet_warning(TIFF *tif, void *user, const char *module,
-                         const char *fmt, va_list ap)
-{
-    (void)tif;
-    (void)user;
-    (void)module;
-    (void)fmt;
-    (void)ap;
-    return 1; /* GeoTIFF tags are unknown to libtiff: not a problem */
-}
-
 #define NOT(...)                                                               \
     do {                                                                       \
         snprintf(why, whylen, __VA_ARGS__);                                    \
@@ -114,7 +104,7 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     }
     r->fd = -1;
     TIFFOpenOptionsSetErrorHandlerExtR(o, quiet, terr);
-    TIFFOpenOptionsSetWarningHandlerExtR(o, quiet_warning, NULL);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, aw_tiff_no_warning, NULL);
     tif = TIFFOpenExt(path, "r", o);
     TIFFOpenOptionsFree(o);
     if (!tif)

@@ -50,15 +50,15 @@ static int tiff_error(TIFF *tif, void *user, const char *module,
     return 1;
 }
 
-static int tiff_warning(TIFF *tif, void *user, const char *module,
-                        const char *fmt, va_list ap)
+int aw_tiff_no_warning(TIFF *tif, void *user, const char *module,
+                       const char *fmt, va_list ap)
 {
     (void)tif;
     (void)user;
     (void)module;
     (void)fmt;
     (void)ap;
-    return 1; /* unknown-tag notices and the like: not ours to show */
+    return 1; /* GeoTIFF tags are unknown to libtiff: not ours to show */
 }
 
 /* libtiff's predictors, one row of a tile in place (tiff's tif_predict.c:
@@ -123,7 +123,7 @@ aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
     TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_error, t);
-    TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_warning, t);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, aw_tiff_no_warning, NULL);
     t->tif = TIFFOpenExt(path, "r+", o);
     TIFFOpenOptionsFree(o);
     /* The file must say what the tiles will be: DEFLATE, this predictor,

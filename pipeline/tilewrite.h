@@ -3,8 +3,15 @@
 #ifndef ARALWATCH_TILEWRITE_H
 #define ARALWATCH_TILEWRITE_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <tiffio.h>
 #include "aralwatch/ctx.h"
+
+/* A libtiff warning handler (TIFFOpenOptionsSetWarningHandlerExtR) that
+ * drops them: unknown-tag notices of GeoTIFF files. Also tileread.c's. */
+int aw_tiff_no_warning(TIFF *tif, void *user, const char *module,
+                       const char *fmt, va_list ap);
 
 typedef struct aw_tilewriter aw_tilewriter;
 

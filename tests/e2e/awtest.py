@@ -74,6 +74,21 @@ def rasterize_extended(vector_path, like_ds, margin, where=None):
     return mem.GetRasterBand(1).ReadAsArray().astype(bool)
 
 
+def inbox_config(folder, products, body):
+    """folder/inbox holding links to the product folders, and
+    folder/inbox.yaml: a per-date-grid region 'inbox' reading it, with
+    `body` (indices, water...) after; returns the config's path."""
+    inbox = os.path.join(folder, "inbox")
+    os.makedirs(inbox)
+    for p in products:
+        os.symlink(p, os.path.join(inbox, os.path.basename(p)))
+    cfg = os.path.join(folder, "inbox.yaml")
+    with open(cfg, "w") as f:
+        f.write("version: 1\nregion: {name: inbox, grid: per_date}\n"
+                "inbox: [inbox]\n" + body)
+    return cfg
+
+
 class TempDirTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="aw-e2e-")

@@ -203,15 +203,9 @@ class Inbox(awtest.TempDirTest):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="aw-inbox-")
         cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        inbox = os.path.join(cls.dir, "inbox")
-        os.makedirs(inbox)
-        for p in (LANDSAT, SAFE, PLANET):
-            os.symlink(p, os.path.join(inbox, os.path.basename(p)))
-        cfg = os.path.join(cls.dir, "inbox.yaml")
-        with open(cfg, "w") as f:
-            f.write("version: 1\nregion: {name: inbox, grid: per_date}\n"
-                    "inbox: [inbox]\nindices: [ndwi, ndvi]\n"
-                    "water: {index: ndwi, method: threshold}\n")
+        cfg = awtest.inbox_config(cls.dir, (LANDSAT, SAFE, PLANET),
+                                  "indices: [ndwi, ndvi]\n"
+                                  "water: {index: ndwi, method: threshold}\n")
         cls.rc, _, cls.err = run(["run", "--config", cfg, "--out",
                                   os.path.join(cls.dir, "out")])
         cls.out = os.path.join(cls.dir, "out", "inbox")

@@ -28,16 +28,11 @@ PLANET = os.path.join(SR, "planetscope_harvey")
 
 class TileReader(awtest.TempDirTest):
     def produce(self, name, gdal_decode):
-        inbox = os.path.join(self.tmp, "inbox")
-        if not os.path.isdir(inbox):
-            os.makedirs(inbox)
-            for p in (LANDSAT, DESERT, PLANET):
-                os.symlink(p, os.path.join(inbox, os.path.basename(p)))
         cfg = os.path.join(self.tmp, "inbox.yaml")
-        with open(cfg, "w") as f:
-            f.write("version: 1\nregion: {name: inbox, grid: per_date}\n"
-                    "inbox: [inbox]\nindices: [ndwi, ndvi]\n"
-                    "water: {index: ndwi, method: threshold}\n")
+        if not os.path.exists(cfg):
+            awtest.inbox_config(self.tmp, (LANDSAT, DESERT, PLANET),
+                                "indices: [ndwi, ndvi]\n"
+                                "water: {index: ndwi, method: threshold}\n")
         env = dict(os.environ, AW_STRIP_ROWS="7")
         env.pop("AW_GDAL_DECODE", None)
         if gdal_decode:

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include "aw_test.h"
 #include "config_test_util.h"
+#include "aralwatch/util.h"
 #include "tileread.h"
 
 #define W 203
@@ -71,8 +72,8 @@ static double pixel(int band, int x, int y, uint32_t *s, GDALDataType t)
 static char *make(const char *name, GDALDataType t, int bands,
                   const char *const *opts)
 {
-    char *path = malloc(strlen(tmp) + strlen(name) + 2);
-    sprintf(path, "%s/%s", tmp, name);
+    char *path = aw_path_join(tmp, name);
+    assert_non_null(path);
     GDALDatasetH mem =
         GDALCreate(GDALGetDriverByName("MEM"), "", W, H, bands, t, NULL);
     double *buf = malloc(sizeof(double) * W * H);
@@ -321,8 +322,9 @@ static void test_left_to_gdal(void **state)
     free(d);
 }
 
-/* FillOrder 2 (libtiff reverses each byte's bits), strips too big to
- * hold one per thread: left to GDAL. */
+/* FillOrder 2 (libtiff reverses each byte's bits), a photometric
+ * interpretation GDAL converts, strips too big to hold one per thread:
+ * left to GDAL. */
 static void test_fill_order_and_huge_strips_left_to_gdal(void **state)
 {
     (void)state;
@@ -344,6 +346,21 @@ static void test_fill_order_and_huge_strips_left_to_gdal(void **state)
     TIFFClose(t);
     assert_null(aw_tileread_open(path, 16, 4, 1, AW_TR_U8, why, sizeof why));
     assert_non_null(strstr(why, "fill order 2"));
+
+    /* CIE L*a*b*: GDAL does not return its samples as stored. */
+    snprintf(path, sizeof path, "%s/lab.tif", tmp);
+    t = TIFFOpen(path, "w");
+    assert_non_null(t);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 16);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 4);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_CIELAB);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 4);
+    assert_int_equal(TIFFWriteEncodedStrip(t, 0, px, sizeof px), 64);
+    TIFFClose(t);
+    assert_null(aw_tileread_open(path, 16, 4, 1, AW_TR_U8, why, sizeof why));
+    assert_non_null(strstr(why, "photometric interpretation 8"));
 
     /* One strip of 4100 x 2100 uint16: 17 MB. */
     snprintf(path, sizeof path, "%s/onestrip.tif", tmp);
