@@ -951,13 +951,14 @@ static char **creation_options(const aw_write_opts *wo, int is_class,
     return o;
 }
 
-/* A raster written strip by strip. Without COG the strips go straight
- * into the final tiled, compressed GeoTIFF (GDAL compresses finished tiles
- * on its worker threads while the next strip is computed). A COG needs its
- * overviews before the full-resolution tiles, which no writer can stream:
- * the strips then go into an uncompressed tiled GeoTIFF next to the
- * output, and close() makes the COG from it (compressing once, with the
- * overviews) and removes it. Memory stays at one strip either way. */
+/* A raster written strip by strip. DEFLATE outputs go to aralwatch's tile
+ * encoder (tilewrite.c), which also makes a COG's overviews as the rows
+ * stream. Otherwise the strips go straight into the final tiled GeoTIFF
+ * (GDAL compresses finished tiles on its worker threads), or, for a COG
+ * that GDAL encodes (int16, ZSTD, LZW, AW_GDAL_ENCODE=1), into an
+ * uncompressed tiled GeoTIFF next to the output, from which close() builds
+ * the overviews and makes the COG, and which it then removes. Memory
+ * stays at one row of tiles (per level) either way. */
 struct aw_rwriter {
     char *path, *tmp;
     GDALDatasetH ds;
@@ -991,16 +992,159 @@ struct aw_rwriter {
 
 /* Whether the output's tiles are compressed by aralwatch's threads
  * (tilewrite.c) rather than GDAL's writer: DEFLATE GeoTIFFs of the
- * pixel types and predictors it knows. AW_GDAL_ENCODE=1 turns it off
- * (the tests compare the two). */
-static int own_encoder(const aw_write_opts *wo, GDALDataType type)
+ * pixel types and predictors it knows, and DEFLATE COGs whose overviews
+ * it makes as GDAL does (float32 with NaN nodata, averaged; byte
+ * classes, nearest). AW_GDAL_ENCODE=1 turns it off (the tests compare
+ * the two). */
+static int own_encoder(const aw_write_opts *wo, GDALDataType type, int is_class,
+                       int has_nodata, double nodata)
 {
     const char *off = getenv("AW_GDAL_ENCODE");
     if (off && strcmp(off, "1") == 0)
         return 0;
     const char *c = wo->compress ? wo->compress : "DEFLATE";
-    return !wo->cog && !wo->shared && strcmp(c, "DEFLATE") == 0 &&
-           (type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32);
+    if (wo->shared || strcmp(c, "DEFLATE") != 0)
+        return 0;
+    /* GDAL's COG driver takes blocks of 128 and more (it makes 512 of a
+     * smaller size and says so): smaller ones stay its own. */
+    if (wo->cog)
+        return wo->blocksize >= 128 && ((type == GDT_Float32 && !is_class &&
+                                         has_nodata && isnan(nodata)) ||
+                                        (type == GDT_Byte && is_class));
+    return type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32;
+}
+
+/* The overview factors of a COG of this size: 2, 4, ... down to one
+ * block. */
+static int overview_levels(int width, int height, int blocksize, int *levels)
+{
+    int nl = 0;
+    int big = width > height ? width : height;
+    for (int f = 2; nl < 16 && big / (f / 2) > blocksize; f *= 2)
+        levels[nl++] = f;
+    return nl;
+}
+
+static void remove_gtiff(const char *path);
+static void set_raster_meta(GDALDatasetH ds, const double gt[6],
+                            const char *wkt, GDALDataType type, double scale,
+                            const char *description, char **metadata,
+                            const aw_class_def *classes, size_t n_classes,
+                            int has_nodata, double nodata);
+
+/* The output made empty by GDAL, with every tag (georeferencing, nodata,
+ * scale, metadata, colour table), and the tile encoder on it. A COG is
+ * made by GDAL's COG driver from an empty GeoTIFF with empty overviews
+ * (SPARSE_OK: only the header, its layout note and the directories), so
+ * its tags and layout are GDAL's; the encoder adds the tiles. */
+static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
+                              int height, GDALDataType type, const double gt[6],
+                              const char *wkt, double scale,
+                              const char *description, char **metadata,
+                              const aw_class_def *classes, size_t n_classes,
+                              int has_nodata, double nodata,
+                              const aw_write_opts *wo, aw_tilewriter **tw)
+{
+    *tw = NULL;
+    char note[256];
+    int pred = type == GDT_Float32 ? 3 : 2;
+    char *skel = wo->cog ? aw_asprintf("%s.empty.tif", path) : NULL;
+    if (wo->cog && !skel)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    const char *file = wo->cog ? skel : path;
+    GDALDriverH drv = GDALGetDriverByName("GTiff");
+    char **opts = NULL;
+    if (wo->cog) {
+        char bs[32];
+        snprintf(bs, sizeof bs, "%d", wo->blocksize);
+        opts = CSLSetNameValue(opts, "TILED", "YES");
+        opts = CSLSetNameValue(opts, "BLOCKXSIZE", bs);
+        opts = CSLSetNameValue(opts, "BLOCKYSIZE", bs);
+    }
+    else {
+        opts = creation_options(wo, type != GDT_Float32, 0);
+    }
+    opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
+    CPLErrorReset();
+    GDALDatasetH ds =
+        drv ? GDALCreate(drv, file, width, height, 1, type, opts) : NULL;
+    CSLDestroy(opts);
+    if (!ds) {
+        aw_status st = aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", file,
+                               aw_gdal_last_error(),
+                               aw_disk_full_note(file, note, sizeof note));
+        free(skel);
+        return st;
+    }
+    set_raster_meta(ds, gt, wkt, type, scale, description, metadata, classes,
+                    n_classes, has_nodata, nodata);
+    CPLErrorReset();
+    GDALClose(ds);
+    aw_status st = AW_OK;
+    if (CPLGetLastErrorType() == CE_Failure)
+        st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", file,
+                     aw_gdal_last_error());
+    if (st == AW_OK && wo->cog) {
+        int levels[16];
+        int nl = overview_levels(width, height, wo->blocksize, levels);
+        if (nl > 0) {
+            GDALDatasetH up = GDALOpen(skel, GA_Update);
+            CPLErr e = up ? GDALBuildOverviews(up, "NONE", nl, levels, 0, NULL,
+                                               NULL, NULL)
+                          : CE_Failure;
+            if (up)
+                GDALClose(up);
+            if (e != CE_None)
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot add overviews: %s%s",
+                             skel, aw_gdal_last_error(),
+                             aw_disk_full_note(skel, note, sizeof note));
+        }
+        GDALDatasetH src = NULL;
+        if (st == AW_OK)
+            st = aw_open_raster(ctx, skel, &src);
+        GDALDriverH cog = GDALGetDriverByName("COG");
+        if (st == AW_OK && !cog)
+            st = aw_fail(ctx, AW_ERR_INTERNAL, "GDAL has no COG driver");
+        if (st == AW_OK) {
+            opts = creation_options(wo, type != GDT_Float32, 1);
+            opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
+            opts = CSLSetNameValue(opts, "OVERVIEWS",
+                                   nl > 0 ? "FORCE_USE_EXISTING" : "NONE");
+            CPLErrorReset();
+            GDALDatasetH out = GDALCreateCopy(cog, path, src, FALSE, opts,
+                                              cancel_progress, NULL);
+            CSLDestroy(opts);
+            if (out) {
+                CPLErrorReset();
+                GDALClose(out);
+            }
+            if (!out && aw_cancel_requested())
+                st = aw_fail(ctx, AW_ERR_CANCELLED, "%s: cancelled", path);
+            else if (!out || CPLGetLastErrorType() == CE_Failure)
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", path,
+                             aw_gdal_last_error(),
+                             aw_disk_full_note(path, note, sizeof note));
+        }
+        if (src)
+            GDALClose(src);
+        remove_gtiff(skel);
+    }
+    free(skel);
+    if (st == AW_OK && wo->cog)
+        st = aw_tilewriter_open_cog(ctx, path, width, height, wo->blocksize,
+                                    wo->blocksize,
+                                    (size_t)GDALGetDataTypeSizeBytes(type),
+                                    pred, wo->threads, classes != NULL, tw);
+    else if (st == AW_OK)
+        st = aw_tilewriter_open(
+            ctx, path, width, height, wo->blocksize, wo->blocksize,
+            (size_t)GDALGetDataTypeSizeBytes(type), pred, wo->threads, tw);
+    if (st == AW_OK)
+        aw_log(ctx, AW_LOG_DEBUG,
+               "%s: tiles compressed by aralwatch's threads (DEFLATE, "
+               "predictor %d%s)",
+               path, pred, wo->cog ? ", COG with its overviews" : "");
+    return st;
 }
 
 /* Georeferencing, nodata, scale, description, metadata and classes of an
@@ -1113,8 +1257,10 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     w->is_class = classes != NULL;
     w->scale = scale;
     w->wo = *wo;
-    /* A COG, or any output of an MPI run, goes through a strip file. */
-    int strips = wo->cog || wo->shared;
+    /* Without the own encoder, a COG goes through a strip file; so does
+     * any output of an MPI run. */
+    int own = own_encoder(wo, type, classes != NULL, has_nodata, nodata);
+    int strips = (wo->cog && !own) || wo->shared;
     w->px = (size_t)GDALGetDataTypeSizeBytes(type);
     w->tmp = strips ? aw_asprintf("%s.strips.tif", path) : NULL;
     if (!w->path || (strips && !w->tmp)) {
@@ -1156,6 +1302,18 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         *out = w;
         return AW_OK;
     }
+    if (own) {
+        aw_status st =
+            make_encoded(ctx, w->path, grid->width, grid->height, type,
+                         grid->gt, grid->wkt, scale, description, metadata,
+                         classes, n_classes, has_nodata, nodata, wo, &w->tw);
+        if (st != AW_OK) {
+            aw_rwriter_abort(w);
+            return st;
+        }
+        *out = w;
+        return AW_OK;
+    }
     GDALDriverH drv = GDALGetDriverByName("GTiff");
     char **opts = NULL;
     if (strips) {
@@ -1168,8 +1326,6 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     }
     else {
         opts = creation_options(wo, type != GDT_Float32, 0);
-        if (own_encoder(wo, type))
-            opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
     }
     const char *file = strips ? w->tmp : w->path;
     CPLErrorReset();
@@ -1187,28 +1343,6 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     }
     set_raster_meta(w->ds, grid->gt, grid->wkt, type, scale, description,
                     metadata, classes, n_classes, has_nodata, nodata);
-    if (!strips && own_encoder(wo, type)) {
-        /* The empty file with its tags; the tiles come later. */
-        CPLErrorReset();
-        GDALClose(w->ds);
-        w->ds = NULL;
-        aw_status st =
-            CPLGetLastErrorType() == CE_Failure
-                ? aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", w->path,
-                          aw_gdal_last_error())
-                : aw_tilewriter_open(ctx, w->path, grid->width, grid->height,
-                                     wo->blocksize, wo->blocksize, w->px,
-                                     type == GDT_Float32 ? 3 : 2, wo->threads,
-                                     &w->tw);
-        if (st != AW_OK) {
-            aw_rwriter_abort(w);
-            return st;
-        }
-        aw_log(ctx, AW_LOG_DEBUG,
-               "%s: tiles compressed by aralwatch's threads (DEFLATE, "
-               "predictor %d)",
-               w->path, type == GDT_Float32 ? 3 : 2);
-    }
     if (wo->shared == AW_SHARED_CREATE) {
         /* Closing writes every (empty) tile, so each has its place; then
          * this rank writes into it like the others. */
@@ -1402,34 +1536,10 @@ static aw_status encode_from_strips(aw_ctx *ctx, aw_rwriter *w,
     aw_status st = aw_open_raster(ctx, w->tmp, &src);
     if (st != AW_OK)
         return st;
-    GDALDriverH drv = GDALGetDriverByName("GTiff");
-    char **opts = creation_options(wo, w->type != GDT_Float32, 0);
-    opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
-    CPLErrorReset();
-    GDALDatasetH ds =
-        drv ? GDALCreate(drv, w->path, w->width, w->height, 1, w->type, opts)
-            : NULL;
-    CSLDestroy(opts);
-    char note[256];
-    if (!ds) {
-        GDALClose(src);
-        return aw_fail(ctx, AW_ERR_IO, "%s: cannot create: %s%s", w->path,
-                       aw_gdal_last_error(),
-                       aw_disk_full_note(w->path, note, sizeof note));
-    }
-    set_raster_meta(ds, w->gt, w->wkt, w->type, w->scale, w->description,
-                    w->metadata, w->classes, w->n_classes, w->has_nodata,
-                    w->nodata);
-    CPLErrorReset();
-    GDALClose(ds);
     aw_tilewriter *tw = NULL;
-    st = CPLGetLastErrorType() == CE_Failure
-             ? aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", w->path,
-                       aw_gdal_last_error())
-             : aw_tilewriter_open(ctx, w->path, w->width, w->height,
-                                  wo->blocksize, wo->blocksize, w->px,
-                                  w->type == GDT_Float32 ? 3 : 2, wo->threads,
-                                  &tw);
+    st = make_encoded(ctx, w->path, w->width, w->height, w->type, w->gt, w->wkt,
+                      w->scale, w->description, w->metadata, w->classes,
+                      w->n_classes, w->has_nodata, w->nodata, wo, &tw);
     int rows = wo->blocksize;
     void *buf =
         st == AW_OK ? aw_malloc2((size_t)rows * (size_t)w->width, w->px) : NULL;
@@ -1468,7 +1578,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         w->wo.shared = AW_SHARED_CREATE; /* it removes the strip file */
         aw_write_opts one = w->wo;
         one.shared = 0;
-        if (st == AW_OK && !w->wo.cog && own_encoder(&one, w->type)) {
+        if (st == AW_OK &&
+            own_encoder(&one, w->type, w->is_class, w->has_nodata, w->nodata)) {
             st = encode_from_strips(ctx, w, &one);
             aw_rwriter_abort(w);
             return st;
@@ -1527,10 +1638,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         GIntBig cache = GDALGetCacheMax64();
         if (cache > (GIntBig)64 * 1024 * 1024)
             GDALSetCacheMax64((GIntBig)64 * 1024 * 1024);
-        int levels[16], nl = 0;
-        int big = w->width > w->height ? w->width : w->height;
-        for (int f = 2; nl < 16 && big / (f / 2) > w->wo.blocksize; f *= 2)
-            levels[nl++] = f;
+        int levels[16];
+        int nl = overview_levels(w->width, w->height, w->wo.blocksize, levels);
         GDALDatasetH src = NULL;
         CPLErrorReset();
         if (nl > 0) {

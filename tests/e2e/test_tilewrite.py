@@ -1,13 +1,23 @@
 #!/usr/bin/python3
 """aralwatch's own tile encoder (pipeline/tilewrite.c): a DEFLATE GeoTIFF
-(not COG) whose tiles aralwatch's threads predict and compress, in a file
-GDAL made. The reference is GDAL's own GeoTIFF writer (AW_GDAL_ENCODE=1,
-same config): GDAL must read every raster back pixel for pixel the same,
-with the same tags (georeferencing, nodata, scale, metadata, colour
-table), the same compression and predictor, and the tile size asked for.
+or COG whose tiles aralwatch's threads predict and compress, in a file
+GDAL made. The reference is GDAL's own writer (AW_GDAL_ENCODE=1, same
+config): GDAL must read every raster back pixel for pixel the same, with
+the same tags (georeferencing, nodata, scale, metadata, colour table),
+the same compression and predictor, and the tile size asked for.
 Tiles of 48 and 64 pixels on the 278 x 301 sample grid leave partial
 tiles on the right and bottom edges, and strips of 7 rows (AW_STRIP_ROWS)
-fill each row of tiles over several writes."""
+fill each row of tiles over several writes.
+
+A COG's overviews are made by aralwatch from the rows (cascading, GDAL's
+AVERAGE for float32 with NaN nodata, its NEAREST for classes); GDAL's
+reference builds them with GDALBuildOverviews on the whole raster. Tiles
+of 128 (the COG driver's smallest) give two overviews, 139 x 151 and
+70 x 76: the second's source windows are fractional: every level must be pixel for pixel
+GDAL's, and the file a COG by GDAL's own validator, with the layout its
+COG driver writes (directories first, smallest overview first, each tile
+between its size and its last 4 bytes repeated)."""
+import struct
 import hashlib
 import json
 import os
@@ -77,7 +87,7 @@ class TileWriter(awtest.TempDirTest):
                                    "/%s/" % DATE, err)
         return folder
 
-    def check(self, outputs, predictors):
+    def check(self, outputs, predictors, own_types=None):
         own = self.produce(outputs, False, rows=7)
         ref = self.produce(outputs, True)
         names = sorted(n for n in os.listdir(ref) if n.endswith(".tif"))
@@ -94,11 +104,21 @@ class TileWriter(awtest.TempDirTest):
             self.assertEqual(st.get("COMPRESSION"), "DEFLATE", n)
             dt = gdal.GetDataTypeName(band.DataType)
             self.assertEqual(st.get("PREDICTOR"), predictors[dt], n)
-            x = band.ReadAsArray()
             dr = gdal.Open(b)
-            y = dr.GetRasterBand(1).ReadAsArray()
-            self.assertTrue(np.array_equal(x, y, equal_nan=True), n)
-            self.assertGreater(np.count_nonzero(x == x), 0, n)
+            self.assertEqual(band.GetOverviewCount(),
+                             dr.GetRasterBand(1).GetOverviewCount(), n)
+            if outputs["cog"]:
+                self.assertEqual(band.GetOverviewCount(), 2, n)
+            for k in range(-1, band.GetOverviewCount()):
+                bo = band if k < 0 else band.GetOverview(k)
+                br = dr.GetRasterBand(1)
+                br = br if k < 0 else br.GetOverview(k)
+                x, y = bo.ReadAsArray(), br.ReadAsArray()
+                self.assertTrue(np.array_equal(x, y, equal_nan=True), (n, k))
+                self.assertGreater(np.count_nonzero(x == x), 0, (n, k))
+                if x.dtype.kind == "f" and k < 0:
+                    # Nodata to skip in the averages.
+                    self.assertGreater(np.count_nonzero(x != x), 0, n)
             ia, ib = info(a), info(b)
             # Same tags; gdalinfo's block offsets are not compared (the
             # files lay out their tiles differently).
@@ -111,8 +131,14 @@ class TileWriter(awtest.TempDirTest):
                     self.assertTrue(off and int(off) > 0, (n, tx, ty))
             # Each file was made by the writer it is meant to test.
             line = "%s: tiles compressed by aralwatch's threads" % a
-            self.assertEqual(self.logs[own].count(line), 1, n)
+            mine = own_types is None or dt in own_types
+            self.assertEqual(self.logs[own].count(line), 1 if mine else 0, n)
             self.assertNotIn("tiles compressed by", self.logs[ref], n)
+            if outputs["cog"]:
+                self.assertEqual(st.get("LAYOUT"), "COG", n)
+                self.assertEqual(awtest.cog_errors(a), [], n)
+                if mine:
+                    self.check_cog_layout(a, band)
         # The manifest's checksums are those of the files as left.
         with open(os.path.join(own, "manifest.json")) as f:
             m = json.load(f)
@@ -121,6 +147,43 @@ class TileWriter(awtest.TempDirTest):
             with open(os.path.join(own, n), "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
                                  listed[n]["sha256"], n)
+
+    def check_cog_layout(self, path, band):
+        """The layout GDAL's COG driver writes and its header announces:
+        every tile of a smaller overview before those of the next larger
+        level, the full resolution last, in row order, each tile between
+        its size (uint32, little endian) and its last 4 bytes again."""
+        with open(path, "rb") as f:
+            data = f.read()
+        head = data[:400].decode("latin-1")
+        for item in ("LAYOUT=IFDS_BEFORE_DATA", "BLOCK_ORDER=ROW_MAJOR",
+                     "BLOCK_LEADER=SIZE_AS_UINT4",
+                     "BLOCK_TRAILER=LAST_4_BYTES_REPEATED",
+                     "KNOWN_INCOMPATIBLE_EDITION=NO"):
+            self.assertIn(item, head, path)
+        levels = [band.GetOverview(k)
+                  for k in reversed(range(band.GetOverviewCount()))] + [band]
+        end = 0
+        for b in levels:
+            bx, by = b.GetBlockSize()
+            for ty in range((b.YSize + by - 1) // by):
+                for tx in range((b.XSize + bx - 1) // bx):
+                    off = int(b.GetMetadataItem("BLOCK_OFFSET_%d_%d"
+                                                % (tx, ty), "TIFF"))
+                    size = int(b.GetMetadataItem("BLOCK_SIZE_%d_%d"
+                                                 % (tx, ty), "TIFF"))
+                    # Right after the previous tile's trailer (the first
+                    # one after the directories).
+                    if end:
+                        self.assertEqual(off, end + 4, (path, tx, ty))
+                    self.assertEqual(struct.unpack("<I",
+                                                   data[off - 4:off])[0],
+                                     size, (path, tx, ty))
+                    self.assertEqual(data[off + size:off + size + 4],
+                                     data[off + size - 4:off + size],
+                                     (path, tx, ty))
+                    end = off + size + 4
+        self.assertEqual(end, len(data), path)
 
     def test_float32_tiles_of_64(self):
         self.check({"encoding": "float32", "compress": "deflate", "cog": False,
@@ -131,6 +194,31 @@ class TileWriter(awtest.TempDirTest):
         self.check({"encoding": "int16", "compress": "deflate", "cog": False,
                     "blocksize": 48},
                    {"Int16": "2", "Byte": "2"})
+
+    def test_cog_float32_tiles_of_128(self):
+        self.check({"encoding": "float32", "compress": "deflate", "cog": True,
+                    "blocksize": 128},
+                   {"Float32": "3", "Byte": "2"})
+
+    def test_cog_int16_tiles_of_128(self):
+        # int16 COGs stay GDAL's (its overviews round integers); the byte
+        # classes are aralwatch's.
+        self.check({"encoding": "int16", "compress": "deflate", "cog": True,
+                    "blocksize": 128},
+                   {"Int16": "2", "Byte": "2"}, own_types={"Byte"})
+
+    def test_a_full_disk_fails_a_cog_date_with_the_file_named(self):
+        disk = self.small_disk("700k")
+        cfg = config(self.tmp, {"encoding": "float32", "compress": "deflate",
+                                "cog": True, "blocksize": 128})
+        rc, _, err = run(["run", "--config", cfg, "--out", disk, "-q"])
+        self.assertEqual(rc, 5, err)
+        self.assertRegex(err, r"\.tif(\.tiles)?: cannot (write|create)"
+                              r"[^\n]*: No space left on device")
+        region = os.path.join(disk, "para_reservoir")
+        self.assertFalse(os.path.exists(os.path.join(region, DATE)))
+        self.assertEqual([n for n in os.listdir(region) if ".partial-" in n],
+                         [])
 
     def test_a_full_disk_fails_the_date_with_the_file_named(self):
         # A 700 KiB tmpfs: room for the catalog and the first rasters, not
