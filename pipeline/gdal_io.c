@@ -996,8 +996,8 @@ struct aw_rwriter {
  * it makes as GDAL does (float32 with NaN nodata, averaged; byte
  * classes, nearest). AW_GDAL_ENCODE=1 turns it off (the tests compare
  * the two). */
-static int own_encoder(const aw_write_opts *wo, GDALDataType type, int is_class,
-                       int has_nodata, double nodata)
+static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
+                       int height, int is_class, int has_nodata, double nodata)
 {
     const char *off = getenv("AW_GDAL_ENCODE");
     if (off && strcmp(off, "1") == 0)
@@ -1006,11 +1006,16 @@ static int own_encoder(const aw_write_opts *wo, GDALDataType type, int is_class,
     if (wo->shared || strcmp(c, "DEFLATE") != 0)
         return 0;
     /* GDAL's COG driver takes blocks of 128 and more (it makes 512 of a
-     * smaller size and says so): smaller ones stay its own. */
+     * smaller size and says so): smaller ones stay its own. So do COGs
+     * that could need BigTIFF (4 GB with their overviews, uncompressed):
+     * an empty BigTIFF's tile offsets may be too narrow for the real ones,
+     * and libtiff would then move them after the tiles. */
+    double bytes = (double)width * height * GDALGetDataTypeSizeBytes(type);
     if (wo->cog)
-        return wo->blocksize >= 128 && ((type == GDT_Float32 && !is_class &&
-                                         has_nodata && isnan(nodata)) ||
-                                        (type == GDT_Byte && is_class));
+        return wo->blocksize >= 128 && bytes * 4.0 / 3.0 < 3.9e9 &&
+               ((type == GDT_Float32 && !is_class && has_nodata &&
+                 isnan(nodata)) ||
+                (type == GDT_Byte && is_class));
     return type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32;
 }
 
@@ -1259,7 +1264,8 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     w->wo = *wo;
     /* Without the own encoder, a COG goes through a strip file; so does
      * any output of an MPI run. */
-    int own = own_encoder(wo, type, classes != NULL, has_nodata, nodata);
+    int own = own_encoder(wo, type, grid->width, grid->height, classes != NULL,
+                          has_nodata, nodata);
     int strips = (wo->cog && !own) || wo->shared;
     w->px = (size_t)GDALGetDataTypeSizeBytes(type);
     w->tmp = strips ? aw_asprintf("%s.strips.tif", path) : NULL;
@@ -1578,8 +1584,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         w->wo.shared = AW_SHARED_CREATE; /* it removes the strip file */
         aw_write_opts one = w->wo;
         one.shared = 0;
-        if (st == AW_OK &&
-            own_encoder(&one, w->type, w->is_class, w->has_nodata, w->nodata)) {
+        if (st == AW_OK && own_encoder(&one, w->type, w->width, w->height,
+                                       w->is_class, w->has_nodata, w->nodata)) {
             st = encode_from_strips(ctx, w, &one);
             aw_rwriter_abort(w);
             return st;
