@@ -990,6 +990,17 @@ struct aw_rwriter {
     double nodata;
 };
 
+/* The overview factors of a COG of this size: 2, 4, ... down to one
+ * block. */
+static int overview_levels(int width, int height, int blocksize, int *levels)
+{
+    int nl = 0;
+    int big = width > height ? width : height;
+    for (int f = 2; nl < 16 && big / (f / 2) > blocksize; f *= 2)
+        levels[nl++] = f;
+    return nl;
+}
+
 /* Whether the output's tiles are compressed by aralwatch's threads
  * (tilewrite.c) rather than GDAL's writer: DEFLATE GeoTIFFs of the
  * pixel types and predictors it knows, and DEFLATE COGs whose overviews
@@ -1005,29 +1016,21 @@ static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
     const char *c = wo->compress ? wo->compress : "DEFLATE";
     if (wo->shared || strcmp(c, "DEFLATE") != 0)
         return 0;
-    /* GDAL's COG driver takes blocks of 128 and more (it makes 512 of a
-     * smaller size and says so): smaller ones stay its own. So do COGs
-     * that could need BigTIFF (4 GB with their overviews, uncompressed):
-     * an empty BigTIFF's tile offsets may be too narrow for the real ones,
-     * and libtiff would then move them after the tiles. */
-    double bytes = (double)width * height * GDALGetDataTypeSizeBytes(type);
-    if (wo->cog)
-        return wo->blocksize >= 128 && bytes * 4.0 / 3.0 < 3.9e9 &&
+    /* GDAL's COG driver asks for blocks of 128 and more (it warns
+     * below): smaller ones stay its own. So do rasters so thin that an
+     * overview level is a pixel wide or high: GDAL stops cascading there
+     * and makes the next levels from a larger one. */
+    if (wo->cog) {
+        int levels[16];
+        int nl = overview_levels(width, height, wo->blocksize, levels);
+        int thin =
+            nl >= 2 && (width <= (1 << (nl - 1)) || height <= (1 << (nl - 1)));
+        return wo->blocksize >= 128 && !thin &&
                ((type == GDT_Float32 && !is_class && has_nodata &&
                  isnan(nodata)) ||
                 (type == GDT_Byte && is_class));
+    }
     return type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32;
-}
-
-/* The overview factors of a COG of this size: 2, 4, ... down to one
- * block. */
-static int overview_levels(int width, int height, int blocksize, int *levels)
-{
-    int nl = 0;
-    int big = width > height ? width : height;
-    for (int f = 2; nl < 16 && big / (f / 2) > blocksize; f *= 2)
-        levels[nl++] = f;
-    return nl;
 }
 
 static void remove_gtiff(const char *path);
@@ -1089,6 +1092,8 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
     if (CPLGetLastErrorType() == CE_Failure)
         st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s", file,
                      aw_gdal_last_error());
+    if (st != AW_OK && wo->cog)
+        remove_gtiff(skel);
     if (st == AW_OK && wo->cog) {
         int levels[16];
         int nl = overview_levels(width, height, wo->blocksize, levels);

@@ -649,9 +649,11 @@ static aw_status lay_out(aw_ctx *ctx, aw_tilewriter *t)
     aw_status st = AW_OK;
     for (int l = t->nlev - 1; l >= 0 && st == AW_OK; l--) {
         tw_level *v = &t->lv[l];
-        if (!TIFFSetDirectory(t->tif, (tdir_t)l))
-            return aw_fail(ctx, AW_ERR_IO, "%s: cannot read directory %d: %s",
-                           t->path, l, t->err);
+        if (!TIFFSetDirectory(t->tif, (tdir_t)l)) {
+            st = aw_fail(ctx, AW_ERR_IO, "%s: cannot read directory %d: %s",
+                         t->path, l, t->err);
+            break;
+        }
         uint64_t diroff = TIFFCurrentDirOffset(t->tif);
         size_t nt = (size_t)v->ntx * (size_t)v->nty;
         for (size_t k = 0; k < nt && st == AW_OK; k++) {
