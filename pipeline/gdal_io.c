@@ -1004,9 +1004,9 @@ static int overview_levels(int width, int height, int blocksize, int *levels)
 /* Whether the output's tiles are compressed by aralwatch's threads
  * (tilewrite.c) rather than GDAL's writer: DEFLATE GeoTIFFs of the
  * pixel types and predictors it knows, and DEFLATE COGs whose overviews
- * it makes as GDAL does (float32 with NaN nodata, averaged; byte
- * classes, nearest). AW_GDAL_ENCODE=1 turns it off (the tests compare
- * the two). */
+ * it makes as GDAL does (float32 with NaN nodata and int16 with -32768,
+ * averaged; byte classes, nearest). AW_GDAL_ENCODE=1 turns it off (the tests
+ * compare the two). */
 static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
                        int height, int is_class, int has_nodata, double nodata)
 {
@@ -1028,6 +1028,8 @@ static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
         return wo->blocksize >= 128 && !thin &&
                ((type == GDT_Float32 && !is_class && has_nodata &&
                  isnan(nodata)) ||
+                (type == GDT_Int16 && !is_class && has_nodata &&
+                 nodata == AW_INT16_NODATA) ||
                 (type == GDT_Byte && is_class));
     }
     return type == GDT_Byte || type == GDT_Int16 || type == GDT_Float32;

@@ -287,10 +287,10 @@ aw_status aw_tilewriter_open_cog(aw_ctx *ctx, const char *path, int width,
                                  int pred, int threads, int nearest,
                                  aw_tilewriter **out)
 {
-    if (nearest ? px != 1 : px != 4)
+    if (nearest ? px != 1 : px != 4 && px != 2)
         return aw_fail(ctx, AW_ERR_INTERNAL,
-                       "%s: COG overviews are made of float32 (average) or "
-                       "byte classes (nearest) only",
+                       "%s: COG overviews are made of float32 or int16 "
+                       "(average) or byte classes (nearest) only",
                        path);
     return open_any(ctx, path, width, height, bx, by, px, pred, threads, 1,
                     nearest, out);
@@ -471,6 +471,72 @@ static int near_index(int i, int n, int m)
     return k < n ? k : n - 1;
 }
 
+/* One destination row of GDAL's AVERAGE from the n (1 to 3) source rows
+ * of its window, with that code's arithmetic and order (per source row:
+ * left pixel weighted, middle ones, right one weighted; rows weighted;
+ * sums in double over the valid pixels only). float32: NaN is nodata, the
+ * result is the double quotient as float. int16 (GDAL works in float32
+ * for it): -32768 is nodata, a float result equal to it becomes -32767,
+ * and the result is rounded half away from zero as GDALCopyWords does. */
+#define AVG_ROW(NAME, T, VALID, STORE, EMPTY)                                  \
+    static void NAME(const unsigned char *const *rows, int n, double wb,       \
+                     double wt, const int *xs, const int *xe,                  \
+                     const double *wl, const double *wr, int cw, T *out)       \
+    {                                                                          \
+        for (int i = 0; i < cw; i++) {                                         \
+            double tot = 0, totw = 0;                                          \
+            int count = 0;                                                     \
+            for (int k = 0; k < n; k++) {                                      \
+                const T *src = (const T *)(const void *)rows[k];               \
+                double line = 0, linew = 0;                                    \
+                int x = xs[i];                                                 \
+                if (VALID(src[x])) {                                           \
+                    count++;                                                   \
+                    linew = wl[i];                                             \
+                    line = (double)src[x] * wl[i];                             \
+                }                                                              \
+                if (xs[i] + 1 < xe[i]) {                                       \
+                    for (x = xs[i] + 1; x + 1 < xe[i]; x++)                    \
+                        if (VALID(src[x])) {                                   \
+                            count++;                                           \
+                            linew += 1;                                        \
+                            line += (double)src[x];                            \
+                        }                                                      \
+                    x = xe[i] - 1;                                             \
+                    if (VALID(src[x])) {                                       \
+                        count++;                                               \
+                        linew += wr[i];                                        \
+                        line += (double)src[x] * wr[i];                        \
+                    }                                                          \
+                }                                                              \
+                double wy = k == 0 ? wb : k + 1 == n ? wt : 1.0;               \
+                tot += line * wy;                                              \
+                totw += linew * wy;                                            \
+            }                                                                  \
+            out[i] = count ? STORE((float)(tot / totw)) : (EMPTY);             \
+        }                                                                      \
+    }
+
+#define F32_VALID(v)       (!isnan(v))
+#define F32_STORE(f)       (f)
+#define I16_VALID(v)       ((v) != AW_TW_INT16_NODATA)
+#define I16_STORE(f)       round_i16(f)
+#define AW_TW_INT16_NODATA (-32768)
+
+static int16_t round_i16(float f)
+{
+    if (f == (float)AW_TW_INT16_NODATA)
+        f = (float)(AW_TW_INT16_NODATA + 1); /* GDAL's replacement */
+    if (f >= 32767.0f)
+        return 32767;
+    if (f <= -32768.0f)
+        return -32768;
+    return (int16_t)(f >= 0 ? f + 0.5f : f - 0.5f);
+}
+
+AVG_ROW(avg_row_f32, float, F32_VALID, F32_STORE, NAN)
+AVG_ROW(avg_row_i16, int16_t, I16_VALID, I16_STORE, AW_TW_INT16_NODATA)
+
 static aw_status level_rows(aw_ctx *ctx, aw_tilewriter *t, int l, int row0,
                             int nrows, const void *data);
 
@@ -526,40 +592,15 @@ static aw_status make_child_rows(aw_ctx *ctx, aw_tilewriter *t, int l, int a,
                 int ys, ye;
                 double wb, wt;
                 avg_window(j, H, ch, &ys, &ye, &wb, &wt);
-                float *of = (float *)(void *)o;
-                for (int i = 0; i < cw; i++) {
-                    double tot = 0, totw = 0;
-                    int count = 0;
-                    for (int y = ys; y < ye; y++) {
-                        const float *src =
-                            (const float *)(const void *)SRC_ROW(y);
-                        double line = 0, linew = 0;
-                        int x = xs[i];
-                        if (!isnan(src[x])) {
-                            count++;
-                            linew = wl[i];
-                            line = (double)src[x] * wl[i];
-                        }
-                        if (xs[i] + 1 < xe[i]) {
-                            for (x = xs[i] + 1; x + 1 < xe[i]; x++)
-                                if (!isnan(src[x])) {
-                                    count++;
-                                    linew += 1;
-                                    line += (double)src[x];
-                                }
-                            x = xe[i] - 1;
-                            if (!isnan(src[x])) {
-                                count++;
-                                linew += wr[i];
-                                line += (double)src[x] * wr[i];
-                            }
-                        }
-                        double wy = y == ys ? wb : y + 1 == ye ? wt : 1.0;
-                        tot += line * wy;
-                        totw += linew * wy;
-                    }
-                    of[i] = count ? (float)(tot / totw) : NAN;
-                }
+                const unsigned char *src[3];
+                for (int y = ys; y < ye; y++)
+                    src[y - ys] = SRC_ROW(y);
+                if (t->px == 4)
+                    avg_row_f32(src, ye - ys, wb, wt, xs, xe, wl, wr, cw,
+                                (float *)(void *)o);
+                else
+                    avg_row_i16(src, ye - ys, wb, wt, xs, xe, wl, wr, cw,
+                                (int16_t *)(void *)o);
             }
         }
 #undef SRC_ROW

@@ -25,10 +25,10 @@ aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
 /* The same for `path`, an empty COG made by GDAL's COG driver (SPARSE_OK:
  * every directory written, no tile), with its overviews: they are made
  * from the rows as GDAL makes them, cascading from each level to the next
- * (nearest: byte classes, GDAL's NEAREST; otherwise float32 with NaN as
- * nodata, GDAL's AVERAGE), and the tiles are laid out at close as GDAL's
- * COG driver lays them out. The compressed tiles wait in `path`.tiles,
- * unlinked at once. */
+ * (nearest: byte classes, GDAL's NEAREST; otherwise GDAL's AVERAGE of
+ * float32 with NaN as nodata or of int16 with -32768), and the tiles are laid
+ * out at close as GDAL's COG driver lays them out. The compressed tiles wait in
+ * `path`.tiles, unlinked at once. */
 aw_status aw_tilewriter_open_cog(aw_ctx *ctx, const char *path, int width,
                                  int height, int bx, int by, size_t px,
                                  int pred, int threads, int nearest,
