@@ -783,20 +783,21 @@ static aw_status filled_areas(aw_ctx *ctx, const aw_grid *grid,
                 double a = aw_grid_cell_area(grid, gy) * 1e-6;
                 int64_t seen = 0;
                 double expect = 0;
-                for (int zx = 0; zx < zn->w; zx++) {
-                    int gx = zn->x0 + zx;
-                    if (gx < 0 || gx >= grid->width ||
-                        !zn->mask[(size_t)zy * (size_t)zn->w + (size_t)zx])
-                        continue;
-                    size_t p = (size_t)r * width + (size_t)gx;
-                    float wv = wb[p];
-                    int clear = !isnan(wv) && (!dswe || wv < 9.0f);
-                    if (clear)
-                        seen += dswe ? (wv == 1.0f || wv == 2.0f)
-                                     : wv == (float)AW_WATER_YES;
-                    else if (isfinite(fb[p]))
-                        expect += (double)fb[p];
-                }
+                for (size_t kr = zn->run_at[zy]; kr < zn->run_at[zy + 1]; kr++)
+                    for (int zx = zn->runs[2 * kr]; zx < zn->runs[2 * kr + 1];
+                         zx++) {
+                        int gx = zn->x0 + zx;
+                        if (gx < 0 || gx >= grid->width)
+                            continue;
+                        size_t p = (size_t)r * width + (size_t)gx;
+                        float wv = wb[p];
+                        int clear = !isnan(wv) && (!dswe || wv < 9.0f);
+                        if (clear)
+                            seen += dswe ? (wv == 1.0f || wv == 2.0f)
+                                         : wv == (float)AW_WATER_YES;
+                        else if (isfinite(fb[p]))
+                            expect += (double)fb[p];
+                    }
                 km2[z] += ((double)seen + expect) * a;
             }
         }
@@ -1662,43 +1663,44 @@ aw_status aw_bl_rows(aw_ctx *ctx, aw_bl *bl, const run_state *rs, date_work *w,
             double px = aw_grid_cell_area(&rs->grid, gy) * 1e-6;
             int64_t seen = 0, nlost = 0, nnew = 0;
             double expect = 0, row_vci = 0, row_z = 0;
-            for (int zx = 0; zx < zn->w; zx++) {
-                int gx = zn->x0 + zx;
-                if (gx < 0 || gx >= rs->grid.width ||
-                    !zn->mask[(size_t)zy * (size_t)zn->w + (size_t)zx])
-                    continue;
-                size_t p = (size_t)r * width + (size_t)gx;
-                if (q[p] == AW_Q_VALID && wat[p] != 255) {
-                    seen += wat[p] == AW_WATER_YES;
-                    nlost += bl->wchange[p] == 1;
-                    nnew += bl->wchange[p] == 2;
-                    float v = bl->vci[p], zz = bl->z[p];
-                    /* VCI only in the growing season (baseline median
-                     * NDVI >= baseline.season_ndvi; FAO ASIS too only
-                     * averages from the start to the end of the season)
-                     * and where the baseline range is wide enough to
-                     * mean something: not bare soil, winter or water,
-                     * where max - min is noise. */
-                    if (isfinite(v) &&
-                        bl->in[BL_NMEDIAN][p] >= bl->season_ndvi &&
-                        bl->in[BL_NMAX][p] - bl->in[BL_NMIN][p] >=
-                            bl->vci_min_range) {
-                        a->n_vci++;
-                        a->n_stress += v < (float)bl->stress;
-                        row_vci += (double)v;
+            for (size_t kr = zn->run_at[zy]; kr < zn->run_at[zy + 1]; kr++)
+                for (int zx = zn->runs[2 * kr]; zx < zn->runs[2 * kr + 1];
+                     zx++) {
+                    int gx = zn->x0 + zx;
+                    if (gx < 0 || gx >= rs->grid.width)
+                        continue;
+                    size_t p = (size_t)r * width + (size_t)gx;
+                    if (q[p] == AW_Q_VALID && wat[p] != 255) {
+                        seen += wat[p] == AW_WATER_YES;
+                        nlost += bl->wchange[p] == 1;
+                        nnew += bl->wchange[p] == 2;
+                        float v = bl->vci[p], zz = bl->z[p];
+                        /* VCI only in the growing season (baseline median
+                         * NDVI >= baseline.season_ndvi; FAO ASIS too only
+                         * averages from the start to the end of the season)
+                         * and where the baseline range is wide enough to
+                         * mean something: not bare soil, winter or water,
+                         * where max - min is noise. */
+                        if (isfinite(v) &&
+                            bl->in[BL_NMEDIAN][p] >= bl->season_ndvi &&
+                            bl->in[BL_NMAX][p] - bl->in[BL_NMIN][p] >=
+                                bl->vci_min_range) {
+                            a->n_vci++;
+                            a->n_stress += v < (float)bl->stress;
+                            row_vci += (double)v;
+                        }
+                        else if (isfinite(bl->in[BL_NMEDIAN][p]) &&
+                                 bl->in[BL_NMEDIAN][p] < bl->season_ndvi)
+                            a->n_off_season++;
+                        if (isfinite(zz)) {
+                            a->n_z++;
+                            row_z += (double)zz;
+                        }
                     }
-                    else if (isfinite(bl->in[BL_NMEDIAN][p]) &&
-                             bl->in[BL_NMEDIAN][p] < bl->season_ndvi)
-                        a->n_off_season++;
-                    if (isfinite(zz)) {
-                        a->n_z++;
-                        row_z += (double)zz;
+                    else if (isfinite(freq[p])) {
+                        expect += (double)freq[p];
                     }
                 }
-                else if (isfinite(freq[p])) {
-                    expect += (double)freq[p];
-                }
-            }
             a->seen_fx = fx_add(a->seen_fx, (double)seen * px);
             a->expect_fx = fx_add(a->expect_fx, expect * px);
             a->lost_fx = fx_add(a->lost_fx, (double)nlost * px);

@@ -1122,9 +1122,16 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
             opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
             opts = CSLSetNameValue(opts, "OVERVIEWS",
                                    nl > 0 ? "FORCE_USE_EXISTING" : "NONE");
+            /* GDAL reads every (empty) block of the source to find it
+             * empty: through a small block cache, or it would fill the
+             * cache and the process would keep that memory. */
+            GIntBig cache = GDALGetCacheMax64();
+            if (cache > (GIntBig)8 * 1024 * 1024)
+                GDALSetCacheMax64((GIntBig)8 * 1024 * 1024);
             CPLErrorReset();
             GDALDatasetH out = GDALCreateCopy(cog, path, src, FALSE, opts,
                                               cancel_progress, NULL);
+            GDALSetCacheMax64(cache);
             CSLDestroy(opts);
             if (out) {
                 CPLErrorReset();

@@ -123,18 +123,47 @@ static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
     z->y0 = (int)cy0;
     z->w = (int)(cx1 - cx0);
     z->h = (int)(cy1 - cy0);
-    z->mask = aw_calloc2((size_t)z->w * (size_t)z->h, 1);
-    if (!z->mask) {
-        free(full);
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    /* Runs of the part inside the grid: counted, then stored. */
+    size_t nruns = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            z->run_at = aw_calloc2((size_t)z->h + 1, sizeof *z->run_at);
+            z->runs = aw_calloc2(nruns ? 2 * nruns : 1, sizeof *z->runs);
+            if (!z->run_at || !z->runs) {
+                free(z->run_at);
+                free(z->runs);
+                z->run_at = NULL;
+                z->runs = NULL;
+                free(full);
+                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+            }
+            nruns = 0;
+        }
+        for (int r = 0; r < z->h; r++) {
+            const uint8_t *row = full + (size_t)(cy0 - oy + r) * (size_t)fullw +
+                                 (size_t)(cx0 - ox);
+            if (pass == 1)
+                z->run_at[r] = nruns;
+            for (int x = 0; x < z->w;) {
+                if (!row[x]) {
+                    x++;
+                    continue;
+                }
+                int end = x;
+                while (end < z->w && row[end])
+                    end++;
+                if (pass == 1) {
+                    z->runs[2 * nruns] = x;
+                    z->runs[2 * nruns + 1] = end;
+                    z->n_in_grid += end - x;
+                }
+                nruns++;
+                x = end;
+            }
+        }
+        if (pass == 1)
+            z->run_at[z->h] = nruns;
     }
-    for (int r = 0; r < z->h; r++)
-        memcpy(z->mask + (size_t)r * (size_t)z->w,
-               full + (size_t)(cy0 - oy + r) * (size_t)fullw +
-                   (size_t)(cx0 - ox),
-               (size_t)z->w);
-    for (size_t i = 0; i < (size_t)z->w * (size_t)z->h; i++)
-        z->n_in_grid += z->mask[i] != 0;
     free(full);
     return AW_OK;
 }
@@ -324,7 +353,8 @@ void aw_zones_free(aw_zones *zones)
     for (size_t i = 0; i < zones->n; i++) {
         free(zones->z[i].id);
         free(zones->z[i].name);
-        free(zones->z[i].mask);
+        free(zones->z[i].runs);
+        free(zones->z[i].run_at);
         free(zones->z[i].geojson);
     }
     free(zones->z);
@@ -409,7 +439,7 @@ static aw_status zone_rows(aw_ctx *ctx, const aw_zone *z, zone_run *zr,
     int nth = omp_get_max_threads();
     size_t w = (size_t)z->w;
     aw_zacc *acc = aw_calloc2((size_t)nth * AW_IDX_COUNT, sizeof *acc);
-    uint8_t *tmp = aw_calloc2((size_t)nth * w, 1);
+    uint8_t *tmp = aw_calloc2((size_t)nth * w, 2);
     if (!acc || !tmp) {
         free(acc);
         free(tmp);
@@ -423,14 +453,18 @@ static aw_status zone_rows(aw_ctx *ctx, const aw_zone *z, zone_run *zr,
 #pragma omp parallel num_threads(nth)
     {
         int t = omp_get_thread_num();
-        uint8_t *m = tmp + (size_t)t * w;
+        uint8_t *m = tmp + (size_t)t * 2 * w;
+        uint8_t *zm = m + w; /* the zone's row, from its runs */
         aw_zacc *my = acc + (size_t)t * AW_IDX_COUNT;
 #pragma omp for schedule(static)
         for (int gy = a; gy < b; gy++) {
             size_t r = (size_t)(gy - z->y0);
             size_t off =
                 (size_t)(gy - row0) * (size_t)grid->width + (size_t)z->x0;
-            const uint8_t *zm = z->mask + r * w;
+            memset(zm, 0, w);
+            for (size_t k = z->run_at[r]; k < z->run_at[r + 1]; k++)
+                memset(zm + z->runs[2 * k], 1,
+                       (size_t)(z->runs[2 * k + 1] - z->runs[2 * k]));
             int64_t nv = 0, nw = 0, nc = 0, ns = 0, nn = 0, nd = 0;
             for (size_t x = 0; x < w; x++) {
                 uint8_t q = qcls[off + x];

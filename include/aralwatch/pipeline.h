@@ -65,8 +65,13 @@ typedef struct aw_zone {
     char *id;
     char *name;
     aw_zone_kind kind;
-    int x0, y0, w, h;      /* window on the grid (w or h 0: no pixel) */
-    uint8_t *mask;         /* w * h, 1 inside the polygon (pixel centre) */
+    int x0, y0, w, h; /* window on the grid (w or h 0: no pixel) */
+    /* Inside the polygon (pixel centre), row by row over the window: row
+     * r's runs are columns runs[2k] to runs[2k+1] - 1 (relative to x0)
+     * for k from run_at[r] to run_at[r+1] - 1. Runs, not a mask: a lake's
+     * window can be most of the grid, and memory must not grow with it. */
+    int32_t *runs;
+    size_t *run_at;        /* h + 1 entries */
     double bbox_lonlat[4]; /* lon_min, lat_min, lon_max, lat_max */
     char *geojson;         /* the polygon in WGS 84 (lon, lat) as a
                               GeoJSON geometry, NULL if empty */
