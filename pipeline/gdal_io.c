@@ -1124,14 +1124,20 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
                                    nl > 0 ? "FORCE_USE_EXISTING" : "NONE");
             /* GDAL reads every (empty) block of the source to find it
              * empty: through a small block cache, or it would fill the
-             * cache and the process would keep that memory. */
+             * cache and the process would keep that memory. Not when the
+             * cache holds blocks already (inputs GDAL decodes, such as
+             * JPEG 2000 read by a survey pass): lowering it would evict
+             * them, and they cost more than the memory. */
             GIntBig cache = GDALGetCacheMax64();
-            if (cache > (GIntBig)8 * 1024 * 1024)
-                GDALSetCacheMax64((GIntBig)8 * 1024 * 1024);
+            GIntBig small = (GIntBig)8 * 1024 * 1024;
+            int lower = cache > small && GDALGetCacheUsed64() < 2 * small;
+            if (lower)
+                GDALSetCacheMax64(small);
             CPLErrorReset();
             GDALDatasetH out = GDALCreateCopy(cog, path, src, FALSE, opts,
                                               cancel_progress, NULL);
-            GDALSetCacheMax64(cache);
+            if (lower)
+                GDALSetCacheMax64(cache);
             CSLDestroy(opts);
             if (out) {
                 CPLErrorReset();

@@ -477,7 +477,9 @@ static int near_index(int i, int n, int m)
  * sums in double over the valid pixels only). float32: NaN is nodata, the
  * result is the double quotient as float. int16 (GDAL works in float32
  * for it): -32768 is nodata, a float result equal to it becomes -32767,
- * and the result is rounded half away from zero as GDALCopyWords does. */
+ * and the result is rounded half away from zero as GDALCopyWords does
+ * (its scalar path; GDAL 3.6's 8-at-a-time path rounds 0.49999997 to 0,
+ * a value an average of integers practically never takes). */
 #define AVG_ROW(NAME, T, VALID, STORE, EMPTY)                                  \
     static void NAME(const unsigned char *const *rows, int n, double wb,       \
                      double wt, const int *xs, const int *xe,                  \

@@ -1,6 +1,7 @@
 /* Zones: polygons from any OGR layer (GeoJSON, Shapefile, GeoPackage),
  * reprojected to the grid CRS and rasterised per zone (pixel centres inside
- * the polygon) into a mask over the zone's own window, so zones may overlap.
+ * the polygon) over the zone's own window, kept as runs per row, so zones
+ * may overlap.
  * Statistics use the mergeable accumulators of kernels/zacc.c: per-thread
  * partials merged exactly, so results do not depend on the thread count. */
 #include <limits.h>
@@ -50,11 +51,12 @@ static aw_status field_index(aw_ctx *ctx, OGRLayerH lyr, const char *path,
                    key, field, list[0] ? list : "none");
 }
 
-/* Rasterise geometry g (grid CRS) into z->mask over its window. */
 /* Rasterise geometry g (grid CRS) over its whole envelope on the grid's
  * lattice, which may stick out of the region: every pixel of the zone is
  * counted (n_pixels, area_km2) so that the part outside the region counts
- * as not observed; the mask kept is the part inside the grid. */
+ * as not observed; the runs kept are the part inside the grid. While a
+ * zone loads, its whole envelope is held twice (a byte per pixel, in GDAL's
+ * MEM raster and here); only the runs stay. */
 static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
                                 OGRGeometryH g, aw_zone *z)
 {

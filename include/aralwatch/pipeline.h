@@ -60,7 +60,7 @@ aw_status aw_warp_band_f64(aw_ctx *ctx, const aw_band_src *src,
                            const aw_grid *grid, aw_resampling rs, int threads,
                            double **out);
 
-/* One zone on the grid: the pixel window it covers and a mask over it. */
+/* One zone on the grid: the pixel window it covers and its pixels there. */
 typedef struct aw_zone {
     char *id;
     char *name;
@@ -69,7 +69,8 @@ typedef struct aw_zone {
     /* Inside the polygon (pixel centre), row by row over the window: row
      * r's runs are columns runs[2k] to runs[2k+1] - 1 (relative to x0)
      * for k from run_at[r] to run_at[r+1] - 1. Runs, not a mask: a lake's
-     * window can be most of the grid, and memory must not grow with it. */
+     * window can be most of the grid, and what is kept for the whole run
+     * must not grow with it. */
     int32_t *runs;
     size_t *run_at;        /* h + 1 entries */
     double bbox_lonlat[4]; /* lon_min, lat_min, lon_max, lat_max */
