@@ -51,12 +51,51 @@ static aw_status field_index(aw_ctx *ctx, OGRLayerH lyr, const char *path,
                    key, field, list[0] ? list : "none");
 }
 
+/* GDAL's transformer from the grid CRS to the pixels of a zone's envelope
+ * (GDALGenImgProjTransform applies the inverse geotransform so), with the
+ * lines counted from the band's first row. */
+typedef struct band_transform {
+    double inv[6];
+    double row0;
+} band_transform;
+
+#define ZONE_BAND_ROWS 512
+
+static int band_transformer(void *arg, int dst_to_src, int n, double *x,
+                            double *y, double *zc, int *ok)
+{
+    (void)zc;
+    const band_transform *t = arg;
+    for (int i = 0; i < n; i++) {
+        if (dst_to_src) {
+            /* pixel, line of the band -> georeferenced (not used by the
+             * rasteriser; for completeness) */
+            double px = x[i], ln = y[i] + t->row0;
+            double det = t->inv[1] * t->inv[5] - t->inv[2] * t->inv[4];
+            double gx =
+                ((px - t->inv[0]) * t->inv[5] - (ln - t->inv[3]) * t->inv[2]) /
+                det;
+            double gy =
+                ((ln - t->inv[3]) * t->inv[1] - (px - t->inv[0]) * t->inv[4]) /
+                det;
+            x[i] = gx;
+            y[i] = gy;
+        }
+        else {
+            double px = t->inv[0] + x[i] * t->inv[1] + y[i] * t->inv[2];
+            double ln = t->inv[3] + x[i] * t->inv[4] + y[i] * t->inv[5];
+            x[i] = px;
+            y[i] = ln - t->row0;
+        }
+        ok[i] = 1;
+    }
+    return TRUE;
+}
+
 /* Rasterise geometry g (grid CRS) over its whole envelope on the grid's
  * lattice, which may stick out of the region: every pixel of the zone is
  * counted (n_pixels, area_km2) so that the part outside the region counts
- * as not observed; the runs kept are the part inside the grid. While a
- * zone loads, its whole envelope is held twice (a byte per pixel, in GDAL's
- * MEM raster and here); only the runs stay. */
+ * as not observed; the runs kept are the part inside the grid. */
 static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
                                 OGRGeometryH g, aw_zone *z)
 {
@@ -79,95 +118,118 @@ static aw_status rasterise_zone(aw_ctx *ctx, const aw_grid *grid,
                        z->id, fw, fh);
     int fullw = (int)fw, fullh = (int)fh;
     long ox = (long)fx0, oy = (long)fy0;
-    uint8_t *full = aw_calloc2((size_t)fullw * (size_t)fullh, 1);
-    if (!full)
-        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-    GDALDatasetH mds = GDALCreate(GDALGetDriverByName("MEM"), "", fullw, fullh,
-                                  1, GDT_Byte, NULL);
-    if (!mds) {
-        free(full);
-        return aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster");
-    }
-    double gt[6] = {grid->gt[0] + (double)ox * res_x, res_x, 0,
-                    grid->gt[3] - (double)oy * res_y, 0,     -res_y};
-    GDALSetGeoTransform(mds, gt);
-    GDALSetProjection(mds, grid->wkt);
-    int band = 1;
-    double burn = 1;
-    CPLErr err = GDALRasterizeGeometries(mds, 1, &band, 1, &g, NULL, NULL,
-                                         &burn, NULL, NULL, NULL);
-    if (err == CE_None)
-        err = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, fullw,
-                           fullh, full, fullw, fullh, GDT_Byte, 0, 0);
-    GDALClose(mds);
-    if (err != CE_None) {
-        free(full);
-        return aw_fail(ctx, AW_ERR_INPUT, "zone '%s': cannot rasterise: %s",
-                       z->id, aw_gdal_last_error());
-    }
-    for (int r = 0; r < fullh; r++) {
-        int64_t c = 0;
-        for (int x = 0; x < fullw; x++)
-            c += full[(size_t)r * (size_t)fullw + (size_t)x] != 0;
-        z->n_pixels += c;
-        z->area_km2 += (double)c * aw_grid_cell_area(grid, oy + r) * 1e-6;
-    }
     /* The part inside the grid. */
     long cx0 = ox > 0 ? ox : 0, cy0 = oy > 0 ? oy : 0;
     long cx1 = ox + fullw < grid->width ? ox + fullw : grid->width;
     long cy1 = oy + fullh < grid->height ? oy + fullh : grid->height;
-    if (cx1 <= cx0 || cy1 <= cy0) {
-        z->w = z->h = 0;
-        free(full);
-        return AW_OK;
+    int inside = cx1 > cx0 && cy1 > cy0;
+    z->w = z->h = 0;
+    if (inside) {
+        z->x0 = (int)cx0;
+        z->y0 = (int)cy0;
+        z->w = (int)(cx1 - cx0);
+        z->h = (int)(cy1 - cy0);
+        z->run_at = aw_calloc2((size_t)z->h + 1, sizeof *z->run_at);
+        if (!z->run_at)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
-    z->x0 = (int)cx0;
-    z->y0 = (int)cy0;
-    z->w = (int)(cx1 - cx0);
-    z->h = (int)(cy1 - cy0);
-    /* Runs of the part inside the grid: counted, then stored. */
-    size_t nruns = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            z->run_at = aw_calloc2((size_t)z->h + 1, sizeof *z->run_at);
-            z->runs = aw_calloc2(nruns ? 2 * nruns : 1, sizeof *z->runs);
-            if (!z->run_at || !z->runs) {
-                free(z->run_at);
-                free(z->runs);
-                z->run_at = NULL;
-                z->runs = NULL;
-                free(full);
-                return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
-            }
-            nruns = 0;
+    /* The envelope is rasterised a band of rows at a time, so that only a
+     * band is held. The transformer is GDAL's own for the whole
+     * envelope (its inverse geotransform), then shifted by the band's first
+     * row: a whole number, so every pixel centre is decided exactly as in
+     * one pass over the envelope. */
+    double gt[6] = {grid->gt[0] + (double)ox * res_x, res_x, 0,
+                    grid->gt[3] - (double)oy * res_y, 0,     -res_y};
+    band_transform bt;
+    if (!GDALInvGeoTransform(gt, bt.inv)) {
+        free(z->run_at);
+        z->run_at = NULL;
+        z->w = z->h = 0;
+        return aw_fail(ctx, AW_ERR_INPUT, "zone '%s': grid not invertible",
+                       z->id);
+    }
+    int rows = fullh < ZONE_BAND_ROWS ? fullh : ZONE_BAND_ROWS;
+    uint8_t *buf = aw_malloc2((size_t)fullw * (size_t)rows, 1);
+    size_t nruns = 0, cap = 0;
+    aw_status st = buf ? AW_OK : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    for (int r0 = 0; r0 < fullh && st == AW_OK; r0 += rows) {
+        int nb = r0 + rows <= fullh ? rows : fullh - r0;
+        bt.row0 = r0;
+        GDALDatasetH mds = GDALCreate(GDALGetDriverByName("MEM"), "", fullw, nb,
+                                      1, GDT_Byte, NULL);
+        if (!mds) {
+            st = aw_fail(ctx, AW_ERR_NOMEM, "cannot create in-memory raster");
+            break;
         }
-        for (int r = 0; r < z->h; r++) {
-            const uint8_t *row = full + (size_t)(cy0 - oy + r) * (size_t)fullw +
-                                 (size_t)(cx0 - ox);
-            if (pass == 1)
-                z->run_at[r] = nruns;
+        int band = 1;
+        double burn = 1;
+        CPLErr err =
+            GDALRasterizeGeometries(mds, 1, &band, 1, &g, band_transformer, &bt,
+                                    &burn, NULL, NULL, NULL);
+        if (err == CE_None)
+            err = GDALRasterIO(GDALGetRasterBand(mds, 1), GF_Read, 0, 0, fullw,
+                               nb, buf, fullw, nb, GDT_Byte, 0, 0);
+        GDALClose(mds);
+        if (err != CE_None) {
+            st = aw_fail(ctx, AW_ERR_INPUT, "zone '%s': cannot rasterise: %s",
+                         z->id, aw_gdal_last_error());
+            break;
+        }
+        for (int r = 0; r < nb && st == AW_OK; r++) {
+            const uint8_t *row = buf + (size_t)r * (size_t)fullw;
+            long gy = oy + r0 + r;
+            int64_t c = 0;
+            for (int x = 0; x < fullw; x++)
+                c += row[x] != 0;
+            z->n_pixels += c;
+            z->area_km2 += (double)c * aw_grid_cell_area(grid, gy) * 1e-6;
+            if (!inside || gy < cy0 || gy >= cy1)
+                continue;
+            int zr = (int)(gy - cy0);
+            z->run_at[zr] = nruns;
+            const uint8_t *in = row + (cx0 - ox);
             for (int x = 0; x < z->w;) {
-                if (!row[x]) {
+                if (!in[x]) {
                     x++;
                     continue;
                 }
                 int end = x;
-                while (end < z->w && row[end])
+                while (end < z->w && in[end])
                     end++;
-                if (pass == 1) {
-                    z->runs[2 * nruns] = x;
-                    z->runs[2 * nruns + 1] = end;
-                    z->n_in_grid += end - x;
+                if (nruns == cap) {
+                    size_t nc = cap ? 2 * cap : 64;
+                    int32_t *nr = realloc(z->runs, 2 * nc * sizeof *nr);
+                    if (!nr) {
+                        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    z->runs = nr;
+                    cap = nc;
                 }
+                z->runs[2 * nruns] = x;
+                z->runs[2 * nruns + 1] = end;
+                z->n_in_grid += end - x;
                 nruns++;
                 x = end;
             }
         }
-        if (pass == 1)
-            z->run_at[z->h] = nruns;
     }
-    free(full);
-    return AW_OK;
+    free(buf);
+    if (st == AW_OK && inside) {
+        z->run_at[z->h] = nruns;
+        if (!z->runs)
+            z->runs = calloc(1, 2 * sizeof *z->runs);
+        if (!z->runs)
+            st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    }
+    if (st != AW_OK) {
+        free(z->runs);
+        free(z->run_at);
+        z->runs = NULL;
+        z->run_at = NULL;
+        z->w = z->h = 0;
+    }
+    return st;
 }
 
 aw_status aw_zones_load(aw_ctx *ctx, const aw_config *cfg, const aw_grid *grid,
