@@ -1413,23 +1413,14 @@ static aw_status shared_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
                         ((size_t)(y - row0) * (size_t)w->width + (size_t)c0) *
                             w->px,
                     (size_t)nc * w->px);
-            size_t len = trow * (size_t)(end - r), done = 0;
-            off_t at =
-                (off_t)(w->offs[(size_t)ty * (size_t)w->ntx + (size_t)tx] +
-                        (unsigned long long)(r - ty * w->by) * trow);
-            while (done < len) {
-                ssize_t k =
-                    pwrite(w->fd, buf + done, len - done, at + (off_t)done);
-                if (k < 0 && errno == EINTR)
-                    continue;
-                if (k <= 0) {
-                    char note[256];
-                    st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s",
-                                 w->tmp, strerror(k < 0 ? errno : ENOSPC),
-                                 aw_disk_full_note(w->tmp, note, sizeof note));
-                    break;
-                }
-                done += (size_t)k;
+            size_t len = trow * (size_t)(end - r);
+            uint64_t at = w->offs[(size_t)ty * (size_t)w->ntx + (size_t)tx] +
+                          (uint64_t)(r - ty * w->by) * trow;
+            if (aw_pwrite_full(w->fd, buf, len, at) != 0) {
+                char note[256];
+                st = aw_fail(ctx, AW_ERR_IO, "%s: cannot write: %s%s", w->tmp,
+                             strerror(errno),
+                             aw_disk_full_note(w->tmp, note, sizeof note));
             }
         }
         r = end;

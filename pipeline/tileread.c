@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <libdeflate.h>
 #include <tiffio.h>
+#include "aralwatch/util.h"
 #include "tileread.h"
 #include "tilewrite.h" /* aw_tiff_no_warning */
 
@@ -255,22 +256,6 @@ typedef struct {
     uint8_t *tmp; /* one row of a float tile (predictor 3) */
 } scratch;
 
-static int full_pread(int fd, void *buf, size_t n, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t got = pread(fd, p, n, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return -1;
-        p += got;
-        n -= (size_t)got;
-        off += (uint64_t)got;
-    }
-    return 0;
-}
-
 /* libtiff's predictors undone on one row of n samples, in place. */
 static void acc_u8(uint8_t *p, size_t n)
 {
@@ -327,7 +312,7 @@ static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
         return 1;
     }
     if (!r->deflate) {
-        if (cnt < need || full_pread(r->fd, dst, need, off) != 0) {
+        if (cnt < need || aw_pread_full(r->fd, dst, need, off) != 0) {
             snprintf(why, whylen, "tile %zu: short or failed read", idx);
             return 1;
         }
@@ -342,7 +327,7 @@ static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
             s->z = z;
             s->zcap = (size_t)cnt;
         }
-        if (full_pread(r->fd, s->z, (size_t)cnt, off) != 0) {
+        if (aw_pread_full(r->fd, s->z, (size_t)cnt, off) != 0) {
             snprintf(why, whylen, "tile %zu: short or failed read", idx);
             return 1;
         }

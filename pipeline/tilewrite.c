@@ -307,44 +307,6 @@ static aw_status write_error(aw_ctx *ctx, aw_tilewriter *t, const char *file,
                    aw_disk_full_note(file, note, sizeof note));
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t at)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t k = pwrite(fd, p, len, at);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = ENOSPC;
-            return -1;
-        }
-        p += k;
-        len -= (size_t)k;
-        at += k;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t len, off_t at)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t k = pread(fd, p, len, at);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += k;
-        len -= (size_t)k;
-        at += k;
-    }
-    return 0;
-}
-
 /* Predict, compress and write (or spool) level l's buffered row of tiles
  * (`n` rows). */
 static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
@@ -418,7 +380,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
         if (t->cog) {
             v->zoff[k] = t->spool_end;
             v->zlen[k] = (uint32_t)zlen[tx];
-            if (pwrite_all(t->spool, z[tx], zlen[tx], (off_t)t->spool_end) != 0)
+            if (aw_pwrite_full(t->spool, z[tx], zlen[tx], t->spool_end) != 0)
                 st = write_error(ctx, t, t->spool_path, "tiles", errno);
             t->spool_end += zlen[tx];
         }
@@ -716,16 +678,16 @@ static aw_status lay_out(aw_ctx *ctx, aw_tilewriter *t)
                 (unsigned char)(n32 >> 16), (unsigned char)(n32 >> 24)};
             t->err[0] = '\0';
             errno = 0;
-            if (pread_all(t->spool, buf, len, (off_t)v->zoff[k]) != 0) {
+            if (aw_pread_full(t->spool, buf, len, v->zoff[k]) != 0) {
                 st = aw_fail(ctx, AW_ERR_IO, "%s: cannot read: %s",
                              t->spool_path, strerror(errno));
                 break;
             }
             memcpy(buf + len, buf + len - 4, 4); /* the trailer */
-            if (pwrite_all(fd, lead, 4, (off_t)eof) != 0 ||
+            if (aw_pwrite_full(fd, lead, 4, eof) != 0 ||
                 TIFFWriteRawTile(t->tif, (uint32_t)k, buf, (tmsize_t)len) !=
                     (tmsize_t)len ||
-                pwrite_all(fd, buf + len, 4, (off_t)(eof + 4 + len)) != 0) {
+                aw_pwrite_full(fd, buf + len, 4, eof + 4 + len) != 0) {
                 st = write_error(ctx, t, t->path, "tiles", errno);
                 break;
             }

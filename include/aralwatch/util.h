@@ -4,6 +4,7 @@
 #define ARALWATCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "aralwatch/ctx.h"
 
 /* calloc(n, size) that returns NULL when n * size overflows
@@ -52,6 +53,12 @@ aw_status aw_commit_file(aw_ctx *ctx, const char *tmp, const char *path);
 /* fsync a file or folder by path (best effort: errors are ignored, as some
  * filesystems refuse fsync on folders). */
 void aw_fsync_path(const char *path);
+
+/* pread / pwrite of exactly n bytes at offset off, retried on EINTR and
+ * short counts. 0, or -1 with errno set (EIO: the file ended first;
+ * ENOSPC: nothing could be written). */
+int aw_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int aw_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 
 /* " (No space left on device: N KiB free ...)" when the file system of
  * path's folder has less than 1 MiB free, else "": for write errors whose

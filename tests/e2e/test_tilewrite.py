@@ -35,8 +35,9 @@ SAMPLE = os.path.join(SRC, "configs", "sample.yaml")
 DATE = "1988-08-14"
 
 
-def config(tmp, outputs):
-    """The sample config with absolute paths and the given outputs."""
+def config(tmp, outputs, bbox=None):
+    """The sample config with absolute paths and the given outputs (and
+    a bbox region in the grid's CRS instead of the AOI)."""
     with open(SAMPLE) as f:
         cfg = yaml.safe_load(f)
     base = os.path.dirname(SAMPLE)
@@ -44,12 +45,17 @@ def config(tmp, outputs):
     def absolute(p):
         return os.path.normpath(os.path.join(base, p))
     cfg["region"]["aoi"] = absolute(cfg["region"]["aoi"])
+    if bbox:
+        del cfg["region"]["aoi"]
+        cfg["region"]["bbox"] = list(bbox)
+        cfg["region"]["bbox_crs"] = "EPSG:32622"
     for s in cfg["scenes"]:
         s["path"] = absolute(s["path"])
     cfg["zones"]["file"] = absolute(cfg["zones"]["file"])
     cfg["outputs"] = dict(outputs)
-    path = os.path.join(tmp, "cfg-%s-%d.yaml" % (outputs["encoding"],
-                                                 outputs["blocksize"]))
+    path = os.path.join(tmp, "cfg-%s-%d%s.yaml" % (outputs["encoding"],
+                                                   outputs["blocksize"],
+                                                   "-bbox" if bbox else ""))
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
     return path
@@ -68,7 +74,7 @@ class TileWriter(awtest.TempDirTest):
         super().setUp()
         self.logs = {}
 
-    def produce(self, outputs, gdal_encode, rows=None):
+    def produce(self, outputs, gdal_encode, rows=None, bbox=None):
         out = os.path.join(self.tmp, "gdal" if gdal_encode else "own",
                            str(outputs["blocksize"]))
         env = dict(os.environ)
@@ -78,7 +84,7 @@ class TileWriter(awtest.TempDirTest):
             env["AW_GDAL_ENCODE"] = "1"
         if rows:
             env["AW_STRIP_ROWS"] = str(rows)
-        rc, _, err = run(["run", "--config", config(self.tmp, outputs),
+        rc, _, err = run(["run", "--config", config(self.tmp, outputs, bbox),
                           "--out", out, "--threads", "2", "--verbose"],
                          env=env)
         self.assertIn(rc, (0, 10), err)
@@ -206,6 +212,45 @@ class TileWriter(awtest.TempDirTest):
         self.check({"encoding": "int16", "compress": "deflate", "cog": True,
                     "blocksize": 128},
                    {"Int16": "2", "Byte": "2"})
+
+    def check_gdal_made(self, outputs, bbox=None, levels=None):
+        """COGs the own encoder must leave to GDAL: no raster says it was
+        encoded by aralwatch, and each is GDAL's (AW_GDAL_ENCODE=1) at
+        every level, and a valid COG."""
+        own = self.produce(outputs, False, bbox=bbox)
+        ref = self.produce(outputs, True, bbox=bbox)
+        names = sorted(n for n in os.listdir(ref) if n.endswith(".tif"))
+        self.assertGreaterEqual(len(names), 10)
+        for n in names:
+            a, b = gdal.Open(os.path.join(own, n)), gdal.Open(os.path.join(ref, n))
+            ba, bb = a.GetRasterBand(1), b.GetRasterBand(1)
+            if levels is not None:
+                self.assertEqual(ba.GetOverviewCount(), levels, n)
+            self.assertEqual(ba.GetOverviewCount(), bb.GetOverviewCount(), n)
+            for k in range(-1, ba.GetOverviewCount()):
+                x = (ba if k < 0 else ba.GetOverview(k)).ReadAsArray()
+                y = (bb if k < 0 else bb.GetOverview(k)).ReadAsArray()
+                self.assertTrue(np.array_equal(x, y, equal_nan=True), (n, k))
+            self.assertEqual(awtest.cog_errors(os.path.join(own, n)), [], n)
+        self.assertNotIn("tiles compressed by", self.logs[own])
+        return own
+
+    def test_cog_with_blocks_under_128_is_gdals(self):
+        # The COG driver's minimum block size.
+        self.check_gdal_made({"encoding": "float32", "compress": "deflate",
+                              "cog": True, "blocksize": 64})
+
+    def test_cog_of_a_grid_two_pixels_wide_is_gdals(self):
+        # 2 x 301 pixels, blocks of 128: overviews of 1 x 151 and 1 x 76.
+        # GDAL makes the second from the full resolution, not by
+        # cascading; the own encoder would cascade.
+        x0, y1 = 619515.0 + 30 * 100, -410355.0
+        own = self.check_gdal_made(
+            {"encoding": "float32", "compress": "deflate", "cog": True,
+             "blocksize": 128},
+            bbox=(x0, y1 - 30 * 301, x0 + 60, y1), levels=2)
+        ds = gdal.Open(os.path.join(own, "ndwi.tif"))
+        self.assertEqual((ds.RasterXSize, ds.RasterYSize), (2, 301))
 
     def test_a_full_disk_fails_a_cog_date_with_the_file_named(self):
         disk = self.small_disk("700k")
