@@ -3,13 +3,24 @@
  * Through GDAL, a window of a DEFLATE GeoTIFF costs a block-cache lookup,
  * a copy and a type conversion per block on top of the decompression,
  * and GDAL's decoding threads only help within one RasterIO call: on the
- * bench scene GDAL decodes 125 MB/s per core where libdeflate alone does
+ * bench scene GDAL decodes 125 MB/s per core where an inflater alone does
  * several times that. Here libtiff reads the file's layout (sizes, tile
- * offsets and byte counts), each thread preads and inflates whole tiles
- * with libdeflate, undoes libtiff's predictor (tif_predict.c: horAcc8,
+ * offsets and byte counts), each thread preads and inflates tiles with
+ * ISA-L (igzip), undoes libtiff's predictor (tif_predict.c: horAcc8,
  * horAcc16, fpAcc) and converts its part of the window straight into the
- * caller's float pixels. The row of tiles a window ends inside stays
- * decoded, as strips are usually shorter than input tiles.
+ * caller's float pixels.
+ *
+ * Strips are usually much shorter than input tiles (67 rows of a 10980
+ * pixel wide grid against Sentinel-2's 1024-row tiles), and the next
+ * strip needs the rest of the tiles a window ends inside. Those tiles are
+ * not kept decoded (a row of 1024-row tiles across 10980 pixels is 22 MB
+ * a band, and it grows with the width): their inflate streams are kept,
+ * suspended where the window ended (85 KB each, about what 40 rows of
+ * one tile take), and the next window inflates on from there. ISA-L's
+ * inflater keeps its history in its state, so a stream resumes with any
+ * output buffer and input read again from the first byte it has not
+ * consumed; it inflates in pieces as fast as libdeflate does whole tiles
+ * (550 MB/s on the bench's uint16 tiles, where zlib does 210).
  *
  * Anything unusual (another compression, byte-swapped files, several
  * samples per pixel interleaved, a sparse or corrupt tile, a short read)
@@ -28,20 +39,36 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libdeflate.h>
+#include <isa-l/igzip_lib.h>
 #include <tiffio.h>
 #include "aralwatch/util.h"
 #include "tileread.h"
 #include "tilewrite.h" /* aw_tiff_no_warning */
 
+/* A tile's inflate stream, suspended between windows, with the last
+ * rows it gave (predictor undone) for a window that starts above where
+ * the stream is. */
 typedef struct {
-    int tr;       /* the row of tiles held; -1: none */
-    int tc0, tc1; /* its columns of tiles */
-    uint8_t *raw; /* (tc1 - tc0 + 1) tiles of tw x th samples */
-    size_t cap;   /* bytes allocated */
+    struct inflate_state st;
+    uint64_t used; /* compressed bytes consumed */
+    int row;       /* the next row it gives; 0: not started */
+    uint8_t *tail; /* rows row - tail_have .. row - 1 */
+    int tail_cap, tail_have;
+} tr_stream;
+
+typedef struct {
+    int tr;        /* the row of tiles the streams are in; -1: none */
+    tr_stream **s; /* one slot per column of tiles */
+    size_t held;   /* bytes of its streams and their tails */
+    /* Rows the next window goes back over (the pipeline's strips overlap
+     * by their halo): learnt from the windows that did, at most
+     * TR_MAX_BACK; each stream keeps that many rows. */
+    int back;
 } tr_cache;
 
-/* Bytes held by every reader's kept rows, and the most they may hold
+#define TR_MAX_BACK 64
+
+/* Bytes held by every reader's kept streams, and the most they may hold
  * (aw_tileread_set_budget): atomics, as readers of different files work
  * on different threads. */
 static size_t held_total;
@@ -66,6 +93,7 @@ struct aw_tileread {
     uint64_t *off, *cnt;
     uint64_t size;   /* of the file, bytes */
     tr_cache *cache; /* one per plane */
+    size_t restarts; /* kept streams started again from the top */
 };
 
 /* Tiles (or strips) bigger than this are left to GDAL: each thread would
@@ -209,6 +237,11 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     }
     for (int p = 0; p < r->planes; p++)
         r->cache[p].tr = -1;
+    for (int p = 0; p < r->planes && r->deflate; p++) {
+        r->cache[p].s = calloc((size_t)r->ntx, sizeof *r->cache[p].s);
+        if (!r->cache[p].s)
+            NOT("out of memory");
+    }
     TIFFClose(tif);
     tif = NULL;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -224,10 +257,36 @@ fail:
     return NULL;
 }
 
+size_t aw_tileread_restarts(const aw_tileread *r)
+{
+    return __atomic_load_n(&r->restarts, __ATOMIC_RELAXED);
+}
+
 size_t aw_tileread_held_max(const aw_tileread *r)
 {
-    return (size_t)r->planes * (size_t)r->ntx * (size_t)r->tw * (size_t)r->th *
-           r->bps;
+    size_t tail = (size_t)TR_MAX_BACK * (size_t)r->tw * r->bps;
+    return r->deflate
+               ? (size_t)r->planes * (size_t)r->ntx * (sizeof(tr_stream) + tail)
+               : 0;
+}
+
+static void free_stream(tr_stream *st)
+{
+    if (st)
+        free(st->tail);
+    free(st);
+}
+
+/* Every stream of c freed. */
+static void drop_streams(const aw_tileread *r, tr_cache *c)
+{
+    for (int k = 0; c->s && k < r->ntx; k++) {
+        free_stream(c->s[k]);
+        c->s[k] = NULL;
+    }
+    __atomic_sub_fetch(&held_total, c->held, __ATOMIC_RELAXED);
+    c->held = 0;
+    c->tr = -1;
 }
 
 void aw_tileread_close(aw_tileread *r)
@@ -238,8 +297,8 @@ void aw_tileread_close(aw_tileread *r)
         close(r->fd);
     if (r->cache)
         for (int p = 0; p < r->planes; p++) {
-            free(r->cache[p].raw);
-            __atomic_sub_fetch(&held_total, r->cache[p].cap, __ATOMIC_RELAXED);
+            drop_streams(r, &r->cache[p]);
+            free(r->cache[p].s);
         }
     free(r->cache);
     free(r->off);
@@ -249,9 +308,9 @@ void aw_tileread_close(aw_tileread *r)
 
 /* Per-thread scratch. */
 typedef struct {
-    struct libdeflate_decompressor *d;
-    uint8_t *tile; /* one decoded tile */
-    uint8_t *z;    /* its compressed bytes */
+    tr_stream *own; /* the stream of a tile no window comes back to */
+    uint8_t *tile;  /* the window's rows of one tile */
+    uint8_t *z;     /* compressed bytes */
     size_t zcap;
     uint8_t *tmp; /* one row of a float tile (predictor 3) */
 } scratch;
@@ -286,19 +345,85 @@ static void acc_f32(uint8_t *p, size_t n, uint8_t *tmp)
 #endif
 }
 
-/* Decode tile (tr, tc) of `plane` into dst: rows x tw samples. 0 or 1
- * (why filled). */
-static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
-                       uint8_t *dst, scratch *s, char *why, size_t whylen)
+/* Rows in tile row tr (the last strip of a stripped file is short). */
+static int tile_rows(const aw_tileread *r, int tr)
+{
+    if (!r->tiled && (tr + 1) * r->th > r->height)
+        return r->height - tr * r->th;
+    return r->th;
+}
+
+/* `n` bytes of output from stream st into dst, reading its input from
+ * the file (`want`: about how many compressed bytes that takes). 0, or 1
+ * with why filled. */
+static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
+                        uint64_t cnt, uint8_t *dst, size_t n, size_t want,
+                        scratch *s, size_t idx, char *why, size_t whylen)
+{
+    st->st.next_out = dst;
+    st->st.avail_out = (uint32_t)n;
+    /* Input left from an earlier call was in another thread's buffer:
+     * read again from the first byte not consumed. */
+    st->st.avail_in = 0;
+    while (st->st.avail_out > 0) {
+        if (st->st.avail_in == 0 && st->used < cnt) {
+            uint64_t left = cnt - st->used;
+            size_t len = want + 4096 < left ? want + 4096 : (size_t)left;
+            if (len > s->zcap) {
+                uint8_t *z = realloc(s->z, len);
+                if (!z) {
+                    snprintf(why, whylen, "out of memory");
+                    return -1;
+                }
+                s->z = z;
+                s->zcap = len;
+            }
+            if (aw_pread_full(r->fd, s->z, len, off + st->used) != 0) {
+                snprintf(why, whylen, "tile %zu: short or failed read", idx);
+                return 1;
+            }
+            st->st.next_in = s->z;
+            st->st.avail_in = (uint32_t)len;
+            want = len; /* if more is needed, as much again */
+        }
+        /* The inflater may hold output it has not given yet: it is
+         * called even with no input left. */
+        uint32_t in0 = st->st.avail_in, out0 = st->st.avail_out;
+        int rc = isal_inflate(&st->st);
+        st->used += in0 - st->st.avail_in;
+        if (rc < 0 || rc == ISAL_NEED_DICT) {
+            snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
+                     idx);
+            return 1;
+        }
+        if (st->st.avail_out > 0 &&
+            (st->st.block_state == ISAL_BLOCK_FINISH ||
+             (in0 == st->st.avail_in && out0 == st->st.avail_out))) {
+            snprintf(why, whylen, "tile %zu: DEFLATE stream ends early", idx);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Rows ya..yb-1 of tile (tr, tc) of `plane` into s->tile, predictor
+ * undone. st: the tile's stream (at row 0 or further; NULL when the tile
+ * is not compressed); a stream kept for the next window (tail >= 0)
+ * keeps the last `tail` rows it gave, or *back rows if more. *back: how
+ * many rows above the stream's row the window started, when it had to
+ * start again from the top for them. 0, 1 (why filled) or -1. */
+static int decode_rows(const aw_tileread *r, tr_cache *c, int plane, int tr,
+                       int tc, int ya, int yb, tr_stream *st, int tail,
+                       int *back, scratch *s, char *why, size_t whylen)
 {
     size_t idx =
         ((size_t)plane * (size_t)r->nty + (size_t)tr) * (size_t)r->ntx +
         (size_t)tc;
-    int rows = r->th;
-    if (!r->tiled && (tr + 1) * r->th > r->height)
-        rows = r->height - tr * r->th; /* the last strip is short */
-    size_t need = (size_t)rows * (size_t)r->tw * r->bps;
+    int rows = tile_rows(r, tr);
+    size_t rowb = (size_t)r->tw * r->bps;
+    size_t need = (size_t)rows * rowb;
     uint64_t off = r->off[idx], cnt = r->cnt[idx];
+    *back = 0;
     if (off == 0 || cnt == 0) {
         snprintf(why, whylen, "tile %zu is missing (sparse file)", idx);
         return 1;
@@ -311,44 +436,78 @@ static int decode_tile(const aw_tileread *r, int plane, int tr, int tc,
                  idx, (unsigned long long)cnt, (unsigned long long)off);
         return 1;
     }
+    int from = ya; /* the first row inflated (the ones above: the tail) */
     if (!r->deflate) {
-        if (cnt < need || aw_pread_full(r->fd, dst, need, off) != 0) {
+        if (cnt < need ||
+            aw_pread_full(r->fd, s->tile, (size_t)(yb - ya) * rowb,
+                          off + (uint64_t)ya * rowb) != 0) {
             snprintf(why, whylen, "tile %zu: short or failed read", idx);
             return 1;
         }
     }
     else {
-        if (cnt > s->zcap) {
-            uint8_t *z = realloc(s->z, (size_t)cnt);
-            if (!z) {
-                snprintf(why, whylen, "out of memory");
-                return -1;
-            }
-            s->z = z;
-            s->zcap = (size_t)cnt;
+        if (st->row > ya && st->row - ya <= st->tail_have && yb >= st->row) {
+            /* The window starts in the rows the stream kept. */
+            memcpy(s->tile,
+                   st->tail + (size_t)(st->tail_have - (st->row - ya)) * rowb,
+                   (size_t)(st->row - ya) * rowb);
+            from = st->row;
         }
-        if (aw_pread_full(r->fd, s->z, (size_t)cnt, off) != 0) {
-            snprintf(why, whylen, "tile %zu: short or failed read", idx);
-            return 1;
+        else if (st->row > ya || st->row <= 0) {
+            /* Not started, or past the window's first row: from the top. */
+            if (st->row > ya)
+                *back = st->row - ya;
+            isal_inflate_init(&st->st);
+            st->st.crc_flag = ISAL_ZLIB;
+            st->used = 0;
+            st->row = 0;
+            st->tail_have = 0;
         }
-        if (libdeflate_zlib_decompress(s->d, s->z, (size_t)cnt, dst, need,
-                                       NULL) != LIBDEFLATE_SUCCESS) {
-            snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
-                     idx);
-            return 1;
+        /* About the compressed bytes the rows take. */
+        size_t want = (size_t)((double)cnt * (yb - st->row) / rows);
+        int rc = 0;
+        if (st->row < from) /* rows above the window: skipped */
+            rc = inflate_into(r, st, off, cnt, s->tile,
+                              (size_t)(from - st->row) * rowb, want, s, idx,
+                              why, whylen);
+        if (rc == 0 && from < yb)
+            rc = inflate_into(
+                r, st, off, cnt, s->tile + (size_t)(from - ya) * rowb,
+                (size_t)(yb - from) * rowb, want, s, idx, why, whylen);
+        st->row = rc == 0 ? yb : -1;
+        st->tail_have = 0;
+        if (rc != 0)
+            return rc;
+    }
+    if (r->pred != 1) {
+        size_t tw = (size_t)r->tw;
+        for (int y = from - ya; y < yb - ya; y++) {
+            uint8_t *row = s->tile + (size_t)y * rowb;
+            if (r->pred == 3)
+                acc_f32(row, tw, s->tmp);
+            else if (r->bps == 2)
+                acc_u16((uint16_t *)(void *)row, tw);
+            else
+                acc_u8(row, tw);
         }
     }
-    if (r->pred == 1)
-        return 0;
-    size_t tw = (size_t)r->tw;
-    for (int y = 0; y < rows; y++) {
-        uint8_t *row = dst + (size_t)y * tw * r->bps;
-        if (r->pred == 3)
-            acc_f32(row, tw, s->tmp);
-        else if (r->bps == 2)
-            acc_u16((uint16_t *)(void *)row, tw);
-        else
-            acc_u8(row, tw);
+    if (tail >= 0 && *back > tail && *back <= TR_MAX_BACK)
+        tail = *back; /* the next window likely goes back as far */
+    if (st && tail > 0) {
+        if (st->tail_cap < tail) {
+            uint8_t *t = realloc(st->tail, (size_t)tail * rowb);
+            if (!t)
+                return 0; /* no tail: the next window starts again */
+            size_t more = (size_t)(tail - st->tail_cap) * rowb;
+            __atomic_add_fetch(&c->held, more, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&held_total, more, __ATOMIC_RELAXED);
+            st->tail = t;
+            st->tail_cap = tail;
+        }
+        int n = yb - ya < tail ? yb - ya : tail;
+        memcpy(st->tail, s->tile + (size_t)(yb - ya - n) * rowb,
+               (size_t)n * rowb);
+        st->tail_have = n;
     }
     return 0;
 }
@@ -400,20 +559,20 @@ static void convert(aw_tr_type type, const void *src, void *dst, size_t n,
     }
 }
 
-/* The part of the window in tile (tr, tc), whose samples are at `tile`. */
-static void convert_tile(const aw_tileread *r, int tr, int tc,
-                         const uint8_t *tile, int x0, int y0, int w, int h,
+/* The part of the window in tile (tr, tc): image rows ya..yb-1, whose
+ * samples are at `rows`. */
+static void convert_rows(const aw_tileread *r, int tc, const uint8_t *rows,
+                         int ya, int yb, int x0, int y0, int w,
                          const aw_tr_conv *conv, void *out, size_t stride)
 {
-    int tx0 = tc * r->tw, ty0 = tr * r->th;
-    int xa = x0 > tx0 ? x0 : tx0, ya = y0 > ty0 ? y0 : ty0;
+    int tx0 = tc * r->tw;
+    int xa = x0 > tx0 ? x0 : tx0;
     int xb = x0 + w < tx0 + r->tw ? x0 + w : tx0 + r->tw;
-    int yb = y0 + h < ty0 + r->th ? y0 + h : ty0 + r->th;
     size_t osz = conv->f64 ? sizeof(double) : sizeof(float);
     for (int y = ya; y < yb; y++) {
         const uint8_t *s =
-            tile +
-            ((size_t)(y - ty0) * (size_t)r->tw + (size_t)(xa - tx0)) * r->bps;
+            rows +
+            ((size_t)(y - ya) * (size_t)r->tw + (size_t)(xa - tx0)) * r->bps;
         uint8_t *d = (uint8_t *)out +
                      ((size_t)(y - y0) * stride + (size_t)(xa - x0)) * osz;
         convert(r->type, s, d, (size_t)(xb - xa), conv);
@@ -435,54 +594,65 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
     tr_cache *c = &r->cache[plane];
     int tr0 = y0 / r->th, tr1 = (y0 + h - 1) / r->th;
     int tc0 = x0 / r->tw, tc1 = (x0 + w - 1) / r->tw, ncol = tc1 - tc0 + 1;
-    size_t tile_bytes = (size_t)r->tw * (size_t)r->th * r->bps;
-    int cached = c->tr >= tr0 && c->tr <= tr1 && c->tc0 == tc0 && c->tc1 == tc1;
-    /* The row of tiles the window ends inside is kept for the next one. */
-    int row_end = (tr1 + 1) * r->th < r->height ? (tr1 + 1) * r->th : r->height;
-    int keep = y0 + h < row_end && !(cached && c->tr == tr1) ? tr1 : -1;
-    int nth = threads > 0 ? threads : omp_get_max_threads();
-    if (omp_in_parallel() || nth < 1)
-        nth = 1;
-    /* First what is held (a new row kept may take its place). */
-    int ct = cached ? c->tr : -1;
-    if (cached) {
-#pragma omp parallel for schedule(static) num_threads(nth)
-        for (int k = 0; k < ncol; k++)
-            convert_tile(r, ct, tc0 + k, c->raw + (size_t)k * tile_bytes, x0,
-                         y0, w, h, conv, out, stride);
+    /* Streams of another row of tiles than the window's first are of no
+     * more use (windows come down the image). */
+    if (r->deflate && c->tr >= 0 && c->tr != tr0)
+        drop_streams(r, c);
+    /* The streams of the row of tiles the window ends inside are kept
+     * for the next window: the ones it has, and new ones within the
+     * budget (else the next window inflates those tiles from the top). */
+    int row_end = tr1 * r->th + tile_rows(r, tr1);
+    int keep = r->deflate && y0 + h < row_end ? tr1 : -1;
+    /* A window from one row of tiles into the next finishes the first
+     * row's streams and starts the next row's. */
+    tr_stream **prev = NULL;
+    size_t prev_n = 0;
+    if (keep >= 0 && c->tr >= 0 && c->tr != keep) {
+        tr_stream **fresh_slots = calloc((size_t)r->ntx, sizeof *c->s);
+        if (!fresh_slots) {
+            drop_streams(r, c);
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        prev = c->s;
+        prev_n = c->held;
+        c->s = fresh_slots;
+        c->held = 0;
+        c->tr = -1;
     }
-    size_t need = (size_t)ncol * tile_bytes;
-    if (keep >= 0 && need > c->cap) {
-        /* Within the budget, or not kept (the next window decodes these
-         * tiles again). */
-        size_t extra = need - c->cap;
+    if (keep >= 0) {
+        size_t fresh = 0;
+        for (int k = tc0; k <= tc1; k++)
+            fresh += c->s[k] == NULL;
+        size_t extra = fresh * sizeof(tr_stream);
         if (__atomic_add_fetch(&held_total, extra, __ATOMIC_RELAXED) >
             __atomic_load_n(&held_budget, __ATOMIC_RELAXED)) {
             __atomic_sub_fetch(&held_total, extra, __ATOMIC_RELAXED);
             keep = -1;
         }
         else {
-            free(c->raw);
-            c->raw = malloc(need);
-            if (!c->raw) {
-                __atomic_sub_fetch(&held_total, need, __ATOMIC_RELAXED);
-                c->cap = 0;
-                c->tr = -1;
-                snprintf(why, whylen, "out of memory");
-                return -1;
-            }
-            c->cap = need;
+            c->held += extra;
+            c->tr = keep;
+            for (int k = tc0; k <= tc1; k++)
+                if (!c->s[k] && !(c->s[k] = calloc(1, sizeof(tr_stream)))) {
+                    drop_streams(r, c);
+                    snprintf(why, whylen, "out of memory");
+                    return -1;
+                }
         }
     }
-    if (keep >= 0)
-        c->tr = -1; /* until the row is in */
+    int tail = c->back;
+    int nth = threads > 0 ? threads : omp_get_max_threads();
+    if (omp_in_parallel() || nth < 1)
+        nth = 1;
+    size_t tile_bytes = (size_t)r->tw * (size_t)r->th * r->bps;
     int njobs = (tr1 - tr0 + 1) * ncol, failed = 0;
     char msg[200] = "";
 #pragma omp parallel num_threads(nth)
     {
-        scratch s = {libdeflate_alloc_decompressor(), malloc(tile_bytes), NULL,
-                     0, malloc((size_t)r->tw * 4)};
-        if (!s.d || !s.tile || !s.tmp) {
+        scratch s = {r->deflate ? calloc(1, sizeof *s.own) : NULL,
+                     malloc(tile_bytes), NULL, 0, malloc((size_t)r->tw * 4)};
+        if ((r->deflate && !s.own) || !s.tile || !s.tmp) {
 #pragma omp atomic write
             failed = -1;
         }
@@ -491,12 +661,34 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
             int tr = tr0 + j / ncol, tc = tc0 + j % ncol, stop;
 #pragma omp atomic read
             stop = failed;
-            if (stop || tr == ct)
+            if (stop)
                 continue;
-            uint8_t *dst =
-                tr == keep ? c->raw + (size_t)(tc - tc0) * tile_bytes : s.tile;
+            int ty0 = tr * r->th, rows = tile_rows(r, tr);
+            int ya = y0 > ty0 ? y0 : ty0;
+            int yb = y0 + h < ty0 + rows ? y0 + h : ty0 + rows;
+            /* The tile's kept stream, or one for this window only. */
+            tr_stream *st = NULL;
+            if (r->deflate) {
+                st = prev && tr == tr0 && prev[tc] ? prev[tc]
+                     : c->tr == tr && c->s[tc]     ? c->s[tc]
+                                                   : s.own;
+                if (st == s.own)
+                    st->row = 0;
+            }
             char e[200];
-            int rc = decode_tile(r, plane, tr, tc, dst, &s, e, sizeof e);
+            int back = 0;
+            int rc = decode_rows(r, c, plane, tr, tc, ya - ty0, yb - ty0, st,
+                                 st && st != s.own && tr == keep ? tail : -1,
+                                 &back, &s, e, sizeof e);
+            if (back > 0)
+                __atomic_add_fetch(&r->restarts, 1, __ATOMIC_RELAXED);
+            if (back > 0 && back <= TR_MAX_BACK) {
+                int cur = __atomic_load_n(&c->back, __ATOMIC_RELAXED);
+                while (back > cur && !__atomic_compare_exchange_n(
+                                         &c->back, &cur, back, 0,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                    ;
+            }
             if (rc != 0) {
 #pragma omp critical(aw_tileread_msg)
                 {
@@ -512,22 +704,25 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
                 }
                 continue;
             }
-            convert_tile(r, tr, tc, dst, x0, y0, w, h, conv, out, stride);
+            convert_rows(r, tc, s.tile, ya, yb, x0, y0, w, conv, out, stride);
         }
-        libdeflate_free_decompressor(s.d);
+        free_stream(s.own);
         free(s.tile);
         free(s.z);
         free(s.tmp);
     }
+    /* Streams the window finished, or left in an unknown state. */
+    if (prev) {
+        for (int k = 0; k < r->ntx; k++)
+            free_stream(prev[k]);
+        free(prev);
+        __atomic_sub_fetch(&held_total, prev_n, __ATOMIC_RELAXED);
+    }
+    if (r->deflate && (failed || keep < 0) && c->tr >= 0)
+        drop_streams(r, c);
     if (failed) {
-        c->tr = -1;
         snprintf(why, whylen, "%s", msg[0] ? msg : "out of memory");
         return failed < 0 ? -1 : 1;
-    }
-    if (keep >= 0) {
-        c->tr = keep;
-        c->tc0 = tc0;
-        c->tc1 = tc1;
     }
     return 0;
 }

@@ -37,8 +37,9 @@ typedef struct {
 } aw_tr_conv;
 
 /* Band `band` (1-based), window x0, y0, w x h (inside the image), into
- * `out`: rows `stride` pixels apart. The last row of tiles the window
- * ends inside stays decoded for the next window below it. threads: 0 =
+ * `out`: rows `stride` pixels apart. The inflate streams of the row of
+ * tiles the window ends inside are kept, suspended, for the next window
+ * below it (which goes on from there). threads: 0 =
  * OpenMP's default. Returns 0 when done; 1 when this reader cannot serve
  * the window (a missing or corrupt tile, a read error: read it with
  * GDAL, which reports what is wrong), with the reason in `why`; -1 out of
@@ -47,14 +48,21 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
                        const aw_tr_conv *conv, void *out, size_t stride,
                        int threads, char *why, size_t whylen);
 
-/* The most a window's row of tiles held for the next window can take:
- * one row of tiles across the image, per band. */
+/* The most the streams kept for the next window can take: one per tile
+ * of a row of tiles across the image, per band (0 when uncompressed:
+ * a window reads just its rows). */
 size_t aw_tileread_held_max(const aw_tileread *r);
 
-/* The most all readers together hold in rows kept for the next window
- * (default: no limit). A row that would go over it is not kept: the
- * next window decodes those tiles again. */
+/* The most all readers together hold in streams kept for the next
+ * window (default: no limit). Streams that would go over it are not
+ * kept: the next window inflates those tiles from the top again. */
 void aw_tileread_set_budget(size_t bytes);
+
+/* How many times a window started above where a kept stream was, past
+ * the rows it keeps, so that the tile was inflated again from its top
+ * (the first window going back over a strip's halo does; later ones take
+ * those rows from the stream). */
+size_t aw_tileread_restarts(const aw_tileread *r);
 
 void aw_tileread_close(aw_tileread *r);
 

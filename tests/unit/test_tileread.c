@@ -134,6 +134,9 @@ static int check_window(aw_tileread *r, GDALDatasetH ds, int band, int x0,
     char why[200] = "";
     int rc = aw_tileread_window(r, band, x0, y0, w, h, c, got, stride, 2, why,
                                 sizeof why);
+    if (rc != 0)
+        print_message("band %d window %d,%d %dx%d not served: %s\n", band, x0,
+                      y0, w, h, why);
     if (rc == 0) {
         GDALRasterBandH b = GDALGetRasterBand(ds, band);
         GDALDataType ot = c->f64 ? GDT_Float64 : GDT_Float32;
@@ -234,6 +237,136 @@ static void test_no_budget_for_kept_rows(void **state)
     check_file(p, GDT_UInt16, 1);
     aw_tileread_set_budget(SIZE_MAX);
     free(p);
+}
+
+/* Windows as the pipeline's strips read them: 10 core rows with 3 rows
+ * of halo above and below, so each starts 6 rows above where the last
+ * one ended, in tiles 96 rows tall. Every window equal to GDAL's; the
+ * tiles are inflated from their top again only when the first window
+ * goes back (4 tiles across): after that the streams keep 6 rows. */
+static void test_strips_with_a_halo_go_on_from_kept_rows(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=96",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make("halo.tif", GDT_UInt16, 1, o);
+    aw_tileread *r = open_it(p, GDT_UInt16, 1);
+    assert_non_null(r);
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    aw_tr_conv conv = {0, 0, 0.0, 1e-4f, -0.1f};
+    int windows = 0;
+    for (int r0 = 0; r0 < H; r0 += 10) {
+        int n = r0 + 10 > H ? H - r0 : 10;
+        int top = r0 < 3 ? r0 : 3;
+        int bottom = H - (r0 + n) < 3 ? H - (r0 + n) : 3;
+        assert_int_equal(
+            check_window(r, ds, 1, 0, r0 - top, W, top + n + bottom, &conv), 0);
+        windows++;
+    }
+    assert_true(windows == 16);
+    assert_int_equal(aw_tileread_restarts(r), 4);
+    GDALClose(ds);
+    aw_tileread_close(r);
+    free(p);
+}
+
+/* The classic TIFF file offset of entry `idx` of p's TileByteCounts
+ * (tag 325), and its size (2 or 4 bytes). */
+static long byte_count_entry(const char *p, int idx, int *size)
+{
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    unsigned char b[12];
+    assert_int_equal(fread(b, 1, 8, f), 8);
+    assert_true(b[0] == 'I' && b[2] == 42); /* little-endian classic */
+    long ifd = (long)(b[4] | b[5] << 8 | b[6] << 16 | (unsigned)b[7] << 24);
+    assert_int_equal(fseek(f, ifd, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, 2, f), 2);
+    int n = b[0] | b[1] << 8;
+    long at = -1;
+    for (int i = 0; i < n && at < 0; i++) {
+        assert_int_equal(fread(b, 1, 12, f), 12);
+        int tag = b[0] | b[1] << 8, type = b[2] | b[3] << 8;
+        if (tag != 325)
+            continue;
+        *size = type == 3 ? 2 : 4;
+        assert_true(type == 3 || type == 4);
+        at = (long)(b[8] | b[9] << 8 | b[10] << 16 | (unsigned)b[11] << 24) +
+             (long)idx * *size;
+    }
+    fclose(f);
+    assert_true(at > 0);
+    return at;
+}
+
+/* Tile (1, 1)'s byte count halved: its DEFLATE stream stops halfway.
+ * Read in windows of 8 rows, its first rows are served (equal to the
+ * whole file's), then the windows that need the rest are refused with
+ * the tile named (GDAL reports it), and the rows below are served. */
+static void test_a_stream_cut_short_is_refused_where_it_ends(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *whole = make("whole.tif", GDT_UInt16, 1, o);
+    char *cut = aw_path_join(tmp, "cut_stream.tif");
+    assert_non_null(cut);
+    GDALDatasetH ds = GDALOpen(whole, GA_ReadOnly);
+    assert_non_null(ds);
+    GDALDatasetH cp = GDALCreateCopy(GDALGetDriverByName("GTiff"), cut, ds,
+                                     FALSE, (char **)(uintptr_t)o, NULL, NULL);
+    assert_non_null(cp);
+    GDALClose(cp);
+    int size = 0;
+    long at = byte_count_entry(cut, 5, &size); /* (1, 1) of 4 across */
+    FILE *f = fopen(cut, "r+b");
+    assert_non_null(f);
+    unsigned char v[4] = {0};
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fread(v, 1, (size_t)size, f), (size_t)size);
+    unsigned long cnt = v[0] | v[1] << 8 | (unsigned long)v[2] << 16 |
+                        (unsigned long)v[3] << 24;
+    assert_true(cnt > 1000);
+    cnt /= 2;
+    for (int i = 0; i < size; i++)
+        v[i] = (unsigned char)(cnt >> (8 * i));
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fwrite(v, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    aw_tileread *r = open_it(cut, GDT_UInt16, 1);
+    assert_non_null(r);
+    aw_tr_conv conv = {0, 1, 0.0, 1e-4f, -0.1f};
+    int served_in = 0, refused = 0;
+    for (int y0 = 0; y0 < H; y0 += 8) {
+        int h = y0 + 8 > H ? H - y0 : 8;
+        char why[200] = "";
+        float out[W * 8];
+        /* The cut tile's rows, read alone first to see whether they are
+         * served; every served window must equal the whole file's. */
+        int rc = check_window(r, ds, 1, 0, y0, W, h, &conv);
+        if (y0 < 64 || y0 >= 128) {
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        if (rc == 0) {
+            served_in++;
+            continue;
+        }
+        refused++;
+        assert_int_equal(rc, 1);
+        assert_int_equal(aw_tileread_window(r, 1, 64, y0, 64, h, &conv, out, 64,
+                                            2, why, sizeof why),
+                         1);
+        assert_non_null(strstr(why, "tile 5"));
+        assert_non_null(strstr(why, "ends early"));
+    }
+    /* Half the bytes hold about half the rows. */
+    assert_in_range(served_in, 2, 6);
+    assert_int_equal(served_in + refused, 8);
+    GDALClose(ds);
+    aw_tileread_close(r);
+    free(whole);
+    free(cut);
 }
 
 static void test_int16_strips_short_last(void **state)
@@ -473,6 +606,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uint16_deflate_predictor2_tiles),
         cmocka_unit_test(test_no_budget_for_kept_rows),
+        cmocka_unit_test(test_strips_with_a_halo_go_on_from_kept_rows),
+        cmocka_unit_test(test_a_stream_cut_short_is_refused_where_it_ends),
         cmocka_unit_test(test_int16_strips_short_last),
         cmocka_unit_test(test_byte_uncompressed_tiles_and_strips),
         cmocka_unit_test(test_float32_predictor3_with_nan_and_nodata),
