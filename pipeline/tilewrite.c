@@ -20,7 +20,11 @@
  * made while the rows stream instead of from a second read of the whole
  * raster. Compressed tiles wait in a spool file, and at close they are
  * laid out as the COG driver lays them out: smallest overview first, each
- * tile between its size and its last 4 bytes. Before this, a COG was an
+ * tile between its size and its last 4 bytes. The overviews' rows of
+ * tiles wait in the spool too (uncompressed, each row written into its
+ * tile's place, TW_CHUNK rows at a time) until they are complete: in
+ * memory, all levels' rows would take as much as the full resolution's,
+ * and grow with the raster's width like it. Before this, a COG was an
  * uncompressed strip file, GDALBuildOverviews on it and a CreateCopy: the
  * write stage took twice as long as a plain GeoTIFF's (bench/). */
 #define _GNU_SOURCE /* sync_file_range */
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <libdeflate.h>
 #include <tiffio.h>
@@ -41,13 +46,23 @@
 #include "tilewrite.h"
 
 #define TW_LEVEL 6 /* GDAL's default ZLEVEL */
+/* Rows of a COG overview held in memory before they go to the spool. */
+#define TW_CHUNK 32
 
 /* One resolution level: the full resolution, or one overview of a COG. */
 typedef struct tw_level {
     int width, height, ntx, nty;
-    unsigned char *rows; /* the current row of tiles: by x width pixels */
-    int row0, have;      /* its first row, rows received */
-    int next_row;        /* rows must come in order */
+    /* The current row of tiles (by x width pixels), or for a COG's
+     * overview its last rows received (up to TW_CHUNK: the others wait
+     * in the spool, see spool_chunk). */
+    unsigned char *rows;
+    int row0, have; /* the row of tiles' first row, rows received */
+    int next_row;   /* rows must come in order */
+    /* COG overviews: the row of tiles waits in the spool file at
+     * `region`, a tile after another (ntx tiles of by x bx pixels);
+     * `rows` holds the last chunk_n rows, not yet there. */
+    int spooled, chunk_n;
+    unsigned long long region;
     /* COG: where each compressed tile is in the spool file. */
     unsigned long long *zoff;
     uint32_t *zlen;
@@ -73,7 +88,8 @@ struct aw_tilewriter {
     int spool;
     unsigned long long spool_end;
     char *spool_path;
-    char err[512]; /* libtiff's last error */
+    unsigned char *zeros; /* a tile row of zeros: edge tiles' padding */
+    char err[512];        /* libtiff's last error */
 };
 
 static int tiff_error(TIFF *tif, void *user, const char *module,
@@ -149,6 +165,7 @@ void aw_tilewriter_abort(aw_tilewriter *t)
     if (t->spool >= 0)
         close(t->spool);
     free_levels(t);
+    free(t->zeros);
     free(t->spool_path);
     free(t->path);
     free(t);
@@ -234,13 +251,23 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
         aw_tilewriter_abort(t);
         return st;
     }
+    size_t tile_bytes = (size_t)bx * (size_t)by * px;
     for (int l = 0; l < n; l++) {
         tw_level *v = &t->lv[l];
         v->width = l ? (t->lv[l - 1].width + 1) / 2 : width;
         v->height = l ? (t->lv[l - 1].height + 1) / 2 : height;
         v->ntx = (v->width + bx - 1) / bx;
         v->nty = (v->height + by - 1) / by;
-        v->rows = aw_malloc2((size_t)by * (size_t)v->width, px);
+        /* A COG's overview rows wait in the spool: the rows of tiles of
+         * all overviews would otherwise take as much memory as the full
+         * resolution's, and grow with the raster's width. */
+        v->spooled = cog && l > 0 && by > TW_CHUNK;
+        if (v->spooled) {
+            v->region = t->spool_end;
+            t->spool_end += (unsigned long long)v->ntx * tile_bytes;
+        }
+        v->rows = aw_malloc2(
+            (size_t)(v->spooled ? TW_CHUNK : by) * (size_t)v->width, px);
         size_t nt = (size_t)v->ntx * (size_t)v->nty;
         if (cog) {
             v->zoff = aw_calloc2(nt, sizeof *v->zoff);
@@ -256,7 +283,8 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
     }
     if (cog) {
         t->spool_path = aw_asprintf("%s.tiles", path);
-        if (!t->spool_path) {
+        t->zeros = calloc((size_t)bx, px);
+        if (!t->spool_path || !t->zeros) {
             aw_tilewriter_abort(t);
             return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         }
@@ -308,16 +336,20 @@ static aw_status write_error(aw_ctx *ctx, aw_tilewriter *t, const char *file,
 }
 
 /* Predict, compress and write (or spool) level l's buffered row of tiles
- * (`n` rows). */
+ * (`n` rows). A COG's tiles go to the spool as each thread compresses
+ * them (in any order: the spool is laid out by tile at close); a plain
+ * GeoTIFF's are appended in order once the row is done, so the file is
+ * the same whatever the threads did. */
 static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
 {
     tw_level *v = &t->lv[l];
     int ntx = v->ntx;
     size_t tile_bytes = (size_t)t->bx * (size_t)t->by * t->px;
-    unsigned char **z = calloc((size_t)ntx, sizeof *z);
-    size_t *zlen = calloc((size_t)ntx, sizeof *zlen);
-    int failed = 0;
-    if (!z || !zlen) {
+    uint32_t ty = (uint32_t)(v->row0 / t->by);
+    unsigned char **z = t->cog ? NULL : calloc((size_t)ntx, sizeof *z);
+    size_t *zlen = t->cog ? NULL : calloc((size_t)ntx, sizeof *zlen);
+    int failed = 0, spool_errno = 0;
+    if (!t->cog && (!z || !zlen)) {
         free(z);
         free(zlen);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
@@ -331,7 +363,8 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
         unsigned char *tile = malloc(tile_bytes);
         unsigned char *tmp = malloc((size_t)t->bx * t->px);
         size_t bound = c ? libdeflate_zlib_compress_bound(c, tile_bytes) : 0;
-        if (!c || !tile || !tmp)
+        unsigned char *mine = t->cog ? malloc(bound) : NULL;
+        if (!c || !tile || !tmp || (t->cog && !mine))
             failed = 1;
 #pragma omp for schedule(dynamic, 1)
         for (int tx = 0; tx < ntx; tx++) {
@@ -343,12 +376,28 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                             : (size_t)v->width - c0;
             size_t trow = (size_t)t->bx * t->px;
             /* Pixels past the raster's edge are zeros. */
-            if (nc < (size_t)t->bx || n < t->by)
-                memset(tile, 0, tile_bytes);
-            for (int y = 0; y < n; y++)
-                memcpy(tile + (size_t)y * trow,
-                       v->rows + ((size_t)y * (size_t)v->width + c0) * t->px,
-                       nc * t->px);
+            if (v->spooled) {
+                if (n < t->by)
+                    memset(tile + (size_t)n * trow, 0,
+                           (size_t)(t->by - n) * trow);
+                errno = 0;
+                if (aw_pread_full(t->spool, tile, (size_t)n * trow,
+                                  v->region + (size_t)tx * tile_bytes) != 0) {
+                    __atomic_store_n(&spool_errno, errno ? errno : EIO,
+                                     __ATOMIC_RELAXED);
+                    failed = 2;
+                    continue;
+                }
+            }
+            else {
+                if (nc < (size_t)t->bx || n < t->by)
+                    memset(tile, 0, tile_bytes);
+                for (int y = 0; y < n; y++)
+                    memcpy(tile + (size_t)y * trow,
+                           v->rows +
+                               ((size_t)y * (size_t)v->width + c0) * t->px,
+                           nc * t->px);
+            }
             for (int y = 0; y < t->by; y++) {
                 unsigned char *r = tile + (size_t)y * trow;
                 if (t->pred == 3)
@@ -358,41 +407,56 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                 else
                     pred2_u8(r, (size_t)t->bx);
             }
-            z[tx] = malloc(bound);
-            zlen[tx] = z[tx] ? libdeflate_zlib_compress(c, tile, tile_bytes,
-                                                        z[tx], bound)
-                             : 0;
-            if (zlen[tx] == 0)
+            unsigned char *out = t->cog ? mine : malloc(bound);
+            size_t len =
+                out ? libdeflate_zlib_compress(c, tile, tile_bytes, out, bound)
+                    : 0;
+            if (len == 0) {
                 failed = 1;
+                free(t->cog ? NULL : out);
+                continue;
+            }
+            if (!t->cog) {
+                z[tx] = out;
+                zlen[tx] = len;
+                continue;
+            }
+            /* Its place in the spool, then the bytes. */
+            uint32_t k = ty * (uint32_t)ntx + (uint32_t)tx;
+            unsigned long long at = __atomic_fetch_add(
+                &t->spool_end, (unsigned long long)len, __ATOMIC_RELAXED);
+            v->zoff[k] = at;
+            v->zlen[k] = (uint32_t)len;
+            errno = 0;
+            if (aw_pwrite_full(t->spool, out, len, at) != 0) {
+                __atomic_store_n(&spool_errno, errno ? errno : EIO,
+                                 __ATOMIC_RELAXED);
+                failed = 2;
+            }
         }
         libdeflate_free_compressor(c);
         free(tile);
         free(tmp);
+        free(mine);
     }
     aw_status st = AW_OK;
-    if (failed)
+    if (failed & 2)
+        st = write_error(ctx, t, t->spool_path, "tiles", spool_errno);
+    else if (failed)
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory (tile encoder)");
-    uint32_t ty = (uint32_t)(v->row0 / t->by);
-    for (int tx = 0; tx < ntx && st == AW_OK; tx++) {
+    for (int tx = 0; !t->cog && tx < ntx && st == AW_OK; tx++) {
         uint32_t k = ty * (uint32_t)ntx + (uint32_t)tx;
         t->err[0] = '\0';
         errno = 0;
-        if (t->cog) {
-            v->zoff[k] = t->spool_end;
-            v->zlen[k] = (uint32_t)zlen[tx];
-            if (aw_pwrite_full(t->spool, z[tx], zlen[tx], t->spool_end) != 0)
-                st = write_error(ctx, t, t->spool_path, "tiles", errno);
-            t->spool_end += zlen[tx];
-        }
-        else if (TIFFWriteRawTile(t->tif, k, z[tx], (tmsize_t)zlen[tx]) !=
-                 (tmsize_t)zlen[tx]) {
+        if (TIFFWriteRawTile(t->tif, k, z[tx], (tmsize_t)zlen[tx]) !=
+            (tmsize_t)zlen[tx]) {
             /* The system's reason (ENOSPC...) says more than libtiff's. */
             char what[64];
             snprintf(what, sizeof what, "tile %u", (unsigned)k);
             st = write_error(ctx, t, t->path, what, errno);
         }
     }
-    for (int tx = 0; tx < ntx; tx++)
+    for (int tx = 0; !t->cog && tx < ntx; tx++)
         free(z[tx]);
     free(z);
     free(zlen);
@@ -597,6 +661,43 @@ static aw_status make_child_rows(aw_ctx *ctx, aw_tilewriter *t, int l, int a,
     return st;
 }
 
+/* Level l's rows in memory (the last chunk_n received) to their tiles'
+ * places in the spool, each tile's part of each row in one write. Then
+ * the next level's rows those make. */
+static aw_status spool_chunk(aw_ctx *ctx, aw_tilewriter *t, int l)
+{
+    tw_level *v = &t->lv[l];
+    int n = v->chunk_n, y0 = v->have - n; /* rows y0.. of the row of tiles */
+    size_t trow = (size_t)t->bx * t->px;
+    size_t tile_bytes = trow * (size_t)t->by;
+    struct iovec iov[2 * TW_CHUNK];
+    for (int tx = 0; tx < v->ntx; tx++) {
+        size_t c0 = (size_t)tx * (size_t)t->bx;
+        size_t nc = c0 + (size_t)t->bx <= (size_t)v->width
+                        ? (size_t)t->bx
+                        : (size_t)v->width - c0;
+        int k = 0;
+        for (int y = 0; y < n; y++) {
+            iov[k].iov_base =
+                v->rows + ((size_t)y * (size_t)v->width + c0) * t->px;
+            iov[k++].iov_len = nc * t->px;
+            if (nc < (size_t)t->bx) {
+                iov[k].iov_base = t->zeros;
+                iov[k++].iov_len = ((size_t)t->bx - nc) * t->px;
+            }
+        }
+        errno = 0;
+        if (aw_pwritev_full(t->spool, iov, k,
+                            v->region + (size_t)tx * tile_bytes +
+                                (size_t)y0 * trow) != 0)
+            return write_error(ctx, t, t->spool_path, "overview rows", errno);
+    }
+    v->chunk_n = 0;
+    if (l + 1 < t->nlev)
+        return make_child_rows(ctx, t, l, v->row0 + y0, v->row0 + y0 + n);
+    return AW_OK;
+}
+
 static aw_status level_rows(aw_ctx *ctx, aw_tilewriter *t, int l, int row0,
                             int nrows, const void *data)
 {
@@ -608,7 +709,30 @@ static aw_status level_rows(aw_ctx *ctx, aw_tilewriter *t, int l, int row0,
     const unsigned char *src = data;
     size_t row_bytes = (size_t)v->width * t->px;
     int done = 0;
-    while (done < nrows) {
+    while (v->spooled && done < nrows) {
+        int want = t->by < v->height - v->row0 ? t->by : v->height - v->row0;
+        int k = nrows - done;
+        if (k > want - v->have)
+            k = want - v->have;
+        if (k > TW_CHUNK - v->chunk_n)
+            k = TW_CHUNK - v->chunk_n;
+        memcpy(v->rows + (size_t)v->chunk_n * row_bytes,
+               src + (size_t)done * row_bytes, (size_t)k * row_bytes);
+        v->have += k;
+        v->chunk_n += k;
+        done += k;
+        aw_status st = AW_OK;
+        if (v->chunk_n == TW_CHUNK || v->have == want)
+            st = spool_chunk(ctx, t, l);
+        if (st == AW_OK && v->have == want) {
+            st = flush_row(ctx, t, l, want);
+            v->row0 += want;
+            v->have = 0;
+        }
+        if (st != AW_OK)
+            return st;
+    }
+    while (!v->spooled && done < nrows) {
         int want = t->by < v->height - v->row0 ? t->by : v->height - v->row0;
         int k = nrows - done < want - v->have ? nrows - done : want - v->have;
         memcpy(v->rows + (size_t)v->have * row_bytes,

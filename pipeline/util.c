@@ -1,6 +1,7 @@
 /* Checked allocation, strings, paths, SHA-256 (OpenSSL EVP) and atomic
  * file commits (temporary name, fsync, rename, fsync of the folder). */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* pwritev */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -397,6 +399,32 @@ int aw_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
         p += k;
         n -= (size_t)k;
         off += (uint64_t)k;
+    }
+    return 0;
+}
+
+int aw_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t k = pwritev(fd, iov, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = ENOSPC;
+            return -1;
+        }
+        off += (uint64_t)k;
+        /* Past what went out: whole buffers, then part of the next. */
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
     }
     return 0;
 }

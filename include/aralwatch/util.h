@@ -59,6 +59,10 @@ void aw_fsync_path(const char *path);
  * ENOSPC: nothing could be written). */
 int aw_pread_full(int fd, void *buf, size_t n, uint64_t off);
 int aw_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
+/* pwritev of every byte of n buffers at offset off, as aw_pwrite_full
+ * (iov is used up: its entries change on a short write). */
+struct iovec;
+int aw_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off);
 
 /* " (No space left on device: N KiB free ...)" when the file system of
  * path's folder has less than 1 MiB free, else "": for write errors whose
