@@ -270,6 +270,12 @@ static void test_strips_with_a_halo_go_on_from_kept_rows(void **state)
     free(p);
 }
 
+static uint32_t le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
 /* The classic TIFF file offset of entry `idx` of p's TileByteCounts
  * (tag 325), and its size (2 or 4 bytes). */
 static long byte_count_entry(const char *p, int idx, int *size)
@@ -279,7 +285,7 @@ static long byte_count_entry(const char *p, int idx, int *size)
     unsigned char b[12];
     assert_int_equal(fread(b, 1, 8, f), 8);
     assert_true(b[0] == 'I' && b[2] == 42); /* little-endian classic */
-    long ifd = (long)(b[4] | b[5] << 8 | b[6] << 16 | (unsigned)b[7] << 24);
+    long ifd = (long)le32(b + 4);
     assert_int_equal(fseek(f, ifd, SEEK_SET), 0);
     assert_int_equal(fread(b, 1, 2, f), 2);
     int n = b[0] | b[1] << 8;
@@ -291,8 +297,7 @@ static long byte_count_entry(const char *p, int idx, int *size)
             continue;
         *size = type == 3 ? 2 : 4;
         assert_true(type == 3 || type == 4);
-        at = (long)(b[8] | b[9] << 8 | b[10] << 16 | (unsigned)b[11] << 24) +
-             (long)idx * *size;
+        at = (long)le32(b + 8) + (long)idx * *size;
     }
     fclose(f);
     assert_true(at > 0);
@@ -324,8 +329,7 @@ static void test_a_stream_cut_short_is_refused_where_it_ends(void **state)
     unsigned char v[4] = {0};
     assert_int_equal(fseek(f, at, SEEK_SET), 0);
     assert_int_equal(fread(v, 1, (size_t)size, f), (size_t)size);
-    unsigned long cnt = v[0] | v[1] << 8 | (unsigned long)v[2] << 16 |
-                        (unsigned long)v[3] << 24;
+    unsigned long cnt = le32(v); /* v[2], v[3] are 0 for a SHORT */
     assert_true(cnt > 1000);
     cnt /= 2;
     for (int i = 0; i < size; i++)
