@@ -56,17 +56,17 @@ typedef struct {
     int tail_cap, tail_have;
 } tr_stream;
 
+/* The kept streams of a band: those of two rows of tiles at most (a
+ * window ending just below a row of tiles' top is followed by one that
+ * starts in the row above), each row's in the set of its parity. */
 typedef struct {
-    int tr;        /* the row of tiles the streams are in; -1: none */
-    tr_stream **s; /* one slot per column of tiles */
-    size_t held;   /* bytes of its streams and their tails */
+    int tr[2];        /* the row of tiles each set is of; -1: none */
+    tr_stream **s[2]; /* each: one slot per column of tiles */
     /* Rows the next window goes back over (the pipeline's strips overlap
-     * by their halo): learnt from the windows that did, at most
-     * TR_MAX_BACK; each stream keeps that many rows. */
+     * by twice their halo): learnt from the windows that did, at most a
+     * tile's height; each kept stream keeps that many rows. */
     int back;
 } tr_cache;
-
-#define TR_MAX_BACK 64
 
 /* Bytes held by every reader's kept streams, and the most they may hold
  * (aw_tileread_set_budget): atomics, as readers of different files work
@@ -93,7 +93,7 @@ struct aw_tileread {
     uint64_t *off, *cnt;
     uint64_t size;   /* of the file, bytes */
     tr_cache *cache; /* one per plane */
-    size_t restarts; /* kept streams started again from the top */
+    size_t inflated; /* rows inflated, tile by tile */
 };
 
 /* Tiles (or strips) bigger than this are left to GDAL: each thread would
@@ -236,12 +236,12 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
             NOT("its tile offsets cannot be read: %s", terr);
     }
     for (int p = 0; p < r->planes; p++)
-        r->cache[p].tr = -1;
-    for (int p = 0; p < r->planes && r->deflate; p++) {
-        r->cache[p].s = calloc((size_t)r->ntx, sizeof *r->cache[p].s);
-        if (!r->cache[p].s)
-            NOT("out of memory");
-    }
+        for (int q = 0; q < 2; q++) {
+            r->cache[p].tr[q] = -1;
+            if (r->deflate && !(r->cache[p].s[q] = calloc(
+                                    (size_t)r->ntx, sizeof *r->cache[p].s[q])))
+                NOT("out of memory");
+        }
     TIFFClose(tif);
     tif = NULL;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -257,17 +257,29 @@ fail:
     return NULL;
 }
 
-size_t aw_tileread_restarts(const aw_tileread *r)
+size_t aw_tileread_held(void)
 {
-    return __atomic_load_n(&r->restarts, __ATOMIC_RELAXED);
+    return __atomic_load_n(&held_total, __ATOMIC_RELAXED);
+}
+
+size_t aw_tileread_rows_inflated(const aw_tileread *r)
+{
+    return __atomic_load_n(&r->inflated, __ATOMIC_RELAXED);
 }
 
 size_t aw_tileread_held_max(const aw_tileread *r)
 {
-    size_t tail = (size_t)TR_MAX_BACK * (size_t)r->tw * r->bps;
+    /* A row of tiles' streams, with tails of 16 rows (a halo of 8). */
+    size_t tail = (size_t)16 * (size_t)r->tw * r->bps;
     return r->deflate
                ? (size_t)r->planes * (size_t)r->ntx * (sizeof(tr_stream) + tail)
                : 0;
+}
+
+/* What stream st holds, bytes. */
+static size_t stream_bytes(const aw_tileread *r, const tr_stream *st)
+{
+    return sizeof(tr_stream) + (size_t)st->tail_cap * (size_t)r->tw * r->bps;
 }
 
 static void free_stream(tr_stream *st)
@@ -277,16 +289,18 @@ static void free_stream(tr_stream *st)
     free(st);
 }
 
-/* Every stream of c freed. */
-static void drop_streams(const aw_tileread *r, tr_cache *c)
+/* The streams of set q of c freed. */
+static void drop_set(const aw_tileread *r, tr_cache *c, int q)
 {
-    for (int k = 0; c->s && k < r->ntx; k++) {
-        free_stream(c->s[k]);
-        c->s[k] = NULL;
-    }
-    __atomic_sub_fetch(&held_total, c->held, __ATOMIC_RELAXED);
-    c->held = 0;
-    c->tr = -1;
+    size_t n = 0;
+    for (int k = 0; c->s[q] && k < r->ntx; k++)
+        if (c->s[q][k]) {
+            n += stream_bytes(r, c->s[q][k]);
+            free_stream(c->s[q][k]);
+            c->s[q][k] = NULL;
+        }
+    __atomic_sub_fetch(&held_total, n, __ATOMIC_RELAXED);
+    c->tr[q] = -1;
 }
 
 void aw_tileread_close(aw_tileread *r)
@@ -296,10 +310,11 @@ void aw_tileread_close(aw_tileread *r)
     if (r->fd >= 0)
         close(r->fd);
     if (r->cache)
-        for (int p = 0; p < r->planes; p++) {
-            drop_streams(r, &r->cache[p]);
-            free(r->cache[p].s);
-        }
+        for (int p = 0; p < r->planes; p++)
+            for (int q = 0; q < 2; q++) {
+                drop_set(r, &r->cache[p], q);
+                free(r->cache[p].s[q]);
+            }
     free(r->cache);
     free(r->off);
     free(r->cnt);
@@ -312,7 +327,8 @@ typedef struct {
     uint8_t *tile;  /* the window's rows of one tile */
     uint8_t *z;     /* compressed bytes */
     size_t zcap;
-    uint8_t *tmp; /* one row of a float tile (predictor 3) */
+    uint8_t *tmp;    /* one row of a float tile (predictor 3) */
+    size_t inflated; /* rows this thread inflated */
 } scratch;
 
 /* libtiff's predictors undone on one row of n samples, in place. */
@@ -412,9 +428,9 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
  * keeps the last `tail` rows it gave, or *back rows if more. *back: how
  * many rows above the stream's row the window started, when it had to
  * start again from the top for them. 0, 1 (why filled) or -1. */
-static int decode_rows(const aw_tileread *r, tr_cache *c, int plane, int tr,
-                       int tc, int ya, int yb, tr_stream *st, int tail,
-                       int *back, scratch *s, char *why, size_t whylen)
+static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
+                       int yb, tr_stream *st, int tail, int *back, scratch *s,
+                       char *why, size_t whylen)
 {
     size_t idx =
         ((size_t)plane * (size_t)r->nty + (size_t)tr) * (size_t)r->ntx +
@@ -463,6 +479,7 @@ static int decode_rows(const aw_tileread *r, tr_cache *c, int plane, int tr,
             st->row = 0;
             st->tail_have = 0;
         }
+        s->inflated += (size_t)(yb - st->row);
         /* About the compressed bytes the rows take. */
         size_t want = (size_t)((double)cnt * (yb - st->row) / rows);
         int rc = 0;
@@ -491,16 +508,23 @@ static int decode_rows(const aw_tileread *r, tr_cache *c, int plane, int tr,
                 acc_u8(row, tw);
         }
     }
-    if (tail >= 0 && *back > tail && *back <= TR_MAX_BACK)
+    if (tail >= 0 && *back > tail)
         tail = *back; /* the next window likely goes back as far */
     if (st && tail > 0) {
         if (st->tail_cap < tail) {
-            uint8_t *t = realloc(st->tail, (size_t)tail * rowb);
-            if (!t)
-                return 0; /* no tail: the next window starts again */
+            /* Within the budget, or no tail: the next window inflates the
+             * tile from its top. */
             size_t more = (size_t)(tail - st->tail_cap) * rowb;
-            __atomic_add_fetch(&c->held, more, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&held_total, more, __ATOMIC_RELAXED);
+            if (__atomic_add_fetch(&held_total, more, __ATOMIC_RELAXED) >
+                __atomic_load_n(&held_budget, __ATOMIC_RELAXED)) {
+                __atomic_sub_fetch(&held_total, more, __ATOMIC_RELAXED);
+                return 0;
+            }
+            uint8_t *t = realloc(st->tail, (size_t)tail * rowb);
+            if (!t) {
+                __atomic_sub_fetch(&held_total, more, __ATOMIC_RELAXED);
+                return 0;
+            }
             st->tail = t;
             st->tail_cap = tail;
         }
@@ -594,54 +618,61 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
     tr_cache *c = &r->cache[plane];
     int tr0 = y0 / r->th, tr1 = (y0 + h - 1) / r->th;
     int tc0 = x0 / r->tw, tc1 = (x0 + w - 1) / r->tw, ncol = tc1 - tc0 + 1;
-    /* Streams of another row of tiles than the window's first are of no
-     * more use (windows come down the image). */
-    if (r->deflate && c->tr >= 0 && c->tr != tr0)
-        drop_streams(r, c);
-    /* The streams of the row of tiles the window ends inside are kept
-     * for the next window: the ones it has, and new ones within the
-     * budget (else the next window inflates those tiles from the top). */
+    /* The streams kept after this window: those of the row of tiles it
+     * ends inside, and those of the row above when the next window may
+     * start there (it goes back `back` rows). */
+    int end = y0 + h, back = c->back;
     int row_end = tr1 * r->th + tile_rows(r, tr1);
-    int keep = r->deflate && y0 + h < row_end ? tr1 : -1;
-    /* A window from one row of tiles into the next finishes the first
-     * row's streams and starts the next row's. */
-    tr_stream **prev = NULL;
-    size_t prev_n = 0;
-    if (keep >= 0 && c->tr >= 0 && c->tr != keep) {
-        tr_stream **fresh_slots = calloc((size_t)r->ntx, sizeof *c->s);
-        if (!fresh_slots) {
-            drop_streams(r, c);
-            snprintf(why, whylen, "out of memory");
-            return -1;
-        }
-        prev = c->s;
-        prev_n = c->held;
-        c->s = fresh_slots;
-        c->held = 0;
-        c->tr = -1;
-    }
-    if (keep >= 0) {
+    int keep1 = r->deflate && end < row_end && end < r->height ? tr1 : -1;
+    int keep0 =
+        r->deflate && tr1 > tr0 && end < r->height && end - back < tr1 * r->th
+            ? tr1 - 1
+            : -1;
+    /* Streams of other rows of tiles than this window's are of no more
+     * use (windows come down the image). */
+    for (int q = 0; r->deflate && q < 2; q++)
+        if (c->tr[q] >= 0 && (c->tr[q] < tr0 || c->tr[q] > tr1))
+            drop_set(r, c, q);
+    /* New streams for the rows kept, within the budget (else the next
+     * window inflates those tiles from their top). */
+    int keeps[2] = {keep0, keep1};
+    for (int i = 0; i < 2; i++) {
+        int kr = keeps[i];
+        if (kr < 0)
+            continue;
+        int q = kr & 1;
+        if (c->tr[q] != kr) /* another row's (a window over 3 rows) */
+            drop_set(r, c, q);
         size_t fresh = 0;
         for (int k = tc0; k <= tc1; k++)
-            fresh += c->s[k] == NULL;
+            fresh += !c->s[q][k];
         size_t extra = fresh * sizeof(tr_stream);
         if (__atomic_add_fetch(&held_total, extra, __ATOMIC_RELAXED) >
             __atomic_load_n(&held_budget, __ATOMIC_RELAXED)) {
             __atomic_sub_fetch(&held_total, extra, __ATOMIC_RELAXED);
-            keep = -1;
+            keeps[i] = -1;
+            continue;
         }
-        else {
-            c->held += extra;
-            c->tr = keep;
-            for (int k = tc0; k <= tc1; k++)
-                if (!c->s[k] && !(c->s[k] = calloc(1, sizeof(tr_stream)))) {
-                    drop_streams(r, c);
+        c->tr[q] = kr;
+        for (int k = tc0; k <= tc1; k++)
+            if (!c->s[q][k]) {
+                c->s[q][k] = calloc(1, sizeof(tr_stream));
+                if (!c->s[q][k]) {
+                    /* What was counted for it and the ones after it. */
+                    size_t left = 0;
+                    for (int j = k; j <= tc1; j++)
+                        left += !c->s[q][j];
+                    __atomic_sub_fetch(&held_total, left * sizeof(tr_stream),
+                                       __ATOMIC_RELAXED);
+                    drop_set(r, c, 0);
+                    drop_set(r, c, 1);
                     snprintf(why, whylen, "out of memory");
                     return -1;
                 }
-        }
+            }
     }
-    int tail = c->back;
+    keep0 = keeps[0];
+    keep1 = keeps[1];
     int nth = threads > 0 ? threads : omp_get_max_threads();
     if (omp_in_parallel() || nth < 1)
         nth = 1;
@@ -651,7 +682,11 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
 #pragma omp parallel num_threads(nth)
     {
         scratch s = {r->deflate ? calloc(1, sizeof *s.own) : NULL,
-                     malloc(tile_bytes), NULL, 0, malloc((size_t)r->tw * 4)};
+                     malloc(tile_bytes),
+                     NULL,
+                     0,
+                     malloc((size_t)r->tw * 4),
+                     0};
         if ((r->deflate && !s.own) || !s.tile || !s.tmp) {
 #pragma omp atomic write
             failed = -1;
@@ -666,27 +701,28 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
             int ty0 = tr * r->th, rows = tile_rows(r, tr);
             int ya = y0 > ty0 ? y0 : ty0;
             int yb = y0 + h < ty0 + rows ? y0 + h : ty0 + rows;
-            /* The tile's kept stream, or one for this window only. */
+            /* The tile's stream (kept, or for this window only). */
             tr_stream *st = NULL;
+            int kept = 0;
             if (r->deflate) {
-                st = prev && tr == tr0 && prev[tc] ? prev[tc]
-                     : c->tr == tr && c->s[tc]     ? c->s[tc]
-                                                   : s.own;
-                if (st == s.own)
+                int q = tr & 1;
+                kept = c->tr[q] == tr && c->s[q][tc];
+                st = kept ? c->s[q][tc] : s.own;
+                if (!kept)
                     st->row = 0;
+                /* A stream the next window may need keeps a tail. */
+                kept = kept && (tr == keep0 || tr == keep1);
             }
             char e[200];
-            int back = 0;
-            int rc = decode_rows(r, c, plane, tr, tc, ya - ty0, yb - ty0, st,
-                                 st && st != s.own && tr == keep ? tail : -1,
-                                 &back, &s, e, sizeof e);
-            if (back > 0)
-                __atomic_add_fetch(&r->restarts, 1, __ATOMIC_RELAXED);
-            if (back > 0 && back <= TR_MAX_BACK) {
+            int went_back = 0;
+            int rc = decode_rows(r, plane, tr, tc, ya - ty0, yb - ty0, st,
+                                 kept ? back : -1, &went_back, &s, e, sizeof e);
+            if (went_back > 0) {
                 int cur = __atomic_load_n(&c->back, __ATOMIC_RELAXED);
-                while (back > cur && !__atomic_compare_exchange_n(
-                                         &c->back, &cur, back, 0,
-                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                while (went_back > cur &&
+                       !__atomic_compare_exchange_n(&c->back, &cur, went_back,
+                                                    0, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED))
                     ;
             }
             if (rc != 0) {
@@ -706,20 +742,17 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
             }
             convert_rows(r, tc, s.tile, ya, yb, x0, y0, w, conv, out, stride);
         }
+        __atomic_add_fetch(&r->inflated, s.inflated, __ATOMIC_RELAXED);
         free_stream(s.own);
         free(s.tile);
         free(s.z);
         free(s.tmp);
     }
     /* Streams the window finished, or left in an unknown state. */
-    if (prev) {
-        for (int k = 0; k < r->ntx; k++)
-            free_stream(prev[k]);
-        free(prev);
-        __atomic_sub_fetch(&held_total, prev_n, __ATOMIC_RELAXED);
-    }
-    if (r->deflate && (failed || keep < 0) && c->tr >= 0)
-        drop_streams(r, c);
+    for (int q = 0; r->deflate && q < 2; q++)
+        if (c->tr[q] >= 0 &&
+            (failed || (c->tr[q] != keep0 && c->tr[q] != keep1)))
+            drop_set(r, c, q);
     if (failed) {
         snprintf(why, whylen, "%s", msg[0] ? msg : "out of memory");
         return failed < 0 ? -1 : 1;

@@ -58,11 +58,16 @@ size_t aw_tileread_held_max(const aw_tileread *r);
  * kept: the next window inflates those tiles from the top again. */
 void aw_tileread_set_budget(size_t bytes);
 
-/* How many times a window started above where a kept stream was, past
- * the rows it keeps, so that the tile was inflated again from its top
- * (the first window going back over a strip's halo does; later ones take
- * those rows from the stream). */
-size_t aw_tileread_restarts(const aw_tileread *r);
+/* Bytes all readers hold now in streams kept for their next windows. */
+size_t aw_tileread_held(void);
+
+/* Rows of tiles inflated so far (a row of a tile counts once each time
+ * it is inflated, also when skipped above a window). Read top to bottom
+ * in strips, each tile's rows are inflated once, but for the first
+ * strip that goes back over the last one's halo: that one inflates its
+ * tiles again from their top, and the streams keep that many rows from
+ * then on. */
+size_t aw_tileread_rows_inflated(const aw_tileread *r);
 
 void aw_tileread_close(aw_tileread *r);
 

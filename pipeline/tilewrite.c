@@ -385,7 +385,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                                   v->region + (size_t)tx * tile_bytes) != 0) {
                     __atomic_store_n(&spool_errno, errno ? errno : EIO,
                                      __ATOMIC_RELAXED);
-                    failed = 2;
+                    failed = 4;
                     continue;
                 }
             }
@@ -440,7 +440,10 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
         free(mine);
     }
     aw_status st = AW_OK;
-    if (failed & 2)
+    if (failed & 4)
+        st = aw_fail(ctx, AW_ERR_IO, "%s: cannot read back overview rows: %s",
+                     t->spool_path, strerror(spool_errno));
+    else if (failed & 2)
         st = write_error(ctx, t, t->spool_path, "tiles", spool_errno);
     else if (failed)
         st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory (tile encoder)");

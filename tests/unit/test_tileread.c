@@ -241,33 +241,64 @@ static void test_no_budget_for_kept_rows(void **state)
 
 /* Windows as the pipeline's strips read them: 10 core rows with 3 rows
  * of halo above and below, so each starts 6 rows above where the last
- * one ended, in tiles 96 rows tall. Every window equal to GDAL's; the
- * tiles are inflated from their top again only when the first window
- * goes back (4 tiles across): after that the streams keep 6 rows. */
+ * one ended. Every window equal to GDAL's; each row of each tile is
+ * inflated once, but when the first window goes back: after that the
+ * streams keep 6 rows, also those of the row of tiles
+ * above when a window ends less than 6 rows into the next (tiles of 48
+ * rows: windows end at rows 53 and 103). Nothing is held after the last
+ * window. */
 static void test_strips_with_a_halo_go_on_from_kept_rows(void **state)
 {
     (void)state;
-    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=96",
-                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
-    char *p = make("halo.tif", GDT_UInt16, 1, o);
-    aw_tileread *r = open_it(p, GDT_UInt16, 1);
-    assert_non_null(r);
-    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
-    aw_tr_conv conv = {0, 0, 0.0, 1e-4f, -0.1f};
-    int windows = 0;
-    for (int r0 = 0; r0 < H; r0 += 10) {
-        int n = r0 + 10 > H ? H - r0 : 10;
-        int top = r0 < 3 ? r0 : 3;
-        int bottom = H - (r0 + n) < 3 ? H - (r0 + n) : 3;
-        assert_int_equal(
-            check_window(r, ds, 1, 0, r0 - top, W, top + n + bottom, &conv), 0);
-        windows++;
+    static const char *const heights[] = {"BLOCKYSIZE=96", "BLOCKYSIZE=48"};
+    for (int t = 0; t < 2; t++) {
+        const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", heights[t],
+                           "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+        char *p = make(t ? "halo48.tif" : "halo96.tif", GDT_UInt16, 1, o);
+        aw_tileread *r = open_it(p, GDT_UInt16, 1);
+        assert_non_null(r);
+        GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+        aw_tr_conv conv = {0, 0, 0.0, 1e-4f, -0.1f};
+        int windows = 0;
+        for (int r0 = 0; r0 < H; r0 += 10) {
+            int n = r0 + 10 > H ? H - r0 : 10;
+            int top = r0 < 3 ? r0 : 3;
+            int bottom = H - (r0 + n) < 3 ? H - (r0 + n) : 3;
+            assert_int_equal(
+                check_window(r, ds, 1, 0, r0 - top, W, top + n + bottom, &conv),
+                0);
+            windows++;
+            /* At most two rows of tiles' streams with their tails. */
+            assert_true(aw_tileread_held() <
+                        2 * 4 * (100000 + 6 * 64 * sizeof(uint16_t)));
+        }
+        assert_int_equal(windows, 16);
+        /* 4 tiles across of 157 rows each, and rows 0-12 again when the
+         * second window first went back to row 7. */
+        assert_int_equal(aw_tileread_rows_inflated(r), 4 * 157 + 4 * 13);
+        assert_int_equal(aw_tileread_held(), 0);
+        GDALClose(ds);
+        aw_tileread_close(r);
+        free(p);
     }
-    assert_true(windows == 16);
-    assert_int_equal(aw_tileread_restarts(r), 4);
-    GDALClose(ds);
-    aw_tileread_close(r);
+}
+
+/* Tiles over 32 KB: ISA-L's inflater keeps its 32 KB history in its
+ * state between the windows' calls, each with another output buffer. */
+static void test_tiles_bigger_than_the_inflate_history(void **state)
+{
+    (void)state;
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=208", "BLOCKYSIZE=160",
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",    NULL};
+    char *p = make("big16.tif", GDT_UInt16, 1, o); /* 66 KB a tile */
+    check_file(p, GDT_UInt16, 1);
     free(p);
+    const char *o3[] = {"TILED=YES",        "BLOCKXSIZE=208", "BLOCKYSIZE=160",
+                        "COMPRESS=DEFLATE", "PREDICTOR=3",    NULL};
+    p = make("big32.tif", GDT_Float32, 1, o3); /* 133 KB */
+    check_file(p, GDT_Float32, 1);
+    free(p);
+    assert_int_equal(aw_tileread_held(), 0);
 }
 
 static uint32_t le32(const unsigned char *b)
@@ -611,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_uint16_deflate_predictor2_tiles),
         cmocka_unit_test(test_no_budget_for_kept_rows),
         cmocka_unit_test(test_strips_with_a_halo_go_on_from_kept_rows),
+        cmocka_unit_test(test_tiles_bigger_than_the_inflate_history),
         cmocka_unit_test(test_a_stream_cut_short_is_refused_where_it_ends),
         cmocka_unit_test(test_int16_strips_short_last),
         cmocka_unit_test(test_byte_uncompressed_tiles_and_strips),
