@@ -30,6 +30,8 @@ typedef struct scene_buf {
     uint8_t *edge;             /* 1: valid but within half a source pixel of the
                                   scene's coverage edge, where resampling had partial
                                   neighbours (a mosaic prefers another scene there) */
+    uint8_t *qa_lut;           /* generic QA: the class of each value
+                                  0..65535, made at its first strip */
     int64_t count[AW_Q_COUNT]; /* pixels per quality class */
     double valid_fraction;     /* valid / pixels inside the region */
     double cloud_pct, shadow_pct, snow_pct; /* of observed pixels */
