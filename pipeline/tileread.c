@@ -66,6 +66,7 @@ typedef struct {
      * by twice their halo): learnt from the windows that did, at most a
      * tile's height; each kept stream keeps that many rows. */
     int back;
+    int last_y0, last_end; /* the last window's rows */
 } tr_cache;
 
 /* Bytes held by every reader's kept streams, and the most they may hold
@@ -238,6 +239,8 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     for (int p = 0; p < r->planes; p++)
         for (int q = 0; q < 2; q++) {
             r->cache[p].tr[q] = -1;
+            r->cache[p].last_y0 = -1;
+            r->cache[p].last_end = -1;
             if (r->deflate && !(r->cache[p].s[q] = calloc(
                                     (size_t)r->ntx, sizeof *r->cache[p].s[q])))
                 NOT("out of memory");
@@ -269,11 +272,11 @@ size_t aw_tileread_rows_inflated(const aw_tileread *r)
 
 size_t aw_tileread_held_max(const aw_tileread *r)
 {
-    /* A row of tiles' streams, with tails of 16 rows (a halo of 8). */
-    size_t tail = (size_t)16 * (size_t)r->tw * r->bps;
-    return r->deflate
-               ? (size_t)r->planes * (size_t)r->ntx * (sizeof(tr_stream) + tail)
-               : 0;
+    /* Two rows of tiles' streams, with tails of 64 rows (a halo of 32). */
+    size_t tail = (size_t)64 * (size_t)r->tw * r->bps;
+    return r->deflate ? 2 * (size_t)r->planes * (size_t)r->ntx *
+                            (sizeof(tr_stream) + tail)
+                      : 0;
 }
 
 /* What stream st holds, bytes. */
@@ -424,13 +427,11 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
 
 /* Rows ya..yb-1 of tile (tr, tc) of `plane` into s->tile, predictor
  * undone. st: the tile's stream (at row 0 or further; NULL when the tile
- * is not compressed); a stream kept for the next window (tail >= 0)
- * keeps the last `tail` rows it gave, or *back rows if more. *back: how
- * many rows above the stream's row the window started, when it had to
- * start again from the top for them. 0, 1 (why filled) or -1. */
+ * is not compressed); it keeps the last `tail` rows it gave for the next
+ * window (within the budget). 0, 1 (why filled) or -1. */
 static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
-                       int yb, tr_stream *st, int tail, int *back, scratch *s,
-                       char *why, size_t whylen)
+                       int yb, tr_stream *st, int tail, scratch *s, char *why,
+                       size_t whylen)
 {
     size_t idx =
         ((size_t)plane * (size_t)r->nty + (size_t)tr) * (size_t)r->ntx +
@@ -439,7 +440,6 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
     size_t rowb = (size_t)r->tw * r->bps;
     size_t need = (size_t)rows * rowb;
     uint64_t off = r->off[idx], cnt = r->cnt[idx];
-    *back = 0;
     if (off == 0 || cnt == 0) {
         snprintf(why, whylen, "tile %zu is missing (sparse file)", idx);
         return 1;
@@ -471,8 +471,6 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
         }
         else if (st->row > ya || st->row <= 0) {
             /* Not started, or past the window's first row: from the top. */
-            if (st->row > ya)
-                *back = st->row - ya;
             isal_inflate_init(&st->st);
             st->st.crc_flag = ISAL_ZLIB;
             st->used = 0;
@@ -508,8 +506,6 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
                 acc_u8(row, tw);
         }
     }
-    if (tail >= 0 && *back > tail)
-        tail = *back; /* the next window likely goes back as far */
     if (st && tail > 0) {
         if (st->tail_cap < tail) {
             /* Within the budget, or no tail: the next window inflates the
@@ -603,6 +599,20 @@ static void convert_rows(const aw_tileread *r, int tc, const uint8_t *rows,
     }
 }
 
+/* Whether a stream may be kept (counted against the budget). */
+static int admit(size_t n)
+{
+    size_t extra = n * sizeof(tr_stream);
+    if (n == 0)
+        return 1;
+    if (__atomic_add_fetch(&held_total, extra, __ATOMIC_RELAXED) >
+        __atomic_load_n(&held_budget, __ATOMIC_RELAXED)) {
+        __atomic_sub_fetch(&held_total, extra, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return 1;
+}
+
 int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
                        const aw_tr_conv *conv, void *out, size_t stride,
                        int threads, char *why, size_t whylen)
@@ -618,12 +628,23 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
     tr_cache *c = &r->cache[plane];
     int tr0 = y0 / r->th, tr1 = (y0 + h - 1) / r->th;
     int tc0 = x0 / r->tw, tc1 = (x0 + w - 1) / r->tw, ncol = tc1 - tc0 + 1;
-    /* The streams kept after this window: those of the row of tiles it
-     * ends inside, and those of the row above when the next window may
-     * start there (it goes back `back` rows). */
+    int njobs = (tr1 - tr0 + 1) * ncol;
+    /* A window that goes down the image but starts above where the last
+     * one ended overlaps it by the strips' halo: how far it goes back is
+     * learnt from it (not from a window going back up, such as the next
+     * pass's first), up to a tile's height. */
+    if (y0 > c->last_y0 && y0 < c->last_end && c->last_end - y0 > c->back)
+        c->back = c->last_end - y0 < r->th ? c->last_end - y0 : r->th;
+    c->last_y0 = y0;
+    c->last_end = y0 + h;
+    /* The streams kept after this window: those of the rows of tiles the
+     * next window may start in, `back` rows above this one's end. */
     int end = y0 + h, back = c->back;
     int row_end = tr1 * r->th + tile_rows(r, tr1);
-    int keep1 = r->deflate && end < row_end && end < r->height ? tr1 : -1;
+    int keep1 =
+        r->deflate && end < r->height && (end < row_end || end - back < row_end)
+            ? tr1
+            : -1;
     int keep0 =
         r->deflate && tr1 > tr0 && end < r->height && end - back < tr1 * r->th
             ? tr1 - 1
@@ -633,53 +654,55 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
     for (int q = 0; r->deflate && q < 2; q++)
         if (c->tr[q] >= 0 && (c->tr[q] < tr0 || c->tr[q] > tr1))
             drop_set(r, c, q);
-    /* New streams for the rows kept, within the budget (else the next
-     * window inflates those tiles from their top). */
+    /* Each tile's stream: the one kept for it, a new one for a row to
+     * keep (within the budget: else the next window inflates the tile
+     * from its top), or (NULL) a thread's own for this window only. */
+    tr_stream **use = r->deflate ? calloc((size_t)njobs, sizeof *use) : NULL;
+    char *made = r->deflate ? calloc((size_t)njobs, 1) : NULL;
+    if (r->deflate && (!use || !made)) {
+        free(use);
+        free(made);
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
     int keeps[2] = {keep0, keep1};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; r->deflate && i < 2; i++) {
         int kr = keeps[i];
         if (kr < 0)
             continue;
-        int q = kr & 1;
-        if (c->tr[q] != kr) /* another row's (a window over 3 rows) */
-            drop_set(r, c, q);
+        int q = kr & 1, kept = c->tr[q] == kr;
         size_t fresh = 0;
         for (int k = tc0; k <= tc1; k++)
-            fresh += !c->s[q][k];
-        size_t extra = fresh * sizeof(tr_stream);
-        if (__atomic_add_fetch(&held_total, extra, __ATOMIC_RELAXED) >
-            __atomic_load_n(&held_budget, __ATOMIC_RELAXED)) {
-            __atomic_sub_fetch(&held_total, extra, __ATOMIC_RELAXED);
+            fresh += !kept || !c->s[q][k];
+        if (!admit(fresh))
             keeps[i] = -1;
-            continue;
-        }
-        c->tr[q] = kr;
-        for (int k = tc0; k <= tc1; k++)
-            if (!c->s[q][k]) {
-                c->s[q][k] = calloc(1, sizeof(tr_stream));
-                if (!c->s[q][k]) {
-                    /* What was counted for it and the ones after it. */
-                    size_t left = 0;
-                    for (int j = k; j <= tc1; j++)
-                        left += !c->s[q][j];
-                    __atomic_sub_fetch(&held_total, left * sizeof(tr_stream),
-                                       __ATOMIC_RELAXED);
-                    drop_set(r, c, 0);
-                    drop_set(r, c, 1);
-                    snprintf(why, whylen, "out of memory");
-                    return -1;
-                }
-            }
     }
     keep0 = keeps[0];
     keep1 = keeps[1];
+    int oom = 0;
+    for (int j = 0; r->deflate && j < njobs; j++) {
+        int tr = tr0 + j / ncol, tc = tc0 + j % ncol, q = tr & 1;
+        if (c->tr[q] == tr && c->s[q][tc])
+            use[j] = c->s[q][tc];
+        else if (tr == keep0 || tr == keep1) {
+            use[j] = calloc(1, sizeof(tr_stream));
+            made[j] = 1;
+            if (!use[j]) {
+                /* Counted at admission: given back below. */
+                __atomic_sub_fetch(&held_total, sizeof(tr_stream),
+                                   __ATOMIC_RELAXED);
+                made[j] = 0;
+                oom = 1;
+            }
+        }
+    }
     int nth = threads > 0 ? threads : omp_get_max_threads();
     if (omp_in_parallel() || nth < 1)
         nth = 1;
     size_t tile_bytes = (size_t)r->tw * (size_t)r->th * r->bps;
-    int njobs = (tr1 - tr0 + 1) * ncol, failed = 0;
+    int failed = oom ? -1 : 0;
     char msg[200] = "";
-#pragma omp parallel num_threads(nth)
+#pragma omp parallel num_threads(nth) if (!oom)
     {
         scratch s = {r->deflate ? calloc(1, sizeof *s.own) : NULL,
                      malloc(tile_bytes),
@@ -701,30 +724,17 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
             int ty0 = tr * r->th, rows = tile_rows(r, tr);
             int ya = y0 > ty0 ? y0 : ty0;
             int yb = y0 + h < ty0 + rows ? y0 + h : ty0 + rows;
-            /* The tile's stream (kept, or for this window only). */
             tr_stream *st = NULL;
-            int kept = 0;
             if (r->deflate) {
-                int q = tr & 1;
-                kept = c->tr[q] == tr && c->s[q][tc];
-                st = kept ? c->s[q][tc] : s.own;
-                if (!kept)
+                st = use[j] ? use[j] : s.own;
+                if (!use[j])
                     st->row = 0;
-                /* A stream the next window may need keeps a tail. */
-                kept = kept && (tr == keep0 || tr == keep1);
             }
+            /* A stream the next window may need keeps a tail. */
+            int keeps_tail = use && use[j] && (tr == keep0 || tr == keep1);
             char e[200];
-            int went_back = 0;
             int rc = decode_rows(r, plane, tr, tc, ya - ty0, yb - ty0, st,
-                                 kept ? back : -1, &went_back, &s, e, sizeof e);
-            if (went_back > 0) {
-                int cur = __atomic_load_n(&c->back, __ATOMIC_RELAXED);
-                while (went_back > cur &&
-                       !__atomic_compare_exchange_n(&c->back, &cur, went_back,
-                                                    0, __ATOMIC_RELAXED,
-                                                    __ATOMIC_RELAXED))
-                    ;
-            }
+                                 keeps_tail ? back : 0, &s, e, sizeof e);
             if (rc != 0) {
 #pragma omp critical(aw_tileread_msg)
                 {
@@ -748,7 +758,33 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
         free(s.z);
         free(s.tmp);
     }
-    /* Streams the window finished, or left in an unknown state. */
+    /* The new streams into their rows' sets (a set of another row of the
+     * same parity, one this window finished, goes); then every set not
+     * kept, or all of them after a failure (streams in unknown states). */
+    for (int i = 0; r->deflate && i < 2; i++) {
+        int kr = keeps[i];
+        if (kr < 0)
+            continue;
+        int q = kr & 1;
+        if (c->tr[q] != kr)
+            drop_set(r, c, q);
+        c->tr[q] = kr;
+        for (int k = tc0; k <= tc1; k++) {
+            int j = (kr - tr0) * ncol + (k - tc0);
+            if (made[j]) {
+                c->s[q][k] = use[j];
+                made[j] = 0;
+            }
+        }
+    }
+    for (int j = 0; made && j < njobs; j++)
+        if (made[j]) { /* not installed (cannot happen; to be safe) */
+            __atomic_sub_fetch(&held_total, stream_bytes(r, use[j]),
+                               __ATOMIC_RELAXED);
+            free_stream(use[j]);
+        }
+    free(use);
+    free(made);
     for (int q = 0; r->deflate && q < 2; q++)
         if (c->tr[q] >= 0 &&
             (failed || (c->tr[q] != keep0 && c->tr[q] != keep1)))

@@ -37,9 +37,11 @@ typedef struct {
 } aw_tr_conv;
 
 /* Band `band` (1-based), window x0, y0, w x h (inside the image), into
- * `out`: rows `stride` pixels apart. The inflate streams of the row of
- * tiles the window ends inside are kept, suspended, for the next window
- * below it (which goes on from there). threads: 0 =
+ * `out`: rows `stride` pixels apart. The inflate streams of the rows of
+ * tiles the next window below may start in (the one this window ends
+ * inside, and the one above when windows overlap by a halo) are kept,
+ * suspended, with the rows the overlap covers, and the next window goes
+ * on from there. threads: 0 =
  * OpenMP's default. Returns 0 when done; 1 when this reader cannot serve
  * the window (a missing or corrupt tile, a read error: read it with
  * GDAL, which reports what is wrong), with the reason in `why`; -1 out of
@@ -48,9 +50,10 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
                        const aw_tr_conv *conv, void *out, size_t stride,
                        int threads, char *why, size_t whylen);
 
-/* The most the streams kept for the next window can take: one per tile
- * of a row of tiles across the image, per band (0 when uncompressed:
- * a window reads just its rows). */
+/* About the most the streams kept for the next window take: one per
+ * tile of two rows of tiles across the image, per band, each keeping 64
+ * rows (a halo of 32); 0 when uncompressed (a window reads just its
+ * rows). For the budget (aw_tileread_set_budget). */
 size_t aw_tileread_held_max(const aw_tileread *r);
 
 /* The most all readers together hold in streams kept for the next

@@ -283,6 +283,81 @@ static void test_strips_with_a_halo_go_on_from_kept_rows(void **state)
     }
 }
 
+/* Whole-width windows rows[k][0]..rows[k][1]-1 over a file of tiles
+ * `th` rows tall: each equal to GDAL's, then the rows inflated counted
+ * (4 tiles across) and nothing held once the reader is closed. With
+ * tail > 0, the first window keeps one row of tiles' streams (without
+ * rows): after every window, at most two rows of them are held, with
+ * `tail` rows each. */
+static void windows_inflate(const char *name, int th, const int (*rows)[2],
+                            int n, size_t expect, int tail)
+{
+    char bh[32];
+    snprintf(bh, sizeof bh, "BLOCKYSIZE=%d", th);
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", bh,
+                       "COMPRESS=DEFLATE", "PREDICTOR=2",   NULL};
+    char *p = make(name, GDT_UInt16, 1, o);
+    aw_tileread *r = open_it(p, GDT_UInt16, 1);
+    assert_non_null(r);
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    aw_tr_conv conv = {0, 0, 0.0, 1e-4f, -0.1f};
+    size_t one = 0; /* a row of tiles' streams */
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(check_window(r, ds, 1, 0, rows[k][0], W,
+                                      rows[k][1] - rows[k][0], &conv),
+                         0);
+        if (tail > 0 && k == 0)
+            one = aw_tileread_held();
+        if (tail > 0)
+            assert_true(aw_tileread_held() <=
+                        2 * one + 2 * 4 * (size_t)tail * 64 * 2);
+    }
+    if (tail > 0)
+        assert_true(one > 0);
+    assert_int_equal(aw_tileread_rows_inflated(r), expect);
+    GDALClose(ds);
+    aw_tileread_close(r);
+    assert_int_equal(aw_tileread_held(), 0);
+    free(p);
+}
+
+/* Strips whose windows end exactly at a row of tiles' bottom (tiles of
+ * 48 rows, halo 3 rows wide at 45-48): the streams of that row are kept
+ * for the next window, which starts 3 rows up in it. Per column: rows
+ * 0-47 twice (the first window, before the overlap is known, kept
+ * nothing), every other row once: 157 + 48. */
+static void test_windows_ending_on_a_tile_boundary(void **state)
+{
+    (void)state;
+    static const int rows[][2] = {{0, 48}, {45, 96}, {93, 144}, {141, 157}};
+    windows_inflate("edge48.tif", 48, rows, 4, 4 * (157 + 48), 0);
+}
+
+/* Windows over three rows of tiles (16 rows tall; windows of 44 rows
+ * overlapping by 4): the streams the window goes on from and the ones it
+ * keeps can be of rows of the same parity. Per column: every row once,
+ * and rows 32-41 again when the second window first goes back. */
+static void test_windows_over_three_rows_of_tiles(void **state)
+{
+    (void)state;
+    static const int rows[][2] = {{0, 42}, {38, 82}, {78, 122}, {118, 157}};
+    windows_inflate("three16.tif", 16, rows, 4, 4 * (157 + 10), 0);
+}
+
+/* Two passes over rows 18-101 (a region above the image's bottom): the
+ * second pass's first window starts far above where the first pass
+ * ended, which is not a strip's overlap (learning it would make every
+ * stream keep most of a tile). Per column, first pass: 42 + 48 + 14 +
+ * 20 + 14 + 6 rows; second: 42 + 6 + 14 + 20 + 14 + 6 (the overlap is
+ * known: no row is inflated twice). */
+static void test_a_second_pass_does_not_count_as_an_overlap(void **state)
+{
+    (void)state;
+    static const int rows[][2] = {{18, 42}, {38, 62}, {58, 82}, {78, 102},
+                                  {18, 42}, {38, 62}, {58, 82}, {78, 102}};
+    windows_inflate("passes48.tif", 48, rows, 8, 4 * (144 + 102), 4);
+}
+
 /* Tiles over 32 KB: ISA-L's inflater keeps its 32 KB history in its
  * state between the windows' calls, each with another output buffer. */
 static void test_tiles_bigger_than_the_inflate_history(void **state)
@@ -643,6 +718,9 @@ int main(void)
         cmocka_unit_test(test_no_budget_for_kept_rows),
         cmocka_unit_test(test_strips_with_a_halo_go_on_from_kept_rows),
         cmocka_unit_test(test_tiles_bigger_than_the_inflate_history),
+        cmocka_unit_test(test_windows_ending_on_a_tile_boundary),
+        cmocka_unit_test(test_windows_over_three_rows_of_tiles),
+        cmocka_unit_test(test_a_second_pass_does_not_count_as_an_overlap),
         cmocka_unit_test(test_a_stream_cut_short_is_refused_where_it_ends),
         cmocka_unit_test(test_int16_strips_short_last),
         cmocka_unit_test(test_byte_uncompressed_tiles_and_strips),
