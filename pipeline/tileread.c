@@ -63,8 +63,9 @@ typedef struct {
     int tr[2];        /* the row of tiles each set is of; -1: none */
     tr_stream **s[2]; /* each: one slot per column of tiles */
     /* Rows the next window goes back over (the pipeline's strips overlap
-     * by twice their halo): learnt from the windows that did, at most a
-     * tile's height; each kept stream keeps that many rows. */
+     * by twice their halo): learnt from windows that moved down but
+     * started above where the previous one ended, at most a tile's
+     * height; each kept stream keeps that many rows. */
     int back;
     int last_y0, last_end; /* the last window's rows */
 } tr_cache;

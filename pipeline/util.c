@@ -384,25 +384,6 @@ int aw_pread_full(int fd, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-int aw_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = ENOSPC;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 int aw_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 {
     while (n > 0) {
@@ -427,4 +408,10 @@ int aw_pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
         }
     }
     return 0;
+}
+
+int aw_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    struct iovec one = {(void *)(uintptr_t)buf, n};
+    return n ? aw_pwritev_full(fd, &one, 1, off) : 0;
 }
