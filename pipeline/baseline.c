@@ -161,7 +161,11 @@ static aw_status fw_open(aw_ctx *ctx, const aw_config *cfg, int threads,
         free(fw->final);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, threads, 0};
+    aw_write_opts wo = {.cog = cfg->cog,
+                        .compress = cfg->compress,
+                        .level = cfg->level,
+                        .blocksize = cfg->blocksize,
+                        .threads = threads};
     aw_status st = aw_rwriter_open(ctx, fw->tmp, grid, GDT_Float32, 1.0, desc,
                                    md, NULL, 0, 1, (double)NAN, &wo, &fw->w);
     if (st != AW_OK) {

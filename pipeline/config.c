@@ -41,8 +41,9 @@
 #include "aralwatch/util.h"
 
 #define MAX_REPORTED_ERRORS 50
-/* Error text budget: the context keeps at most 8 KiB of message. */
-#define MAX_REPORT_BYTES 7600
+/* Error text budget: the context keeps at most 16 KiB of message (50
+ * unknown keys, each listing the known ones, take about 8). */
+#define MAX_REPORT_BYTES 16000
 #define MAX_CONFIG_BYTES ((size_t)16 << 20)
 #define KEY_PATH_MAX     256
 #define SHOWN_VALUE_MAX  40
@@ -2307,6 +2308,7 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
         DIR,
         COG,
         COMPRESS,
+        LEVEL,
         BLOCKSIZE,
         OVERWRITE,
         ENCODING,
@@ -2314,10 +2316,10 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
         CAP,
         N
     };
-    field f[N] = {{.name = "dir"},       {.name = "cog"},
-                  {.name = "compress"},  {.name = "blocksize"},
-                  {.name = "overwrite"}, {.name = "encoding"},
-                  {.name = "rasters"},   {.name = "cap"}};
+    field f[N] = {
+        {.name = "dir"},      {.name = "cog"},       {.name = "compress"},
+        {.name = "level"},    {.name = "blocksize"}, {.name = "overwrite"},
+        {.name = "encoding"}, {.name = "rasters"},   {.name = "cap"}};
     if (!read_mapping(L, n, path, f, N))
         return;
     char kp[KEY_PATH_MAX];
@@ -2351,6 +2353,24 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
                 L->nomem = 1;
             }
         }
+    }
+    if (f[LEVEL].val) {
+        /* GDAL's ZLEVEL (libdeflate: 1..12) and ZSTD_LEVEL (1..22); LZW
+         * and no compression have none. Checked against the compression
+         * given here or the default (deflate). */
+        key_path(kp, path, "level");
+        const char *c = cfg->compress ? cfg->compress : "DEFLATE";
+        int max = strcmp(c, "DEFLATE") == 0 ? 12
+                  : strcmp(c, "ZSTD") == 0  ? 22
+                                            : 0;
+        int v;
+        if (max == 0)
+            add_error(L, line_of(f[LEVEL].val), kp,
+                      "compression %s has no level (only deflate and zstd "
+                      "do)",
+                      c);
+        else if (get_int(L, f[LEVEL].val, kp, 1, max, &v))
+            cfg->level = v;
     }
     if (f[BLOCKSIZE].val) {
         key_path(kp, path, "blocksize");

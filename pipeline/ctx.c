@@ -6,7 +6,7 @@
 #include "aralwatch/ctx.h"
 #include "aralwatch/util.h"
 
-#define AW_ERRMSG_MAX 8192
+#define AW_ERRMSG_MAX 16384
 
 struct aw_ctx {
     aw_log_level level;

@@ -928,6 +928,16 @@ static char **creation_options(const aw_write_opts *wo, int is_class,
         else
             o = CSLSetNameValue(o, "PREDICTOR", is_class ? "2" : "3");
     }
+    if (wo->level > 0) {
+        /* The COG driver has one LEVEL; GTiff one per codec. */
+        const char *key = for_cog                            ? "LEVEL"
+                          : strcmp(compress, "ZSTD") == 0    ? "ZSTD_LEVEL"
+                          : strcmp(compress, "DEFLATE") == 0 ? "ZLEVEL"
+                                                             : NULL;
+        snprintf(buf, sizeof buf, "%d", wo->level);
+        if (key)
+            o = CSLSetNameValue(o, key, buf);
+    }
     snprintf(buf, sizeof buf, "%d", wo->blocksize);
     if (for_cog) {
         o = CSLSetNameValue(o, "BLOCKSIZE", buf);
@@ -1156,19 +1166,21 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
     }
     free(skel);
     if (st == AW_OK && wo->cog)
-        st = aw_tilewriter_open_cog(ctx, path, width, height, wo->blocksize,
-                                    wo->blocksize,
-                                    (size_t)GDALGetDataTypeSizeBytes(type),
-                                    pred, wo->threads, classes != NULL, tw);
-    else if (st == AW_OK)
-        st = aw_tilewriter_open(
+        st = aw_tilewriter_open_cog(
             ctx, path, width, height, wo->blocksize, wo->blocksize,
-            (size_t)GDALGetDataTypeSizeBytes(type), pred, wo->threads, tw);
+            (size_t)GDALGetDataTypeSizeBytes(type), pred, wo->level,
+            wo->threads, classes != NULL, tw);
+    else if (st == AW_OK)
+        st = aw_tilewriter_open(ctx, path, width, height, wo->blocksize,
+                                wo->blocksize,
+                                (size_t)GDALGetDataTypeSizeBytes(type), pred,
+                                wo->level, wo->threads, tw);
     if (st == AW_OK)
         aw_log(ctx, AW_LOG_DEBUG,
-               "%s: tiles compressed by aralwatch's threads (DEFLATE, "
-               "predictor %d%s)",
-               path, pred, wo->cog ? ", COG with its overviews" : "");
+               "%s: tiles compressed by aralwatch's threads (DEFLATE level "
+               "%d, predictor %d%s)",
+               path, wo->level > 0 ? wo->level : 6, pred,
+               wo->cog ? ", COG with its overviews" : "");
     return st;
 }
 

@@ -24,6 +24,7 @@ struct sqlite3 *aw_catalog_db(struct aw_catalog *cat);
 typedef struct aw_write_opts {
     int cog;
     const char *compress; /* DEFLATE, ZSTD, LZW, NONE */
+    int level;            /* DEFLATE 1..12, ZSTD 1..22; 0: GDAL's default */
     int blocksize;
     int threads;
     /* MPI runs: 0 (a writer of its own), AW_SHARED_CREATE (the rank that

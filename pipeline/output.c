@@ -493,8 +493,11 @@ static void add_sidecar(json_t *outs, const char *dir, const char *name)
 static aw_write_opts write_opts(const run_state *rs)
 {
     const aw_config *cfg = rs->cfg;
-    aw_write_opts wo = {cfg->cog, cfg->compress, cfg->blocksize, rs->threads,
-                        0};
+    aw_write_opts wo = {.cog = cfg->cog,
+                        .compress = cfg->compress,
+                        .level = cfg->level,
+                        .blocksize = cfg->blocksize,
+                        .threads = rs->threads};
     if (aw_par_size() > 1)
         wo.shared = aw_par_root() ? AW_SHARED_CREATE : AW_SHARED_ATTACH;
     return wo;

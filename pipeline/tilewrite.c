@@ -6,8 +6,9 @@
  * GDAL still makes the file, with every tag it would write (georeferencing,
  * nodata, scale, metadata, colour table), but empty (SPARSE_OK); the rows
  * are gathered into whole rows of tiles, and each tile is predicted and
- * compressed by one OpenMP thread with libdeflate at GDAL's default level
- * (6), exactly as libtiff would; libtiff then writes the compressed tiles
+ * compressed by one OpenMP thread with libdeflate at the level libtiff
+ * would use for the ZLEVEL asked for (tw_libdeflate_level), exactly as
+ * libtiff would; libtiff then writes the compressed tiles
  * (TIFFWriteRawTile) and the directory. Readers see an ordinary tiled
  * GeoTIFF (COMPRESSION=DEFLATE, PREDICTOR 2 or 3), pixel for pixel what
  * GDAL's writer makes (tests/e2e/test_tilewrite.py).
@@ -45,7 +46,6 @@
 #include "aralwatch/util.h"
 #include "tilewrite.h"
 
-#define TW_LEVEL 6 /* GDAL's default ZLEVEL */
 /* Rows of a COG overview held in memory before they go to the spool. */
 #define TW_CHUNK 32
 
@@ -79,6 +79,7 @@ struct aw_tilewriter {
     int bx, by;
     size_t px;   /* bytes per pixel: 1, 2 or 4 */
     int pred;    /* 2: horizontal differencing, 3: floating point */
+    int level;   /* libdeflate's compression level, 1..12 */
     int threads; /* 0: OpenMP's default */
     int nlev;    /* 1 + overviews */
     tw_level *lv;
@@ -194,9 +195,25 @@ static int dir_fits(aw_tilewriter *t, uint32_t *w, uint32_t *h)
            planar == PLANARCONFIG_CONTIG;
 }
 
+/* The libdeflate level libtiff (4.x, tif_zip.c) compresses a DEFLATE
+ * tile at for GDAL's ZLEVEL (the COG driver's LEVEL): 7 by default, zlib's
+ * levels 6..9 one higher (libdeflate's 6 compresses less than zlib's 6),
+ * the others as they are. Found by compressing GDAL's tiles again with
+ * libdeflate at every level (tests/e2e/test_tilewrite.py compares every
+ * tile's size with GDAL's). */
+static int tw_libdeflate_level(int zlevel)
+{
+    if (zlevel <= 0)
+        return 7;
+    if (zlevel >= 6 && zlevel <= 9)
+        return zlevel + 1;
+    return zlevel > 12 ? 12 : zlevel;
+}
+
 static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
-                          int bx, int by, size_t px, int pred, int threads,
-                          int cog, int nearest, aw_tilewriter **out)
+                          int bx, int by, size_t px, int pred, int level,
+                          int threads, int cog, int nearest,
+                          aw_tilewriter **out)
 {
     *out = NULL;
     if (!((px == 1 && pred == 2) || (px == 2 && pred == 2) ||
@@ -213,6 +230,7 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
     t->by = by;
     t->px = px;
     t->pred = pred;
+    t->level = tw_libdeflate_level(level);
     t->threads = threads;
     t->cog = cog;
     t->nearest = nearest;
@@ -304,15 +322,15 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
 
 aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
                              int height, int bx, int by, size_t px, int pred,
-                             int threads, aw_tilewriter **out)
+                             int level, int threads, aw_tilewriter **out)
 {
-    return open_any(ctx, path, width, height, bx, by, px, pred, threads, 0, 0,
-                    out);
+    return open_any(ctx, path, width, height, bx, by, px, pred, level, threads,
+                    0, 0, out);
 }
 
 aw_status aw_tilewriter_open_cog(aw_ctx *ctx, const char *path, int width,
                                  int height, int bx, int by, size_t px,
-                                 int pred, int threads, int nearest,
+                                 int pred, int level, int threads, int nearest,
                                  aw_tilewriter **out)
 {
     if (nearest ? px != 1 : px != 4 && px != 2)
@@ -320,8 +338,8 @@ aw_status aw_tilewriter_open_cog(aw_ctx *ctx, const char *path, int width,
                        "%s: COG overviews are made of float32 or int16 "
                        "(average) or byte classes (nearest) only",
                        path);
-    return open_any(ctx, path, width, height, bx, by, px, pred, threads, 1,
-                    nearest, out);
+    return open_any(ctx, path, width, height, bx, by, px, pred, level, threads,
+                    1, nearest, out);
 }
 
 static aw_status write_error(aw_ctx *ctx, aw_tilewriter *t, const char *file,
@@ -359,7 +377,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
         nth = ntx;
 #pragma omp parallel num_threads(nth > 0 ? nth : 1) reduction(| : failed)
     {
-        struct libdeflate_compressor *c = libdeflate_alloc_compressor(TW_LEVEL);
+        struct libdeflate_compressor *c = libdeflate_alloc_compressor(t->level);
         unsigned char *tile = malloc(tile_bytes);
         unsigned char *tmp = malloc((size_t)t->bx * t->px);
         size_t bound = c ? libdeflate_zlib_compress_bound(c, tile_bytes) : 0;

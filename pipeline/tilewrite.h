@@ -17,10 +17,11 @@ typedef struct aw_tilewriter aw_tilewriter;
 
 /* Take over `path`, an empty tiled GeoTIFF of width x height pixels in
  * tiles of bx x by, px bytes per pixel (1 and 2 with predictor 2, 4
- * (float32) with predictor 3). threads: 0 = OpenMP's default. */
+ * (float32) with predictor 3). level: GDAL's ZLEVEL (1..12; 0, its
+ * default: 6), compressed as libtiff would. threads: 0 = OpenMP's default. */
 aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
                              int height, int bx, int by, size_t px, int pred,
-                             int threads, aw_tilewriter **out);
+                             int level, int threads, aw_tilewriter **out);
 
 /* The same for `path`, an empty COG made by GDAL's COG driver (SPARSE_OK:
  * every directory written, no tile), with its overviews: they are made
@@ -31,7 +32,7 @@ aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
  * `path`.tiles, unlinked at once. */
 aw_status aw_tilewriter_open_cog(aw_ctx *ctx, const char *path, int width,
                                  int height, int bx, int by, size_t px,
-                                 int pred, int threads, int nearest,
+                                 int pred, int level, int threads, int nearest,
                                  aw_tilewriter **out);
 
 /* Rows row0..row0+nrows (in order, top to bottom) of px-byte pixels. */

@@ -53,12 +53,33 @@ def config(tmp, outputs, bbox=None):
         s["path"] = absolute(s["path"])
     cfg["zones"]["file"] = absolute(cfg["zones"]["file"])
     cfg["outputs"] = dict(outputs)
-    path = os.path.join(tmp, "cfg-%s-%d%s.yaml" % (outputs["encoding"],
-                                                   outputs["blocksize"],
-                                                   "-bbox" if bbox else ""))
+    path = os.path.join(tmp, "cfg-%s.yaml" % tag(outputs, bbox))
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
     return path
+
+
+def tag(outputs, bbox=None):
+    """A name for these outputs' config and folders."""
+    return "%s-%d-L%s%s%s" % (outputs["encoding"], outputs["blocksize"],
+                              outputs.get("level", "d"),
+                              "-cog" if outputs["cog"] else "",
+                              "-bbox" if bbox else "")
+
+
+def tile_sizes(path):
+    """Every tile's compressed size, overviews after the full resolution
+    (GDAL's BLOCK_SIZE_x_y)."""
+    ds = gdal.Open(path)
+    b0, sizes = ds.GetRasterBand(1), []
+    for k in range(-1, b0.GetOverviewCount()):
+        b = b0 if k < 0 else b0.GetOverview(k)
+        bx, by = b.GetBlockSize()
+        for ty in range((b.YSize + by - 1) // by):
+            for tx in range((b.XSize + bx - 1) // bx):
+                sizes.append(int(b.GetMetadataItem("BLOCK_SIZE_%d_%d"
+                                                   % (tx, ty), "TIFF")))
+    return sizes
 
 
 def info(path):
@@ -76,7 +97,7 @@ class TileWriter(awtest.TempDirTest):
 
     def produce(self, outputs, gdal_encode, rows=None, bbox=None):
         out = os.path.join(self.tmp, "gdal" if gdal_encode else "own",
-                           str(outputs["blocksize"]))
+                           tag(outputs, bbox))
         env = dict(os.environ)
         env.pop("AW_GDAL_ENCODE", None)
         env.pop("AW_STRIP_ROWS", None)
@@ -126,6 +147,11 @@ class TileWriter(awtest.TempDirTest):
                 if x.dtype.kind == "f" and k < 0:
                     # Nodata to skip in the averages.
                     self.assertGreater(np.count_nonzero(x != x), 0, n)
+            # The same bytes compressed at the same level: libtiff's
+            # libdeflate level for GDAL's ZLEVEL is not the ZLEVEL (7 for
+            # the default 6), so every tile of every level is as large as
+            # GDAL's.
+            self.assertEqual(tile_sizes(a), tile_sizes(b), n)
             ia, ib = info(a), info(b)
             # Same tags; gdalinfo's block offsets are not compared (the
             # files lay out their tiles differently).
@@ -154,6 +180,7 @@ class TileWriter(awtest.TempDirTest):
             with open(os.path.join(own, n), "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
                                  listed[n]["sha256"], n)
+        return own
 
     def check_cog_layout(self, path, band):
         """The layout GDAL's COG driver writes and its header announces:
@@ -212,6 +239,50 @@ class TileWriter(awtest.TempDirTest):
         self.check({"encoding": "int16", "compress": "deflate", "cog": True,
                     "blocksize": 128},
                    {"Int16": "2", "Byte": "2"})
+
+    def test_compression_levels_are_gdals_zlevels(self):
+        # outputs.level is GDAL's ZLEVEL (the COG driver's LEVEL): each
+        # tile as large as GDAL's at that level, and a higher level makes
+        # smaller files.
+        total = {}
+        for level in (1, 9):
+            for cog in (False, True):
+                outputs = {"encoding": "float32", "compress": "deflate",
+                           "cog": cog, "blocksize": 128, "level": level}
+                own = self.check(outputs, {"Float32": "3", "Byte": "2"})
+                if not cog:
+                    total[level] = sum(tile_sizes(os.path.join(own,
+                                                               "ndwi.tif")))
+                    self.assertIn("(DEFLATE level %d, predictor 3)" % level,
+                                  self.logs[own])
+        self.assertLess(total[9], total[1] * 0.995, total)
+
+    def test_zstd_levels_reach_gdals_writer(self):
+        # ZSTD is GDAL's to encode: outputs.level must reach it as
+        # ZSTD_LEVEL (GeoTIFF) or LEVEL (COG). Reference: GDAL writing
+        # the same pixels with that option, tile for tile the same size.
+        for cog in (False, True):
+            sizes = {}
+            for level in (1, 15):
+                outputs = {"encoding": "float32", "compress": "zstd",
+                           "cog": cog, "blocksize": 128, "level": level}
+                own = os.path.join(self.produce(outputs, False), "ndwi.tif")
+                ref = os.path.join(self.tmp, "ref-%s.tif" % tag(outputs))
+                if cog:
+                    # The overviews are the output's own (OVERVIEWS=AUTO
+                    # takes them).
+                    co = ["BLOCKSIZE=128", "COMPRESS=ZSTD", "PREDICTOR=YES",
+                          "LEVEL=%d" % level]
+                    gdal.Translate(ref, own, format="COG", creationOptions=co)
+                else:
+                    co = ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128",
+                          "COMPRESS=ZSTD", "PREDICTOR=3",
+                          "ZSTD_LEVEL=%d" % level]
+                    gdal.Translate(ref, own, creationOptions=co)
+                a, b = tile_sizes(own), tile_sizes(ref)
+                self.assertEqual(a, b, (cog, level))
+                sizes[level] = sum(a)
+            self.assertLess(sizes[15], sizes[1], (cog, sizes))
 
     def check_gdal_made(self, outputs, bbox=None, levels=None):
         """COGs the own encoder must leave to GDAL: no raster says it was

@@ -274,6 +274,7 @@ static const char full_config_fmt[] =
     "  dir: ../out\n"
     "  cog: no\n"
     "  compress: zstd\n"
+    "  level: 15\n"
     "  blocksize: 512\n"
     "  overwrite: false\n";
 
@@ -412,6 +413,7 @@ a_complete_config_is_parsed_with_paths_resolved_against_its_folder(void **state)
     free(p);
     assert_int_equal(cfg->cog, 0);
     assert_string_equal(cfg->compress, "ZSTD");
+    assert_int_equal(cfg->level, 15);
     assert_int_equal(cfg->blocksize, 512);
     assert_int_equal(cfg->overwrite, 0);
 
@@ -460,6 +462,7 @@ static void omitted_keys_take_their_documented_defaults(void **state)
     free(p);
     assert_int_equal(cfg->cog, 1);
     assert_string_equal(cfg->compress, "DEFLATE");
+    assert_int_equal(cfg->level, 0); /* GDAL's default */
     assert_int_equal(cfg->blocksize, 256);
     assert_int_equal(cfg->overwrite, 1);
 
@@ -1245,6 +1248,42 @@ static void out_of_range_values_are_rejected(void **state)
                   NULL);
 }
 
+/* outputs.level: GDAL's ZLEVEL for deflate (1..12 with libdeflate),
+ * ZSTD_LEVEL for zstd (1..22); LZW and no compression have none. The
+ * check uses the compression given in the same mapping, wherever it is. */
+static void compression_levels_are_checked_against_the_codec(void **state)
+{
+    fx *f = *state;
+    expect_errors(f, MINIMAL "outputs:\n  level: 13\n",
+                  "configs/test.yaml:13: outputs.level: must be between 1 "
+                  "and 12, got 13",
+                  NULL);
+    expect_errors(f, MINIMAL "outputs:\n  level: 0\n  compress: zstd\n",
+                  "configs/test.yaml:13: outputs.level: must be between 1 "
+                  "and 22, got 0",
+                  NULL);
+    expect_errors(f, MINIMAL "outputs:\n  level: 6\n  compress: lzw\n",
+                  "configs/test.yaml:13: outputs.level: compression LZW has "
+                  "no level (only deflate and zstd do)",
+                  NULL);
+    expect_errors(f, MINIMAL "outputs:\n  compress: none\n  level: 1\n",
+                  "configs/test.yaml:14: outputs.level: compression NONE has "
+                  "no level",
+                  NULL);
+    expect_errors(f, MINIMAL "outputs:\n  level: fast\n",
+                  "configs/test.yaml:13: outputs.level: expected an integer, "
+                  "got 'fast'",
+                  NULL);
+    aw_config *cfg =
+        load_ok(f, MINIMAL "outputs:\n  level: 22\n  compress: zstd\n");
+    assert_int_equal(cfg->level, 22);
+    aw_config_destroy(cfg);
+    cfg = load_ok(f, MINIMAL "outputs:\n  level: 1\n");
+    assert_int_equal(cfg->level, 1);
+    assert_string_equal(cfg->compress, "DEFLATE");
+    aw_config_destroy(cfg);
+}
+
 static void every_error_is_reported_together_in_line_order(void **state)
 {
     fx *f = *state;
@@ -1454,6 +1493,7 @@ int main(void)
         T(an_empty_config_or_a_top_level_list_is_rejected),
         T(a_version_other_than_1_is_rejected),
         T(out_of_range_values_are_rejected),
+        T(compression_levels_are_checked_against_the_codec),
         T(every_error_is_reported_together_in_line_order),
         T(errors_beyond_the_cap_are_counted_not_listed),
         T(the_fixture_files_load_or_fail_as_they_say),
