@@ -2,6 +2,7 @@
  *
  *   io_floor --threads N --json OUT.json --outdir DIR
  *            --in BAND.tif [--in ...] --ref PRODUCT.tif [--ref ...]
+ *            [--zlevel 1..12]
  *
  * 1. Untimed: every --ref raster (an output of the program under test) is
  *    read fully into memory, with its data type, block size, compression,
@@ -12,7 +13,8 @@
  *    the blocks of a strip in parallel), into a reused buffer.
  * 3. Timed "encode": every --ref raster is written again from memory to
  *    DIR/<name> as a tiled GeoTIFF with the same block size, compression,
- *    predictor and NUM_THREADS=N, strip by strip, then closed.
+ *    predictor and NUM_THREADS=N (and ZLEVEL, for DEFLATE, with --zlevel;
+ *    otherwise GDAL's default), strip by strip, then closed.
  * 4. Timed "fsync": every written file and DIR are fsynced (the program
  *    under test fsyncs its outputs before publishing them).
  *
@@ -81,7 +83,8 @@ static void die(const char *what, const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: io_floor --threads N --json OUT.json --outdir DIR "
-                    "--in BAND.tif [--in ...] --ref PRODUCT.tif [--ref ...]\n");
+                    "--in BAND.tif [--in ...] --ref PRODUCT.tif [--ref ...] "
+                    "[--zlevel 1..12]\n");
     exit(2);
 }
 
@@ -166,7 +169,7 @@ static double decode_input(const char *path, void **buf, size_t *cap)
     return pixels;
 }
 
-static void encode_ref(const ref_raster *r, int threads)
+static void encode_ref(const ref_raster *r, int threads, int zlevel)
 {
     GDALDriverH drv = GDALGetDriverByName("GTiff");
     char **o = NULL;
@@ -179,6 +182,10 @@ static void encode_ref(const ref_raster *r, int threads)
     o = CSLSetNameValue(o, "COMPRESS", r->compress);
     if (strcmp(r->compress, "NONE") != 0)
         o = CSLSetNameValue(o, "PREDICTOR", r->predictor);
+    if (zlevel > 0 && strcmp(r->compress, "DEFLATE") == 0) {
+        snprintf(buf, sizeof buf, "%d", zlevel);
+        o = CSLSetNameValue(o, "ZLEVEL", buf);
+    }
     snprintf(buf, sizeof buf, "%d", threads);
     o = CSLSetNameValue(o, "NUM_THREADS", buf);
     o = CSLSetNameValue(o, "BIGTIFF", "IF_SAFER");
@@ -234,7 +241,7 @@ int main(int argc, char **argv)
 {
     const char *ins[MAX_FILES], *json = NULL, *outdir = NULL;
     ref_raster refs[MAX_FILES];
-    int n_in = 0, n_ref = 0, threads = 1;
+    int n_in = 0, n_ref = 0, threads = 1, zlevel = 0;
     memset(refs, 0, sizeof refs);
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
@@ -249,6 +256,8 @@ int main(int argc, char **argv)
             json = argv[++i];
         else if (strcmp(argv[i], "--outdir") == 0)
             outdir = argv[++i];
+        else if (strcmp(argv[i], "--zlevel") == 0)
+            zlevel = atoi(argv[++i]);
         else
             usage();
     }
@@ -279,7 +288,7 @@ int main(int argc, char **argv)
         in_px += decode_input(ins[i], &buf, &cap);
     double w1 = now_s(), c1 = cpu_s();
     for (int i = 0; i < n_ref; i++)
-        encode_ref(&refs[i], threads);
+        encode_ref(&refs[i], threads, zlevel);
     double w2 = now_s(), c2 = cpu_s();
     for (int i = 0; i < n_ref; i++)
         fsync_path(refs[i].out_path);

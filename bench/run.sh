@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark, one command:  bench/run.sh [--large] [--repeats N]
+# The benchmark, one command:  bench/run.sh [--large] [--repeats N] [--level Z]
 #
 #   1. installs the Debian packages that are missing (aralwatch's build
 #      dependencies, gdal-bin, python3-gdal, python3-numpy, otb-bin, time);
@@ -9,6 +9,10 @@
 #      10980² one into bench/data/s10980), unless its stamp matches;
 #   4. runs bench/bench.py: alternating timed rounds, correctness gate,
 #      bench/RESULTS.md.
+#
+# --level Z: every tool at DEFLATE level Z (GDAL's ZLEVEL, 1..12) instead
+# of its default; the table goes to bench/RESULTS-level<Z>.md and the runs
+# to bench/data/work-level<Z>/, so bench/RESULTS.md stays the default's.
 #
 # Exit status: 0 when every tool that ran passed the correctness gate, 1
 # otherwise. A tool that fails to run (aralwatch included) is reported in
@@ -23,14 +27,16 @@ DATA="$BENCH/data"
 PY=/usr/bin/python3 # Debian's: python3-gdal and numpy live there
 
 large=0
+level=""
 bench_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --large) large=1; bench_args+=(--large) ;;
     --repeats) bench_args+=(--repeats "$2"); shift ;;
     --repeats-1t) bench_args+=(--repeats-1t "$2"); shift ;;
+    --level) level="$2"; bench_args+=(--level "$2"); shift ;;
     -h | --help)
-        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -100,9 +106,10 @@ say "scenes ready in $(($(date +%s) - t0)) s"
 
 # --- 4. timings, gate, RESULTS.md ----------------------------------------------
 rc=0
-"$PY" "$BENCH/bench.py" --data "$DATA" --work "$DATA/work" \
+results="RESULTS${level:+-level$level}.md"
+"$PY" "$BENCH/bench.py" --data "$DATA" --work "$DATA/work${level:+-level$level}" \
     --aralwatch "$BUILD/aralwatch" --floor "$BUILD/bench/io_floor" \
-    --results "$BENCH/RESULTS.md" --started "$started" \
+    --results "$BENCH/$results" --started "$started" \
     ${bench_args[@]+"${bench_args[@]}"} || rc=$?
-say "done in $(($(date +%s) - ${started%.*})) s; results in bench/RESULTS.md"
+say "done in $(($(date +%s) - ${started%.*})) s; results in bench/$results"
 exit $rc
