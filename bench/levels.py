@@ -12,7 +12,7 @@ written by GDAL and the tiles read back raw and inflated.
 
     /usr/bin/python3 bench/levels.py          (Debian's python3: osgeo)
 
-Prints a Markdown table; about 20 s on 2 cores. The scenes are small
+Prints a Markdown table; about 30 s on 2 cores. The scenes are small
 (0.3 to 1.2 Mpx), so each is compressed several times for the timing."""
 import ctypes
 import ctypes.util

@@ -2339,11 +2339,14 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
         key_path(kp, path, "cog");
         get_bool(L, f[COG].val, kp, &cfg->cog);
     }
+    int compress = 0; /* compress_names index; -1: given, but not valid */
     if (f[COMPRESS].val) {
         key_path(kp, path, "compress");
         int v;
+        compress = -1;
         if (get_enum(L, f[COMPRESS].val, kp, "compression", compress_names,
                      COUNT_OF(compress_names), 1, &v)) {
+            compress = v;
             char *c = aw_strdup(compress_values[v]);
             if (c) {
                 free(cfg->compress);
@@ -2354,19 +2357,20 @@ static void parse_outputs(loader *L, yaml_node_t *n, const char *path)
             }
         }
     }
-    if (f[LEVEL].val) {
+    if (f[LEVEL].val && compress >= 0) {
         /* GDAL's ZLEVEL (libdeflate: 1..12) and ZSTD_LEVEL (1..22); LZW
          * and no compression have none. Checked against the compression
-         * given here or the default (deflate). */
+         * given here or the default (deflate); not against one that is
+         * itself an error. */
         key_path(kp, path, "level");
-        const char *c = cfg->compress ? cfg->compress : "DEFLATE";
-        int max = strcmp(c, "DEFLATE") == 0 ? 12
-                  : strcmp(c, "ZSTD") == 0  ? 22
+        const char *c = compress_names[compress];
+        int max = strcmp(c, "deflate") == 0 ? 12
+                  : strcmp(c, "zstd") == 0  ? 22
                                             : 0;
         int v;
         if (max == 0)
             add_error(L, line_of(f[LEVEL].val), kp,
-                      "compression %s has no level (only deflate and zstd "
+                      "compression '%s' has no level (only deflate and zstd "
                       "do)",
                       c);
         else if (get_int(L, f[LEVEL].val, kp, 1, max, &v))

@@ -533,50 +533,84 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
     return 0;
 }
 
-/* n samples at src into pixels at dst, as aw_tr_conv says. */
-#define CONVERT(T)                                                             \
-    do {                                                                       \
-        const T *v = (const T *)src;                                           \
-        if (c->f64) {                                                          \
-            double *o = dst;                                                   \
-            const double nd = c->nd;                                           \
-            if (c->has_nd)                                                     \
-                for (size_t i = 0; i < n; i++)                                 \
-                    o[i] = (double)v[i] == nd ? (double)NAN : (double)v[i];    \
-            else                                                               \
-                for (size_t i = 0; i < n; i++)                                 \
-                    o[i] = (double)v[i];                                       \
-        }                                                                      \
-        else {                                                                 \
-            float *o = dst;                                                    \
-            const float nd = (float)c->nd, sc = c->scale, of = c->offset;      \
-            if (c->has_nd)                                                     \
-                for (size_t i = 0; i < n; i++) {                               \
-                    float f = (float)v[i];                                     \
-                    o[i] = f == nd ? NAN : f * sc + of;                        \
-                }                                                              \
-            else                                                               \
-                for (size_t i = 0; i < n; i++)                                 \
-                    o[i] = (float)v[i] * sc + of;                              \
-        }                                                                      \
-    } while (0)
+/* n samples of the file's type at src as float32 (exact for every type
+ * the reader takes: 8- and 16-bit integers and float32). */
+static void load_f32(aw_tr_type type, const void *src, float *restrict o,
+                     size_t n)
+{
+    switch (type) {
+    case AW_TR_U8: {
+        const uint8_t *restrict v = src;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            o[i] = (float)v[i];
+        break;
+    }
+    case AW_TR_U16: {
+        const uint16_t *restrict v = src;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            o[i] = (float)v[i];
+        break;
+    }
+    case AW_TR_I16: {
+        const int16_t *restrict v = src;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            o[i] = (float)v[i];
+        break;
+    }
+    case AW_TR_F32:
+        memcpy(o, src, n * sizeof(float));
+        break;
+    }
+}
 
+/* n samples at src into pixels at dst, as aw_tr_conv says: loaded as
+ * float32, then (in place, or from a block on the stack for float64)
+ * nodata to NaN, scale and offset. The loops are split so each one
+ * vectorises (tests/check_vectorised.py). */
 static void convert(aw_tr_type type, const void *src, void *dst, size_t n,
                     const aw_tr_conv *c)
 {
-    switch (type) {
-    case AW_TR_U8:
-        CONVERT(uint8_t);
-        break;
-    case AW_TR_U16:
-        CONVERT(uint16_t);
-        break;
-    case AW_TR_I16:
-        CONVERT(int16_t);
-        break;
-    case AW_TR_F32:
-        CONVERT(float);
-        break;
+    if (!c->f64) {
+        float *restrict o = dst;
+        const float nd = (float)c->nd, sc = c->scale, of = c->offset;
+        load_f32(type, src, o, n);
+        if (c->has_nd) {
+#pragma omp simd
+            for (size_t i = 0; i < n; i++) {
+                /* A select (tileread.c is built with -fno-trapping-math,
+                 * see CMakeLists.txt): both sides are computed. */
+                float f = o[i], v = f * sc + of;
+                o[i] = f == nd ? NAN : v;
+            }
+        }
+        else {
+#pragma omp simd
+            for (size_t i = 0; i < n; i++)
+                o[i] = o[i] * sc + of;
+        }
+        return;
+    }
+    enum { BLOCK = 1024 };
+    float t[BLOCK];
+    double *restrict o = dst;
+    const double nd = c->nd;
+    const size_t bytes = type == AW_TR_U8 ? 1 : type == AW_TR_F32 ? 4 : 2;
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t k = n - i0 < BLOCK ? n - i0 : BLOCK;
+        load_f32(type, (const uint8_t *)src + i0 * bytes, t, k);
+        if (c->has_nd) {
+#pragma omp simd
+            for (size_t i = 0; i < k; i++)
+                o[i0 + i] = (double)t[i] == nd ? (double)NAN : (double)t[i];
+        }
+        else {
+#pragma omp simd
+            for (size_t i = 0; i < k; i++)
+                o[i0 + i] = (double)t[i];
+        }
     }
 }
 

@@ -1263,13 +1263,20 @@ static void compression_levels_are_checked_against_the_codec(void **state)
                   "and 22, got 0",
                   NULL);
     expect_errors(f, MINIMAL "outputs:\n  level: 6\n  compress: lzw\n",
-                  "configs/test.yaml:13: outputs.level: compression LZW has "
-                  "no level (only deflate and zstd do)",
+                  "configs/test.yaml:13: outputs.level: compression 'lzw' "
+                  "has no level (only deflate and zstd do)",
                   NULL);
     expect_errors(f, MINIMAL "outputs:\n  compress: none\n  level: 1\n",
-                  "configs/test.yaml:14: outputs.level: compression NONE has "
-                  "no level",
+                  "configs/test.yaml:14: outputs.level: compression 'none' "
+                  "has no level",
                   NULL);
+    /* A level after a compression that is itself wrong: one error. */
+    const char *msg =
+        expect_errors(f, MINIMAL "outputs:\n  compress: brotli\n  level: 15\n",
+                      "configs/test.yaml:13: outputs.compress: unknown "
+                      "compression 'brotli'",
+                      NULL);
+    assert_null(strstr(msg, "outputs.level"));
     expect_errors(f, MINIMAL "outputs:\n  level: fast\n",
                   "configs/test.yaml:13: outputs.level: expected an integer, "
                   "got 'fast'",
