@@ -51,6 +51,28 @@ class Examples(awtest.TempDirTest):
         with open(paged) as f:
             self.assertEqual(f.read(), "3 %s\n" % bad)
 
+    def test_the_wrapper_makes_openmp_threads_wait_passively(self):
+        # A fake binary reports the environment it was given.
+        fake = os.path.join(self.tmp, "fake-aralwatch")
+        seen = os.path.join(self.tmp, "seen")
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\necho \"${OMP_WAIT_POLICY:-unset}\" >> %s\n"
+                    % seen)
+        os.chmod(fake, 0o755)
+        env = dict(os.environ)
+        env.pop("OMP_WAIT_POLICY", None)
+        for given, want in ((None, "passive"), ("active", "active")):
+            e = dict(env, ARALWATCH_HOME=SRC, ARALWATCH_BIN=fake,
+                     ARALWATCH_OUT=os.path.join(self.tmp, "out"))
+            if given:
+                e["OMP_WAIT_POLICY"] = given
+            p = subprocess.run([os.path.join(EX, "cron", "nightly.sh")],
+                               env=e, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(seen) as f:
+                self.assertEqual(f.read().split()[-1], want)
+
     def test_the_cron_line_is_well_formed(self):
         with open(os.path.join(EX, "cron", "aralwatch.cron")) as f:
             jobs = [l for l in f.read().splitlines()
