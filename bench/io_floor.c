@@ -237,6 +237,21 @@ static void fsync_path(const char *path)
     close(fd);
 }
 
+/* An integer option's value in [lo, hi], or the usage and exit 2. */
+static int int_arg(const char *opt, const char *s, long lo, long hi)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "io_floor: %s: expected an integer in %ld..%ld, "
+                        "got '%s'\n",
+                opt, lo, hi, s);
+        usage();
+    }
+    return (int)v;
+}
+
 int main(int argc, char **argv)
 {
     const char *ins[MAX_FILES], *json = NULL, *outdir = NULL;
@@ -251,13 +266,13 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--ref") == 0 && n_ref < MAX_FILES)
             refs[n_ref++].path = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0)
-            threads = atoi(argv[++i]);
+            threads = int_arg("--threads", argv[++i], 1, 1024);
         else if (strcmp(argv[i], "--json") == 0)
             json = argv[++i];
         else if (strcmp(argv[i], "--outdir") == 0)
             outdir = argv[++i];
         else if (strcmp(argv[i], "--zlevel") == 0)
-            zlevel = atoi(argv[++i]);
+            zlevel = int_arg("--zlevel", argv[++i], 1, 12);
         else
             usage();
     }

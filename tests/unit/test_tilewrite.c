@@ -188,19 +188,18 @@ static void without_a_fault_the_cog_is_what_was_written(void **state)
     aw_ctx_destroy(ctx);
 }
 
-static void
-a_failed_read_back_of_overview_rows_fails_naming_the_spool(void **state)
+/* Write `name` with the reads failing from call `from` on: AW_ERR_IO,
+ * and the message names the spool (`name`.tiles) and says `what`. */
+static void expect_spool_failure(const char *name, int from, const char *what)
 {
-    (void)state;
     aw_ctx *ctx = aw_ctx_create();
     char *path = NULL;
     calls = 0;
-    fail_from = 0;
-    aw_status st = write_cog(ctx, "rows.tif", &path);
+    fail_from = from;
+    aw_status st = write_cog(ctx, name, &path);
     fail_from = -1;
     assert_int_equal(st, AW_ERR_IO);
-    char *want = aw_asprintf("%s.tiles: cannot read back overview rows: %s",
-                             path, strerror(EIO));
+    char *want = aw_asprintf("%s.tiles: %s: %s", path, what, strerror(EIO));
     assert_non_null(want);
     assert_non_null(strstr(aw_ctx_errmsg(ctx), want));
     free(want);
@@ -209,28 +208,27 @@ a_failed_read_back_of_overview_rows_fails_naming_the_spool(void **state)
 }
 
 static void
+a_failed_read_back_of_overview_rows_fails_naming_the_spool(void **state)
+{
+    (void)state;
+    expect_spool_failure("rows.tif", 0, "cannot read back overview rows");
+}
+
+static void
 a_failed_read_of_compressed_tiles_at_close_fails_naming_the_spool(void **state)
 {
     (void)state;
+    /* How many reads the rows take, from a run without a fault. */
     aw_ctx *ctx = aw_ctx_create();
     char *path = NULL;
-    /* How many reads the rows take, from a run without a fault. */
     calls = 0;
     fail_from = -1;
     assert_int_equal(write_cog(ctx, "count.tif", &path), AW_OK);
     assert_true(calls_in_rows > 0);
     free(path);
-    calls = 0;
-    fail_from = calls_in_rows; /* the first read at close */
-    aw_status st = write_cog(ctx, "close.tif", &path);
-    fail_from = -1;
-    assert_int_equal(st, AW_ERR_IO);
-    char *want = aw_asprintf("%s.tiles: cannot read: %s", path, strerror(EIO));
-    assert_non_null(want);
-    assert_non_null(strstr(aw_ctx_errmsg(ctx), want));
-    free(want);
-    free(path);
     aw_ctx_destroy(ctx);
+    /* The first read at close fails. */
+    expect_spool_failure("close.tif", calls_in_rows, "cannot read");
 }
 
 int main(void)
