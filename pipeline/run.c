@@ -1166,8 +1166,13 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
             s->n_mosaic = 0;
         }
         memset(w->count, 0, sizeof w->count);
-        if (n_cand == 0)
-            return AW_OK; /* nothing to write; every scene is recorded */
+        if (n_cand == 0) {
+            /* Every scene failed (or was dropped) in a pass: nothing to
+             * write; each is recorded. Not "used" any more, so the date
+             * is neither finished nor marked done. */
+            w->n_used = 0;
+            return AW_OK;
+        }
         int rows = strip_rows(rs, w, halo);
         int failed = 0;
         share_rows(ctx, rs, w);

@@ -125,6 +125,54 @@ class Cli(awtest.TempDirTest):
         self.assertEqual(scenes["bad"]["status"], "failed")
         self.assertIn("B5.TIF", scenes["bad"]["reason"])
 
+    def test_a_scene_failing_alone_on_its_date_fails_that_date_only(self):
+        # B5's header is intact, its pixels cut off: the scene opens and
+        # fails in the read pass, the only scene of its date. With zones,
+        # this crashed the run (a finished date was assumed); without, the
+        # date was marked done and never tried again.
+        bad = os.path.join(self.tmp, "bad")
+        shutil.copytree(SCENE, bad)
+        with open(os.path.join(bad, "LT52240631988227CUB02_B5.TIF"), "r+b") as f:
+            f.truncate(18000)
+        zones = ("zones: {file: %s, id_field: zone_id, name_field: name, "
+                 "kind_field: kind}\n"
+                 % os.path.join(SRC, "sample_rasters", "zones.geojson"))
+        for with_zones in (True, False):
+            name = "z" if with_zones else "n"
+            cfg = ("version: 1\nregion: {name: %s}\nscenes:\n" % name +
+                   scene_yaml("good", "1988-08-14", SCENE) +
+                   scene_yaml("bad", "1988-08-30", bad) +
+                   scene_yaml("later", "1988-09-15", SCENE) +
+                   "indices: [mndwi]\n" + (zones if with_zones else ""))
+            path = self.write(name + ".yaml", cfg)
+            out = os.path.join(self.tmp, "out")
+            rc, _, err = run(["run", "--config", path, "--out", out, "-q"])
+            self.assertEqual(rc, 6, err)
+            self.assertIn("B5.TIF", err)
+            region = os.path.join(out, name)
+            self.assertEqual(sorted(d for d in os.listdir(region)
+                                    if d.startswith("1988")),
+                             ["1988-08-14", "1988-09-15"])
+            with open(os.path.join(region, "last_run.json")) as f:
+                scenes = {s["id"]: s["status"] for s in json.load(f)["scenes"]}
+            self.assertEqual(scenes, {"good": "used", "bad": "failed",
+                                      "later": "used"})
+            # Not done: the next run tries the date again (and only it).
+            rc, _, err = run(["run", "--config", path, "--out", out, "-q"])
+            self.assertEqual(rc, 6, err)
+            self.assertIn("B5.TIF", err)
+            with open(os.path.join(region, "last_run.json")) as f:
+                scenes = {s["id"]: s["status"] for s in json.load(f)["scenes"]}
+            self.assertEqual(scenes["bad"], "failed")
+            self.assertEqual(set(scenes.values()) - {"failed"}, {"unchanged"})
+        # Alone in the run: exit 4 (every scene failed), no date folder.
+        path = self.write("alone.yaml", "version: 1\nregion: {name: a}\n"
+                          "scenes:\n" + scene_yaml("bad", "1988-08-30", bad) +
+                          "indices: [mndwi]\n" + zones)
+        rc, _, err = run(["run", "--config", path, "--out", out, "-q"])
+        self.assertEqual(rc, 4, err)
+        self.assertFalse(os.path.exists(os.path.join(out, "a", "1988-08-30")))
+
     def test_all_scenes_bad_exits_4(self):
         bad = os.path.join(self.tmp, "bad")
         shutil.copytree(SCENE, bad)
