@@ -6,6 +6,7 @@
  * memory, then CreateCopy, because the COG driver cannot update in place). */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,24 @@
 #include "tileread.h"
 #include "tilewrite.h"
 
+/* GDAL's last failure on any thread. A read whose failure happened on
+ * one of GDAL's decoding threads (GDAL_NUM_THREADS) finds its own thread's
+ * last error empty; aw_gdal_error_since quotes this one instead. */
+static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long fail_seq;
+static char fail_msg[512];
+
 static void CPL_STDCALL gdal_error_handler(CPLErr cls, CPLErrorNum num,
                                            const char *msg)
 {
     aw_ctx *ctx = CPLGetErrorHandlerUserData();
     (void)num;
+    if (cls == CE_Failure || cls == CE_Fatal) {
+        pthread_mutex_lock(&fail_mu);
+        snprintf(fail_msg, sizeof fail_msg, "%s", msg ? msg : "");
+        fail_seq++;
+        pthread_mutex_unlock(&fail_mu);
+    }
     if (!ctx)
         return;
     /* Failures are quoted in our own messages (aw_gdal_last_error), so they
@@ -104,6 +118,27 @@ void aw_gdal_cleanup(void)
 {
     CPLSetErrorHandlerEx(CPLDefaultErrorHandler, NULL);
     GDALDestroyDriverManager();
+}
+
+unsigned long aw_gdal_error_mark(void)
+{
+    CPLErrorReset();
+    pthread_mutex_lock(&fail_mu);
+    unsigned long seq = fail_seq;
+    pthread_mutex_unlock(&fail_mu);
+    return seq;
+}
+
+const char *aw_gdal_error_since(unsigned long mark)
+{
+    const char *m = aw_gdal_last_error();
+    if (*m)
+        return m;
+    static _Thread_local char buf[sizeof fail_msg];
+    pthread_mutex_lock(&fail_mu);
+    snprintf(buf, sizeof buf, "%s", fail_seq != mark ? fail_msg : "");
+    pthread_mutex_unlock(&fail_mu);
+    return buf;
 }
 
 const char *aw_gdal_last_error(void)
@@ -299,7 +334,7 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
     GDALWarpAppOptions *wopt = GDALWarpAppOptionsNew(wl, NULL);
     CSLDestroy(wl);
     GDALWarpAppOptionsSetProgress(wopt, cancel_progress, NULL);
-    CPLErrorReset();
+    unsigned long mark = aw_gdal_error_mark();
     GDALDatasetH mem = GDALWarp("", NULL, 1, &vrt, wopt, &usage_err);
     GDALWarpAppOptionsFree(wopt);
     GDALClose(vrt);
@@ -309,7 +344,7 @@ static aw_status warp_to_mem(aw_ctx *ctx, const aw_band_src *src,
     if (!mem)
         return aw_fail(ctx, AW_ERR_INPUT,
                        "%s band %d: warping onto the region grid failed: %s",
-                       src->path, src->band, aw_gdal_last_error());
+                       src->path, src->band, aw_gdal_error_since(mark));
     *out = mem;
     return AW_OK;
 }
@@ -565,14 +600,14 @@ static int read_aligned(aw_ctx *ctx, const aw_band_src *src,
     }
     if (inside) {
         size_t off = ((size_t)(ay - y0) * W + (size_t)(ax - x0)) * esz;
-        CPLErrorReset();
+        unsigned long mark = aw_gdal_error_mark();
         CPLErr e =
             GDALRasterIO(band, GF_Read, (int)ax, (int)ay, (int)(bx - ax),
                          (int)(by - ay), (char *)buf + off, (int)(bx - ax),
                          (int)(by - ay), type, (int)esz, (int)(W * esz));
         if (e != CE_None) {
             aw_fail(ctx, AW_ERR_INPUT, "%s band %d: read failed: %s", src->path,
-                    src->band, aw_gdal_last_error());
+                    src->band, aw_gdal_error_since(mark));
             free(buf);
             return -1;
         }
@@ -851,8 +886,10 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
 }
 
 aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
-                        long long *bytes)
+                        long long *bytes, int *damaged)
 {
+    if (damaged)
+        *damaged = 0;
     if (strncmp(path, "/vsi", 4) != 0) {
         struct stat sb;
         if (bytes)
@@ -871,6 +908,10 @@ aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
     unsigned char buf[1 << 16];
     size_t got;
     long long total = 0;
+    /* A zip member that fails its CRC or does not inflate is reported by
+     * GDAL (CE_Failure on this thread) while the read goes on: GDAL's
+     * raster drivers may then decode its bytes without an error. */
+    CPLErrorReset();
     while ((got = VSIFReadL(buf, 1, sizeof buf, f)) > 0) {
         EVP_DigestUpdate(md, buf, got);
         total += (long long)got;
@@ -880,6 +921,20 @@ aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
     unsigned outlen = 0;
     EVP_DigestFinal_ex(md, out, &outlen);
     EVP_MD_CTX_free(md);
+    VSIStatBufL sb;
+    int failed = CPLGetLastErrorType() == CE_Failure;
+    int short_read =
+        !failed && VSIStatL(path, &sb) == 0 && (long long)sb.st_size != total;
+    if (failed || short_read) {
+        if (damaged)
+            *damaged = 1;
+        if (failed)
+            return aw_fail(ctx, AW_ERR_INPUT, "%s: damaged: %s", path,
+                           aw_gdal_last_error());
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: damaged: %lld bytes read of %lld", path, total,
+                       (long long)sb.st_size);
+    }
     static const char digits[] = "0123456789abcdef";
     for (unsigned i = 0; i < outlen; i++) {
         hex[2 * i] = digits[out[i] >> 4];

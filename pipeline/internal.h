@@ -86,9 +86,11 @@ aw_status aw_dem_terrain(aw_ctx *ctx, const char *dem_path, const aw_grid *grid,
                          float **slope_pct, float **hillshade);
 
 /* SHA-256 and size of a file, also inside GDAL virtual paths (/vsizip/
- * of a zipped product). */
+ * of a zipped product). A file that opens but cannot be read to its end
+ * (a zip member failing its CRC or inflate, a short read) is AW_ERR_INPUT
+ * with *damaged set (damaged may be NULL). */
 aw_status aw_sha256_vsi(aw_ctx *ctx, const char *path, char hex[65],
-                        long long *bytes);
+                        long long *bytes, int *damaged);
 
 /* Outline of a scene's raster as a GeoJSON polygon in WGS 84
  * (longitude, latitude); NULL when it cannot be worked out. Caller frees. */
@@ -103,6 +105,12 @@ aw_status aw_open_raster(aw_ctx *ctx, const char *path, GDALDatasetH *ds);
 
 /* The last GDAL error message, or "" (thread-local in GDAL). */
 const char *aw_gdal_last_error(void);
+/* Around a read that GDAL may decode on its own threads: a mark taken
+ * before it (resets this thread's last error), and after it this thread's
+ * last error or, if empty, GDAL's last failure on any thread since the
+ * mark ("" if none). */
+unsigned long aw_gdal_error_mark(void);
+const char *aw_gdal_error_since(unsigned long mark);
 
 /* A spatial reference from a user string (EPSG:n, WKT, PROJ), axis order
  * forced to x=easting/longitude. NULL with an error in ctx on failure. */

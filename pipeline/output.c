@@ -846,7 +846,7 @@ static json_t *input_list(aw_ctx *ctx, const aw_config *cfg, const scene_buf *s,
             bytes = s->bytes[b];
         }
         else {
-            *st = aw_sha256_vsi(ctx, src->path, hex, &bytes);
+            *st = aw_sha256_vsi(ctx, src->path, hex, &bytes, NULL);
         }
         if (*st != AW_OK)
             break;

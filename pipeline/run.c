@@ -60,6 +60,7 @@ static void date_free(date_work *w)
     for (size_t i = 0; i < w->n_sb; i++) {
         scene_free(&w->sb[i]);
         free(w->sb[i].reason);
+        free(w->sb[i].damaged);
         free(w->sb[i].qa_lut);
     }
     free(w->sb);
@@ -1132,7 +1133,8 @@ static aw_status run_date_inner(aw_ctx *ctx, run_state *rs, date_work *w)
         scene_buf *s = &w->sb[i];
         aw_ctx_set_scope(ctx, w->date, s->sc->id, aw_stage_names[ST_INGEST]);
         aw_ctx_clear_error(ctx);
-        aw_status st = check_scene(ctx, rs, s);
+        aw_status st = s->damaged ? aw_fail(ctx, AW_ERR_INPUT, "%s", s->damaged)
+                                  : check_scene(ctx, rs, s);
         if (st == AW_ERR_CANCELLED || st == AW_ERR_NOMEM)
             stop = st;
         else if (st != AW_OK)
@@ -1360,6 +1362,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         aw_status st;
         long same; /* an earlier job of the same file (bands of one
                       multi-band file), or -1 */
+        int damaged;
+        char *why; /* when damaged */
     } *job = aw_calloc2(cap ? cap : 1, sizeof *job);
     if (!job)
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
@@ -1386,7 +1390,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
                                src->path) == 0)
                         same = (long)j;
                 }
-                job[nj++] = (struct hash_job){s, b, size, mtime, AW_OK, same};
+                job[nj++] =
+                    (struct hash_job){s, b, size, mtime, AW_OK, same, 0, NULL};
             }
         }
     }
@@ -1401,8 +1406,11 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         const aw_band_src *src = scene_src(job[j].s, job[j].b);
         aw_ctx *tc = aw_ctx_create();
         job[j].st =
-            tc ? aw_sha256_vsi(tc, src->path, job[j].s->sha256[job[j].b], NULL)
+            tc ? aw_sha256_vsi(tc, src->path, job[j].s->sha256[job[j].b], NULL,
+                               &job[j].damaged)
                : AW_ERR_NOMEM;
+        if (job[j].damaged)
+            job[j].why = aw_strdup(aw_ctx_errmsg(tc));
         if (tc)
             aw_ctx_destroy(tc);
     }
@@ -1411,6 +1419,8 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
         if (job[j].same >= 0) {
             const struct hash_job *f = &job[job[j].same];
             job[j].st = f->st;
+            job[j].damaged = f->damaged;
+            job[j].why = f->why ? aw_strdup(f->why) : NULL;
             memcpy(job[j].s->sha256[job[j].b], f->s->sha256[f->b], 65);
             if (f->st == AW_OK)
                 continue; /* in the catalog already, from its first band */
@@ -1422,7 +1432,13 @@ static aw_status date_fingerprint(aw_ctx *ctx, run_state *rs, date_work *w,
             st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
         else /* Unreadable files fail their scene later, by name. */
             job[j].s->sha256[job[j].b][0] = '\0';
+        if (job[j].damaged && !job[j].s->damaged) {
+            job[j].s->damaged = job[j].why;
+            job[j].why = NULL;
+        }
     }
+    for (size_t j = 0; j < nj; j++)
+        free(job[j].why);
     free(job);
     if (st != AW_OK)
         return st;

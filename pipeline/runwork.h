@@ -46,6 +46,11 @@ typedef struct scene_buf {
      * from the catalog's checksum cache; "" when not worked out. */
     char sha256[AW_BAND_COUNT + 1][65];
     long long bytes[AW_BAND_COUNT + 1];
+    /* Why an input could not be read to its end while its checksum was
+     * taken (a zip member failing its CRC): the scene fails with it
+     * before any pixel, as GDAL may read such a member without an error.
+     * NULL when none. */
+    char *damaged;
 } scene_buf;
 
 /* Whether input b of a scene (a band, or its quality band at

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import sqlite3
 import tempfile
 
@@ -458,6 +459,21 @@ class ZippedSafe(awtest.TempDirTest):
         with open(s2_band("B03"), "rb") as f:
             import hashlib
             self.assertEqual(b03["sha256"], hashlib.sha256(f.read()).hexdigest())
+        # A member damaged in the middle (its CRC fails): GDAL reports it
+        # while reading but its JPEG 2000 driver decoded the bytes without
+        # an error, and the scene was used. Now it fails, naming the member.
+        with zipfile.ZipFile(z) as zf:
+            info = [i for i in zf.infolist() if i.filename.endswith("_B03_10m.jp2")][0]
+        with open(z, "r+b") as f:
+            f.seek(info.header_offset + 26)
+            n, m = struct.unpack("<HH", f.read(4))
+            f.seek(info.header_offset + 30 + n + m + info.compress_size // 2)
+            f.write(bytes(500))
+        rc_c, err_c, out_c = run_one(self.tmp, "damaged", z,
+                                     "{method: threshold}")
+        self.assertEqual(rc_c, 4, err_c)
+        self.assertRegex(err_c, r"_B03_10m\.jp2: damaged: .*(CRC|decompression)")
+        self.assertFalse(os.path.exists(os.path.join(out_c, "2021-01-22")))
 
 
 class QualitySettings(awtest.TempDirTest):
