@@ -57,9 +57,11 @@ const uint8_t aw_dswe_lut[32] = {
 static inline unsigned dswe_bits(float blue, float green, float red, float nir,
                                  float swir1, float swir2)
 {
-    const float b = blue * 10000.0f, g = green * 10000.0f;
-    const float r = red * 10000.0f, n = nir * 10000.0f;
-    const float s1 = swir1 * 10000.0f, s2 = swir2 * 10000.0f;
+    /* Whole reflectance x 10000, as ESPA's integer SR: a band on a
+     * threshold is on it (1000 * 1e-4f * 10000 is 999.99994 in float32). */
+    const float b = rintf(blue * 10000.0f), g = rintf(green * 10000.0f);
+    const float r = rintf(red * 10000.0f), n = rintf(nir * 10000.0f);
+    const float s1 = rintf(swir1 * 10000.0f), s2 = rintf(swir2 * 10000.0f);
 
     const float dm = g + s1, dv = n + r;
     const int mok = dm > 0.0f, vok = dv > 0.0f;

@@ -444,7 +444,8 @@ static const aw_class_def dswe_classes[] = {
     {AW_DSWE_MODERATE, "water, moderate confidence", 0, 128, 255, 255},
     {AW_DSWE_WETLAND, "potential wetland", 0, 200, 100, 255},
     {AW_DSWE_LOW, "low-confidence water or wetland", 150, 220, 150, 255},
-    {AW_DSWE_MASKED, "cloud, cloud shadow or snow", 255, 255, 255, 255},
+    {AW_DSWE_MASKED, "masked: cloud, cloud shadow, snow or other", 255, 255,
+     255, 255},
     {AW_DSWE_FILL, "fill", 0, 0, 0, 0},
 };
 static const aw_class_def valid_classes[] = {

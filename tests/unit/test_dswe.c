@@ -218,6 +218,36 @@ static void dswe_tests_should_treat_an_undefined_ratio_as_failed(void **state)
     assert_int_equal(aw_dswe_tests(0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f), 0);
 }
 
+/* Reflectance as the pipeline makes it from a Sentinel-2 DN (DN * 1e-4 in
+ * float32): not a whole number of 1e-4. */
+static float s2_refl(int dn)
+{
+    volatile float scale = 1e-4f;
+    return (float)dn * scale;
+}
+
+static void dswe_tests_should_run_on_whole_reflectance_x_10000(void **state)
+{
+    (void)state;
+    /* ESPA's DSWE compares integer SR x 10000, so a value on a threshold
+     * is on it. DN B 500 G 500 R 500 N 1000 S1 500 S2 1000: MNDWI 0 (no
+     * t1); G+R 1000 < N+S1 1500 (no t2); AWEsh = 500 + 1250 - 2250 - 250
+     * < 0 (no t3); t4: MNDWI 0 > -0.44, S1 500 < 900, N 1000 < 1500,
+     * NDVI 500/1500 < 0.7; t5 fails on S2 1000 < 1000. 01000 = 8. In
+     * float32, 1000 * 1e-4f * 10000 is 999.99994 and passed t5: 11000. */
+    assert_true(s2_refl(1000) * 10000.0f < 1000.0f); /* the premise */
+    assert_int_equal(aw_dswe_tests(s2_refl(500), s2_refl(500), s2_refl(500),
+                                   s2_refl(1000), s2_refl(500), s2_refl(1000)),
+                     8);
+    /* G+R == N+S1 exactly (no t2): G 700 R 300, N 600 S1 400. B 100 S2
+     * 100: MNDWI 300/1100 = 0.27 (t1); AWEsh = 100 + 1750 - 1500 - 25 =
+     * 325 (t3); t4: S1 400 < 900, N 600 < 1500, NDVI 300/900 < 0.7; t5: B,
+     * S1, S2, N under. 11101 = 29. */
+    assert_int_equal(aw_dswe_tests(s2_refl(100), s2_refl(700), s2_refl(300),
+                                   s2_refl(600), s2_refl(400), s2_refl(100)),
+                     29);
+}
+
 static void dswe_should_mask_by_quality_class_and_non_finite_bands(void **state)
 {
     (void)state;
@@ -385,6 +415,7 @@ int main(void)
         cmocka_unit_test(dswe_tests_should_pass_the_designed_subsets),
         cmocka_unit_test(dswe_should_classify_the_designed_pixels),
         cmocka_unit_test(dswe_tests_should_treat_an_undefined_ratio_as_failed),
+        cmocka_unit_test(dswe_tests_should_run_on_whole_reflectance_x_10000),
         cmocka_unit_test(
             dswe_should_mask_by_quality_class_and_non_finite_bands),
         cmocka_unit_test(
