@@ -667,10 +667,11 @@ static aw_status open_rasters(aw_ctx *ctx, run_state *rs, date_work *w)
         md = CSLSetNameValue(md, "AW_INDEX", info->name);
         md = CSLSetNameValue(md, "AW_FORMULA", formula);
         /* int16: DN * scale, with the scale that keeps the index's range
-         * (1e-4 up to +-3.2767, else 1e-3); float32: the value, NaN. */
+         * (1e-4 up to +-3.2767, else 1e-3; EVI 1e-3, as it is unbounded
+         * where its denominator nears 0); float32: the value, NaN. */
         double range =
             fmax(fabs((double)info->hist_lo), fabs((double)info->hist_hi));
-        double scale = range <= 3.2767 ? 1e-4 : 1e-3;
+        double scale = range <= 3.2767 && i != AW_IDX_EVI ? 1e-4 : 1e-3;
         aw_rwriter *wr = NULL;
         st = path ? aw_rwriter_open(
                         ctx, path, &rs->grid,

@@ -81,14 +81,15 @@ class Streaming(awtest.TempDirTest):
 class Encoding(awtest.TempDirTest):
     def test_int16_encoding_and_a_chosen_set_of_rasters(self):
         # The sample once in float32 (default), once in int16 writing only
-        # MNDWI, NDVI and valid.tif.
+        # MNDWI, NDVI, EVI, AWEI_sh and valid.tif. Scale 1e-4, 1e-3 for EVI
+        # (unbounded where its denominator nears 0) and AWEI (+-4).
         with open(SAMPLE) as f:
             text = f.read()
         cfg = os.path.join(self.tmp, "int16.yaml")
         with open(cfg, "w") as f:
             f.write(text.replace("../", SRC + "/").replace(
                 "outputs:", "outputs:\n  encoding: int16\n"
-                "  rasters: [mndwi, ndvi, valid]", 1))
+                "  rasters: [mndwi, ndvi, evi, awei_sh, valid]", 1))
         f32 = os.path.join(self.tmp, "f32")
         i16 = os.path.join(self.tmp, "i16")
         for c, o in ((SAMPLE, f32), (cfg, i16)):
@@ -96,21 +97,24 @@ class Encoding(awtest.TempDirTest):
             self.assertIn(rc, (0, 10), err)
         d = os.path.join("para_reservoir", "1988-08-14")
         self.assertEqual(rasters(os.path.join(i16, d)),
-                         ["mndwi.tif", "ndvi.tif", "valid.tif"])
-        for name in ("mndwi.tif", "ndvi.tif"):
+                         ["awei_sh.tif", "evi.tif", "mndwi.tif", "ndvi.tif",
+                          "valid.tif"])
+        scales = {"mndwi.tif": 1e-4, "ndvi.tif": 1e-4, "evi.tif": 1e-3,
+                  "awei_sh.tif": 1e-3}
+        for name, scale in scales.items():
             ds, x = awtest.read(os.path.join(f32, d, name))
             dq, q = awtest.read(os.path.join(i16, d, name))
             b = dq.GetRasterBand(1)
             self.assertEqual(q.dtype, np.int16)
-            self.assertEqual(b.GetScale(), 1e-4)
+            self.assertEqual(b.GetScale(), scale, name)
             self.assertEqual(b.GetOffset(), 0.0)
             self.assertEqual(b.GetNoDataValue(), -32768)
             np.testing.assert_array_equal(np.isnan(x), q == -32768)
             ok = ~np.isnan(x)
             self.assertGreater(ok.sum(), 1000)
             # physical = DN * scale: within half a step of the float value
-            err = np.abs(q[ok] * 1e-4 - x[ok].astype(np.float64))
-            self.assertLessEqual(err.max(), 0.5e-4 + 1e-7, name)
+            err = np.abs(q[ok] * scale - x[ok].astype(np.float64))
+            self.assertLessEqual(err.max(), 0.5 * scale + 1e-7, name)
             self.assertEqual(awtest.cog_errors(os.path.join(i16, d, name)), [])
         # The zone statistics come from the float values, not the DNs.
         with open(os.path.join(f32, d, "zones.json")) as f:
