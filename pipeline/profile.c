@@ -1581,11 +1581,50 @@ static char *planet_metadata(const char *file)
     return best;
 }
 
+/* The reflectanceCoefficient of every band of a PlanetScope metadata XML
+ * (ps:bandSpecificMetadata: ps:bandNumber, ps:reflectanceCoefficient) into
+ * the scales of the scene's bands (TOA reflectance = DN * coefficient):
+ * all or none. Returns 1 if applied. */
+static int planet_coefficients(const CPLXMLNode *root, aw_scene_cfg *sc)
+{
+    double coef[AW_BAND_COUNT] = {0};
+    int n_bands = 0;
+    for (int r = 0; r < AW_BAND_COUNT; r++)
+        n_bands += sc->bands[r].present;
+    const CPLXMLNode *first = xml_find(root, "bandSpecificMetadata");
+    int found = 0;
+    for (const CPLXMLNode *n = first; n; n = n->psNext) {
+        if (n->eType != CXT_Element || !n->pszValue ||
+            strcmp(local_name(n->pszValue), "bandSpecificMetadata") != 0)
+            continue;
+        double num, c;
+        if (!parse_double(xml_value(n->psChild, "bandNumber"), &num) ||
+            !parse_double(xml_value(n->psChild, "reflectanceCoefficient"),
+                          &c) ||
+            !(c > 0 && c < 1))
+            return 0;
+        for (int r = 0; r < AW_BAND_COUNT; r++)
+            if (sc->bands[r].present && sc->bands[r].band == num &&
+                coef[r] == 0) {
+                coef[r] = c;
+                found++;
+            }
+    }
+    if (found != n_bands)
+        return 0;
+    for (int r = 0; r < AW_BAND_COUNT; r++)
+        if (sc->bands[r].present)
+            sc->bands[r].scale = coef[r];
+    return 1;
+}
+
 /* Date and metadata from a PlanetScope metadata XML; 1 if a date was
- * found. Problems in this optional file only go into the note. */
-static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc,
+ * found; *toa 1 if its reflectance coefficients were applied. Problems in
+ * this optional file only go into the note. */
+static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc, int *toa,
                        aw_status *st)
 {
+    *toa = 0;
     CPLXMLNode *root = NULL;
     if (xml_load(ctx, xml, &root) != AW_OK) {
         aw_ctx_clear_error(ctx);
@@ -1615,6 +1654,7 @@ static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc,
         sc->sun_elevation = d;
     if (parse_double(xml_value(root, "illuminationAzimuthAngle"), &d))
         sc->sun_azimuth = d;
+    *toa = planet_coefficients(root, sc);
     CPLDestroyXMLNode(root);
     return got;
 }
@@ -1643,8 +1683,7 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     if (nb == 4)
         st = note(ctx, sc,
                   "4 bands taken as blue, green, red, nir (PlanetScope order; "
-                  "the file's colour interpretation is not used); DN as "
-                  "delivered: scale 1, offset 0");
+                  "the file's colour interpretation is not used)");
     else
         st = note(ctx, sc,
                   "6 bands taken as blue, green, red, nir, swir1, swir2 "
@@ -1654,25 +1693,28 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
         return st;
 
     char *xml = planet_metadata(file);
-    int dated = 0;
+    int dated = 0, toa = 0;
     if (xml) {
-        dated = planet_read(ctx, xml, sc, &st);
+        dated = planet_read(ctx, xml, sc, &toa, &st);
         if (st == AW_OK) {
             char *b = aw_path_basename(xml);
             st = !b      ? nomem(ctx)
-                 : dated ? note(ctx, sc,
-                                "date from %s; its reflectanceCoefficient "
-                                "values are not applied",
-                                b)
-                         : note(ctx, sc,
-                                "%s has no acquisitionDateTime; its "
-                                "reflectanceCoefficient values are not "
-                                "applied",
-                                b);
+                 : dated ? note(ctx, sc, "date from %s", b)
+                         : note(ctx, sc, "%s has no acquisitionDateTime", b);
+            if (st == AW_OK && toa)
+                st = note(ctx, sc,
+                          "top-of-atmosphere reflectance = DN * "
+                          "reflectanceCoefficient of each band, from %s",
+                          b);
             free(b);
         }
         free(xml);
     }
+    if (st == AW_OK && nb == 4 && !toa)
+        st = note(ctx, sc,
+                  "DN as delivered: scale 1, offset 0 (no "
+                  "reflectanceCoefficient for every band in a metadata "
+                  "XML)");
     if (st == AW_OK && !dated) {
         char ymd[11];
         char *b = aw_path_basename(file);

@@ -238,7 +238,10 @@ class Inbox(awtest.TempDirTest):
         expect = {"2019-12-01": (4, mtl_value("REFLECTANCE_MULT_BAND_3"),
                                  mtl_value("REFLECTANCE_ADD_BAND_3")),
                   "2021-01-22": (4, 1e-4, 0.0),
-                  "2017-08-31": (1, 1.0, 0.0)}
+                  # PlanetScope: each band's reflectanceCoefficient
+                  "2017-08-31": (1, {"green": 1.92266681265e-05,
+                                     "red": 2.14155262585e-05,
+                                     "nir": 3.22221688359e-05}, 0.0)}
         for date, (n_files, scale, offset) in expect.items():
             scene = self.manifest(date)["scenes"][0]
             files = {i["path"] for i in scene["inputs"]}
@@ -248,7 +251,8 @@ class Inbox(awtest.TempDirTest):
             self.assertEqual({i["role"] for i in scene["inputs"]}, roles, date)
             for i in scene["inputs"]:
                 if i["role"] != "qa":
-                    self.assertAlmostEqual(i["scale"], scale, places=12)
+                    want = scale[i["role"]] if isinstance(scale, dict) else scale
+                    self.assertAlmostEqual(i["scale"], want, places=12)
                     self.assertAlmostEqual(i["offset"], offset, places=12)
             self.assertIn("scale_offset", scene)
             # The catalog's checksum cache and the manifest hold each input
@@ -307,7 +311,10 @@ class Inbox(awtest.TempDirTest):
 
     def test_ndwi_matches_an_independent_computation(self):
         cases = {"2019-12-01": landsat_refl(), "2021-01-22": s2_refl()}
-        # PlanetScope: bands 2 (green) and 4 (NIR) of the 4-band file, DN.
+        # PlanetScope: bands 2 (green) and 4 (NIR) of the 4-band file, TOA
+        # reflectance = DN * the band's reflectanceCoefficient in the
+        # metadata XML (NDWI is not scale-invariant per band: on DN it was
+        # 0.245 higher on average).
         ps = glob.glob(os.path.join(PLANET, "*_AnalyticMS.tif"))[0]
         ds = gdal.Open(ps)
         g = ds.GetRasterBand(2).ReadAsArray().astype(np.float64)
@@ -315,6 +322,8 @@ class Inbox(awtest.TempDirTest):
         nd = ds.GetRasterBand(1).GetNoDataValue()
         g[g == nd] = np.nan
         n[n == nd] = np.nan
+        g *= 1.92266681265e-05  # ps:bandNumber 2
+        n *= 3.22221688359e-05  # ps:bandNumber 4
         cases["2017-08-31"] = {"green": g, "nir": n,
                                "red": ds.GetRasterBand(3).ReadAsArray()}
         for date, r in cases.items():

@@ -836,9 +836,12 @@ static void planetscope_folder_is_a_generic_bgrn_raster(void **state)
     char *dir = src(f, PS);
     assert_int_equal(sc->sensor, AW_SENSOR_GENERIC);
     /* SOURCE.txt: bands B, G, R, NIR (the ColorInterp tags say otherwise);
-     * the 1-band UDM is ignored. Scale 1, offset 0, the file's nodata. */
+     * the 1-band UDM is ignored. Scale: the reflectanceCoefficient of each
+     * ps:bandNumber in _metadata.xml; offset 0, the file's nodata. */
+    static const double coef[4] = {1.81512636125e-05, 1.92266681265e-05,
+                                   2.14155262585e-05, 3.22221688359e-05};
     for (int b = 0; b < 4; b++)
-        check_band(&sc->bands[b], dir, PS_STEM ".tif", b + 1, 1.0, 0.0, 0);
+        check_band(&sc->bands[b], dir, PS_STEM ".tif", b + 1, coef[b], 0.0, 0);
     assert_false(sc->bands[AW_BAND_SWIR1].present);
     assert_false(sc->bands[AW_BAND_SWIR2].present);
     assert_false(sc->qa.present);
@@ -854,6 +857,7 @@ static void planetscope_folder_is_a_generic_bgrn_raster(void **state)
     assert_close(sc->sun_elevation, 65.12005, 1e-9);
     assert_string_equal(sc->id, PS_STEM);
     check_note(f, "PlanetScope order");
+    check_note(f, "DN * reflectanceCoefficient of each band");
     free(dir);
 }
 
