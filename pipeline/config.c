@@ -2628,9 +2628,8 @@ static void parse_root(loader *L, yaml_node_t *root)
     }
     if (f[INBOX].val) {
         parse_inbox(L, f[INBOX].val, "inbox");
-        if (cfg->n_scenes == 0 && cfg->n_inbox_rejects == 0 && !L->nomem)
-            add_error(L, line_of(f[INBOX].val), "inbox",
-                      "no scene found in the inbox folder(s)");
+        /* An inbox with no scene is valid: `run` says so and does
+         * nothing (a night without deliveries). */
     }
     if (f[QUALITY].val)
         parse_quality(L, f[QUALITY].val, "quality");

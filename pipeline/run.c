@@ -1740,6 +1740,20 @@ aw_status aw_run(aw_ctx *ctx, const aw_config *cfg, const aw_run_opts *opts,
     st = same_scenes(ctx, cfg);
     if (st != AW_OK)
         goto early;
+    if (cfg->n_scenes == 0 && cfg->n_inbox_rejects == 0) {
+        /* An inbox with nothing delivered: a quiet night, not an error. */
+        char *dirs = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&dirs, &len);
+        for (size_t i = 0; f && i < cfg->n_inbox; i++)
+            fprintf(f, "%s%s", i ? ", " : "", cfg->inbox[i]);
+        if (f)
+            fclose(f);
+        aw_log(ctx, AW_LOG_WARN, "no scene in the inbox (%s): nothing to do",
+               dirs ? dirs : "?");
+        free(dirs);
+        goto early;
+    }
     /* The region folder holds the lock, the catalog and the products; in
      * an MPI run rank 0 alone touches them. */
     int root = aw_par_root();

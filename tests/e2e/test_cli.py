@@ -175,6 +175,26 @@ class Cli(awtest.TempDirTest):
         self.assertEqual(rc, 4, err)
         self.assertFalse(os.path.exists(os.path.join(out, "a", "1988-08-30")))
 
+    def test_an_empty_inbox_is_a_night_without_deliveries(self):
+        # Exit 0 and a warning, nothing written; it was a config error
+        # (exit 3), which would page the operator every quiet night.
+        inbox = os.path.join(self.tmp, "inbox")
+        os.mkdir(inbox)
+        path = self.write("e.yaml", "version: 1\nregion: {name: e}\n"
+                          "inbox: [%s]\nindices: [ndwi]\n" % inbox)
+        out = os.path.join(self.tmp, "out")
+        for junk in (False, True):
+            if junk:  # not a product: logged, still nothing to do
+                self.write("inbox/readme.txt", "deliveries land here\n")
+            rc, _, err = run(["run", "--config", path, "--out", out])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("no scene in the inbox (%s): nothing to do" % inbox,
+                          err)
+            self.assertFalse(os.path.exists(out))
+        rc, text, err = run(["validate", "--config", path])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0 scene(s)", text + err)
+
     def test_all_scenes_bad_exits_4(self):
         bad = os.path.join(self.tmp, "bad")
         shutil.copytree(SCENE, bad)
