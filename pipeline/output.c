@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <math.h>
 #include <stdio.h>
@@ -1046,22 +1047,32 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
 }
 
 /* Remove the plain files in dir, then dir. */
-static void remove_tree(const char *dir)
+static int remove_one(const char *path, const struct stat *sb, int flag,
+                      struct FTW *ftw)
 {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *p = aw_path_join(dir, e->d_name);
-            if (p)
-                unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    (void)sb;
+    (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? errno : 0;
+}
+
+/* A staging or old date folder and everything in it (cap/ is a folder);
+ * 0, or the errno of the first file that could not be removed. A folder
+ * that is not there is removed. */
+static int remove_tree(const char *dir)
+{
+    struct stat sb;
+    if (lstat(dir, &sb) != 0 && errno == ENOENT)
+        return 0;
+    int e = nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return e < 0 ? errno : e;
+}
+
+/* remove_tree, with a warning naming the folder if it fails. */
+static void remove_or_warn(aw_ctx *ctx, const char *dir)
+{
+    int e = remove_tree(dir);
+    if (e)
+        aw_log(ctx, AW_LOG_WARN, "cannot remove %s: %s", dir, strerror(e));
 }
 
 /* Remove staging folders (".<date>.partial-<pid>", ".<date>.old-<pid>")
@@ -1108,9 +1119,14 @@ void aw_sweep_stale(aw_ctx *ctx, const char *region_dir)
                    final);
         }
         else if (path) {
-            remove_tree(path);
-            aw_log(ctx, AW_LOG_WARN, "removed %s left by killed run %ld", path,
-                   pid);
+            int err = remove_tree(path);
+            if (err)
+                aw_log(ctx, AW_LOG_WARN,
+                       "cannot remove %s left by killed run %ld: %s", path, pid,
+                       strerror(err));
+            else
+                aw_log(ctx, AW_LOG_WARN, "removed %s left by killed run %ld",
+                       path, pid);
         }
         free(path);
         free(final);
@@ -1384,10 +1400,10 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
      * filesystem without exchange, moved aside first. */
     if (stat(final, &sb) == 0) {
         if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
-            remove_tree(stage); /* now holds the previous products */
+            remove_or_warn(ctx, stage); /* now the previous products */
         }
         else if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP) {
-            remove_tree(old);
+            remove_or_warn(ctx, old);
             if (rename(final, old) != 0) {
                 st = aw_fail(ctx, AW_ERR_IO, "cannot move %s aside: %s", final,
                              strerror(errno));
@@ -1399,7 +1415,7 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
                 rename(old, final);
                 goto done;
             }
-            remove_tree(old);
+            remove_or_warn(ctx, old);
         }
         else {
             st = aw_fail(ctx, AW_ERR_IO, "cannot exchange %s and %s: %s", stage,

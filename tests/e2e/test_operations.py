@@ -227,6 +227,26 @@ class Operations(awtest.TempDirTest):
         self.assertEqual(rc, 2, err)
         self.assertIn("--scene nope", err)
 
+    def test_reprocessing_removes_the_previous_folder_with_its_subfolders(self):
+        # The previous products are swapped out and removed, also a folder
+        # inside them (cap/ with outputs.cap): it was left behind as a
+        # hidden .<date>.partial-<pid> folder at every reprocess, and the
+        # next run's sweep said "removed" while it stayed.
+        self.run_ok()
+        os.makedirs(os.path.join(self.date_dir, "cap", "deeper"))
+        with open(os.path.join(self.date_dir, "cap", "deeper", "x.xml"), "w") as f:
+            f.write("<x/>")
+        for _ in range(2):
+            rc, _, err = run(["reprocess", "--config", self.cfg, "--out",
+                              self.out, "--scene", "L5"])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual([d for d in os.listdir(self.region)
+                              if d.startswith(".") and d != ".aralwatch.lock"],
+                             [])
+            self.assertNotIn("cannot remove", err)
+        self.assertFalse(os.path.exists(os.path.join(self.date_dir, "cap")))
+        self.assertTrue(complete(self.date_dir))
+
     def test_a_second_run_of_the_region_is_refused_while_the_first_holds_it(self):
         os.makedirs(self.region)
         with open(os.path.join(self.region, ".aralwatch.lock"), "w") as f:
