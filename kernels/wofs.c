@@ -121,9 +121,17 @@ static inline uint8_t wofs_px(float b, float g, float r, float n, float s1,
         return AW_WOFS_CLOUD;
     case AW_Q_SHADOW:
         return AW_WOFS_CLOUD_SHADOW;
-    case AW_Q_VALID:
-        return aw_wofs_tree(b * 10000.0f, g * 10000.0f, r * 10000.0f,
-                            n * 10000.0f, s1 * 10000.0f, s2 * 10000.0f);
+    case AW_Q_VALID: {
+        /* Outside 0..10000 a band is no observation: GA's Collection 2
+         * scaling makes it nodata (DOMAIN.md §2.1), so the pixel is
+         * non-contiguous; negative SWIR passed as WET. */
+        const float v[6] = {b * 10000.0f, g * 10000.0f,  r * 10000.0f,
+                            n * 10000.0f, s1 * 10000.0f, s2 * 10000.0f};
+        for (int k = 0; k < 6; k++)
+            if (!(v[k] >= 0.0f && v[k] <= 10000.0f))
+                return AW_WOFS_NONCONTIGUOUS;
+        return aw_wofs_tree(v[0], v[1], v[2], v[3], v[4], v[5]);
+    }
     default: /* SNOW, MASKED */
         return AW_WOFS_NONCONTIGUOUS;
     }

@@ -149,7 +149,7 @@ static void wofs_tree_should_follow_numpy_for_undefined_ratios(void **state)
 static void wofs_should_write_the_flag_byte_for_each_quality_class(void **state)
 {
     (void)state;
-    enum { N = 12 };
+    enum { N = 15 };
     /* Reflectance (0..1) of the two DOMAIN vectors: x 10000 gives
      * (500,700,400,300,200,100) WET and (300,600,400,3000,1800,900) DRY. */
     static const float wet[NB] = {0.05f, 0.07f, 0.04f, 0.03f, 0.02f, 0.01f};
@@ -161,10 +161,14 @@ static void wofs_should_write_the_flag_byte_for_each_quality_class(void **state)
     band[AW_BAND_RED][8] = NAN;
     band[AW_BAND_SWIR1][9] = INFINITY;
     band[AW_BAND_BLUE][10] = NAN;
+    band[AW_BAND_SWIR2][12] = -0.0001f; /* x 10000 outside 0..10000 */
+    band[AW_BAND_BLUE][13] = 1.0001f;
+    band[AW_BAND_SWIR2][14] = 0.0f; /* on the edge: b7 0, still WET */
     const uint8_t q[N] = {
         AW_Q_OUTSIDE, AW_Q_NODATA, AW_Q_CLOUD,  AW_Q_SHADOW,
         AW_Q_SNOW,    AW_Q_MASKED, AW_Q_VALID,  AW_Q_VALID, /* 7: dry */
         AW_Q_VALID,   AW_Q_CLOUD,  AW_Q_NODATA, AW_Q_COUNT, /* not a class */
+        AW_Q_VALID,   AW_Q_VALID,  AW_Q_VALID,
     };
     const uint8_t want[N] = {
         1,   1,  /* outside, nodata: exactly 1 */
@@ -175,6 +179,8 @@ static void wofs_should_write_the_flag_byte_for_each_quality_class(void **state)
         2,       /* a non-finite band comes before cloud */
         1,       /* nodata comes before a non-finite band */
         1,       /* unknown class: nodata */
+        2,   2,  /* a band out of 0..10000 (GA's C2 nodata): non-contiguous */
+        128,
     };
     const float *bands[NB];
     for (int b = 0; b < NB; b++)
