@@ -466,6 +466,30 @@ static int cmd_validate(aw_ctx *ctx, int argc, char **argv)
     int rc = load_config(ctx, config, &cfg);
     if (rc)
         return rc;
+    /* What `run` checks before any pixel: the region grid (its size) and
+     * the zones on it (ids unique and set, kinds known, geometries), so a
+     * config that validates does not fail there. Not for per-date grids,
+     * which come from each date's scenes. */
+    if (!cfg->grid_per_date && cfg->n_scenes > 0) {
+        aw_grid grid;
+        aw_aoi aoi;
+        aw_zones zones;
+        memset(&grid, 0, sizeof grid);
+        memset(&aoi, 0, sizeof aoi);
+        memset(&zones, 0, sizeof zones);
+        aw_ctx_set_log_level(ctx, AW_LOG_WARN);
+        aw_status st = aw_grid_build(ctx, cfg, &grid, &aoi);
+        if (st == AW_OK)
+            st = aw_zones_load(ctx, cfg, &grid, &zones);
+        aw_zones_free(&zones);
+        aw_grid_free(&grid);
+        aw_aoi_free(&aoi);
+        if (st != AW_OK) {
+            fprintf(stderr, "%s\n", aw_ctx_errmsg(ctx));
+            aw_config_destroy(cfg);
+            return aw_exit_code(st);
+        }
+    }
     printf("%s: valid (region %s, %zu scene(s), %zu rule(s))\n", config,
            cfg->region_name, cfg->n_scenes, cfg->n_rules);
     aw_config_destroy(cfg);

@@ -72,6 +72,27 @@ class Cli(awtest.TempDirTest):
             self.assertIn("resolution", err)  # did you mean
         self.assertFalse(os.path.exists(out))
 
+    def test_validate_checks_the_zones_and_grid_as_run_does(self):
+        # These passed validate and failed run (exit 4 or 3) after it had
+        # made the lock and the catalog.
+        with open(os.path.join(SRC, "sample_rasters", "zones.geojson")) as f:
+            zones = json.load(f)
+        zones["features"][1]["properties"]["zone_id"] = \
+            zones["features"][0]["properties"]["zone_id"]
+        zpath = self.write("zones.geojson", json.dumps(zones))
+        zcfg = ("version: 1\nregion: {name: v}\nscenes:\n" +
+                scene_yaml("s", "1988-08-14", SCENE) +
+                "indices: [mndwi]\nzones: {file: %s, id_field: zone_id}\n" % zpath)
+        rc, _, err = run(["validate", "--config", self.write("z.yaml", zcfg)])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("zone id 'tucurui_arm' appears twice", err)
+        tiny = ("version: 1\nregion: {name: v, crs: 'EPSG:32622', "
+                "resolution: 0.0001}\nscenes:\n" +
+                scene_yaml("s", "1988-08-14", SCENE) + "indices: [mndwi]\n")
+        rc, _, err = run(["validate", "--config", self.write("t.yaml", tiny)])
+        self.assertEqual(rc, 3, err)
+        self.assertIn("region grid would be", err)
+
     def test_inspect_describes_every_band_of_the_scene_folder(self):
         rc, out, err = run(["inspect", SCENE])
         self.assertEqual(rc, 0, err)
