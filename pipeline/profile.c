@@ -1659,6 +1659,52 @@ static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc, int *toa,
     return got;
 }
 
+/* A PlanetScope product's unusable data mask (<stem>_DN_udm.tif beside
+ * <stem>.tif) as its quality band: any bit set is masked (0 blackfill,
+ * 1 cloud, 2-6 missing or suspect data in a band), and a value with bit
+ * 1 set is cloud. Without it, no quality mask. */
+static aw_status planet_udm(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
+{
+    size_t n = strlen(file);
+    if (n < 5 || !ends_with_ci(file, ".tif"))
+        return AW_OK;
+    char *udm = aw_asprintf("%.*s_DN_udm.tif", (int)(n - 4), file);
+    if (!udm)
+        return nomem(ctx);
+    struct stat sb;
+    if (stat(udm, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        free(udm);
+        return note(ctx, sc,
+                    "no unusable data mask (_DN_udm.tif): no "
+                    "quality mask");
+    }
+    double *cloud = calloc(128, sizeof *cloud);
+    if (!cloud) {
+        free(udm);
+        return nomem(ctx);
+    }
+    size_t nc = 0;
+    for (int v = 1; v < 256; v++)
+        if (v & 2)
+            cloud[nc++] = v;
+    free(sc->qa_cloud_values);
+    sc->qa_cloud_values = cloud;
+    sc->n_qa_cloud_values = nc;
+    sc->qa_mask_bits = 0xFF;
+    sc->qa_kind = AW_QA_GENERIC;
+    aw_status st = set_band(ctx, &sc->qa, udm, 1, 1.0, 0.0, 0, 0.0);
+    if (st != AW_OK)
+        return st;
+    char *b = aw_path_basename(sc->qa.path);
+    st = b ? note(ctx, sc,
+                  "quality: %s (unusable data mask: any bit set is masked, "
+                  "bit 1 cloud)",
+                  b)
+           : nomem(ctx);
+    free(b);
+    return st;
+}
+
 static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
 {
     gdal_ready();
@@ -1715,6 +1761,8 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
                   "DN as delivered: scale 1, offset 0 (no "
                   "reflectanceCoefficient for every band in a metadata "
                   "XML)");
+    if (st == AW_OK && nb == 4)
+        st = planet_udm(ctx, file, sc);
     if (st == AW_OK && !dated) {
         char ymd[11];
         char *b = aw_path_basename(file);

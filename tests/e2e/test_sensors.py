@@ -238,16 +238,16 @@ class Inbox(awtest.TempDirTest):
         expect = {"2019-12-01": (4, mtl_value("REFLECTANCE_MULT_BAND_3"),
                                  mtl_value("REFLECTANCE_ADD_BAND_3")),
                   "2021-01-22": (4, 1e-4, 0.0),
-                  # PlanetScope: each band's reflectanceCoefficient
-                  "2017-08-31": (1, {"green": 1.92266681265e-05,
+                  # PlanetScope: each band's reflectanceCoefficient; the
+                  # 4-band file and its unusable data mask
+                  "2017-08-31": (2, {"green": 1.92266681265e-05,
                                      "red": 2.14155262585e-05,
                                      "nir": 3.22221688359e-05}, 0.0)}
         for date, (n_files, scale, offset) in expect.items():
             scene = self.manifest(date)["scenes"][0]
             files = {i["path"] for i in scene["inputs"]}
             self.assertEqual(len(files), n_files, date)
-            roles = {"green", "red", "nir"} | \
-                ({"qa"} if date != "2017-08-31" else set())  # no QA: generic
+            roles = {"green", "red", "nir", "qa"}
             self.assertEqual({i["role"] for i in scene["inputs"]}, roles, date)
             for i in scene["inputs"]:
                 if i["role"] != "qa":
@@ -301,6 +301,20 @@ class Inbox(awtest.TempDirTest):
         self.assertAlmostEqual(scene["cloud_pct"], expect, places=7)
         print("Landsat C2: cloud %.4f %% of observed pixels (QA_PIXEL bits)"
               % expect)
+
+    def test_planetscope_quality_classes_match_its_unusable_data_mask(self):
+        # The UDM beside the 4-band file: any bit masks, bit 1 is cloud
+        # (1101 such pixels were classed valid before), DN 0 is nodata.
+        ps = glob.glob(os.path.join(PLANET, "*_AnalyticMS.tif"))[0]
+        udm = gdal.Open(ps[:-4] + "_DN_udm.tif").ReadAsArray()
+        dn = gdal.Open(ps).ReadAsArray()
+        expect = np.full(udm.shape, 1, np.uint8)
+        expect[udm != 0] = 6
+        expect[(udm & 2) != 0] = 3
+        expect[(dn == 0).any(axis=0)] = 2
+        _, got = read(os.path.join(self.out, "2017-08-31", "valid.tif"))
+        self.assertGreater(int((got == 3).sum()), 1000)
+        np.testing.assert_array_equal(got, expect)
 
     def test_sentinel2_quality_classes_match_the_scl(self):
         refl = s2_refl()

@@ -844,8 +844,14 @@ static void planetscope_folder_is_a_generic_bgrn_raster(void **state)
         check_band(&sc->bands[b], dir, PS_STEM ".tif", b + 1, coef[b], 0.0, 0);
     assert_false(sc->bands[AW_BAND_SWIR1].present);
     assert_false(sc->bands[AW_BAND_SWIR2].present);
-    assert_false(sc->qa.present);
-    assert_int_equal(sc->qa_kind, AW_QA_NONE);
+    /* The unusable data mask beside it is the quality band: any of its
+     * 8 bits masks, and every value with bit 1 (cloud) set is cloud. */
+    check_band(&sc->qa, dir, PS_STEM "_DN_udm.tif", 1, 1.0, 0.0, 0);
+    assert_int_equal(sc->qa_kind, AW_QA_GENERIC);
+    assert_int_equal(sc->qa_mask_bits, 0xFF);
+    assert_int_equal(sc->n_qa_cloud_values, 128);
+    for (size_t i = 0; i < sc->n_qa_cloud_values; i++)
+        assert_true((int)sc->qa_cloud_values[i] & 2);
     /* _metadata.xml: ps:acquisitionDateTime 2017-08-31T17:27:54+00:00,
      * eop:shortName PlanetScope, eop:identifier, opt:cloudCoverPercentage
      * 0.02, opt:illuminationElevationAngle 6.512005e+01. */
