@@ -403,6 +403,22 @@ static aw_tileread *direct_reader(const char *path, GDALDatasetH ds, char *why,
                             GDALGetRasterYSize(ds), n, type, why, whylen);
 }
 
+aw_status aw_gdal_verify_input(aw_ctx *ctx, const char *path)
+{
+    for (size_t i = 0; i < AW_OPEN_CACHE; i++) {
+        if (!open_cache[i].path || !open_cache[i].tr ||
+            strcmp(open_cache[i].path, path) != 0)
+            continue;
+        char why[200];
+        int rc = aw_tileread_verify(open_cache[i].tr, why, sizeof why);
+        if (rc < 0)
+            return aw_fail(ctx, AW_ERR_NOMEM, "out of memory (%s)", path);
+        if (rc > 0)
+            return aw_fail(ctx, AW_ERR_INPUT, "%s: %s", path, why);
+    }
+    return AW_OK;
+}
+
 /* The slot of `path`, opened if need be; -1 when it cannot be. */
 static int open_slot(const char *path)
 {

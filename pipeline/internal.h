@@ -40,6 +40,12 @@ void aw_gdal_prime_input(aw_ctx *ctx, const char *path);
 
 /* Close the input datasets kept open across the strips of a date. */
 void aw_gdal_close_inputs(void);
+/* After a pass over the inputs: the DEFLATE tiles of `path` that its
+ * windows read only in part are inflated to their end and their checksums
+ * checked (aw_tileread_verify); AW_ERR_INPUT naming the file and tile if
+ * one does not match. Nothing for inputs GDAL decodes (it checks whole
+ * blocks). */
+aw_status aw_gdal_verify_input(aw_ctx *ctx, const char *path);
 
 /* int16 encoding: nodata value; stored = round(value / scale). */
 #define AW_INT16_NODATA (-32768)

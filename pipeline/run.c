@@ -961,6 +961,36 @@ static int strip_rows(const run_state *rs, const date_work *w, int halo)
 }
 
 /* One pass over every strip of the grid. */
+static const aw_band_src *scene_src(const scene_buf *s, int b);
+
+/* After a pass: the input tiles its windows read only down to some row
+ * (the region, or this rank's rows, ends inside them) are inflated to
+ * their end, for their checksums; a scene whose tile fails fails, as one
+ * whose read failed. */
+static aw_status verify_pass(aw_ctx *ctx, run_state *rs, date_work *w,
+                             int *failed)
+{
+    for (size_t i = 0; i < w->n_sb; i++) {
+        scene_buf *s = &w->sb[i];
+        for (int b = 0; b <= AW_BAND_COUNT && s->status == SCENE_USED; b++) {
+            const aw_band_src *src = scene_src(s, b);
+            if (!src->present || !aw_input_read(rs->cfg, b))
+                continue;
+            aw_ctx_set_scope(ctx, w->date, s->sc->id,
+                             aw_stage_names[ST_INGEST]);
+            aw_ctx_clear_error(ctx);
+            aw_status st = aw_gdal_verify_input(ctx, src->path);
+            if (st == AW_ERR_NOMEM)
+                return st;
+            if (st != AW_OK) {
+                scene_failed(ctx, s, st);
+                *failed = 1;
+            }
+        }
+    }
+    return AW_OK;
+}
+
 static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
                           int count, int rows, int halo, int *failed)
 {
@@ -984,7 +1014,7 @@ static aw_status run_pass(aw_ctx *ctx, run_state *rs, date_work *w, int pass,
         if (st != AW_OK || *failed)
             return st;
     }
-    return AW_OK;
+    return verify_pass(ctx, rs, w, failed);
 }
 
 /* ---- MPI: the ranks' shares of a date ----

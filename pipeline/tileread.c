@@ -411,6 +411,11 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
         uint32_t in0 = st->st.avail_in, out0 = st->st.avail_out;
         int rc = isal_inflate(&st->st);
         st->used += in0 - st->st.avail_in;
+        if (rc == ISAL_INCORRECT_CHECKSUM) {
+            snprintf(why, whylen, "tile %zu: checksum (adler32) does not match",
+                     idx);
+            return 1;
+        }
         if (rc < 0 || rc == ISAL_NEED_DICT) {
             snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
                      idx);
@@ -531,6 +536,105 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
         st->tail_have = n;
     }
     return 0;
+}
+
+/* The rest of a kept stream's tile inflated and its zlib trailer read:
+ * the tile's checksum (adler32), which ISA-L checks only at the end of the
+ * stream. 0, or 1 with why filled, or -1. The stream is spent. */
+static int finish_stream(const aw_tileread *r, int plane, int tr, int tc,
+                         tr_stream *st, scratch *s, char *why, size_t whylen)
+{
+    size_t idx =
+        ((size_t)plane * (size_t)r->nty + (size_t)tr) * (size_t)r->ntx +
+        (size_t)tc;
+    uint64_t off = r->off[idx], cnt = r->cnt[idx];
+    size_t rowb = (size_t)r->tw * r->bps;
+    int rows = tile_rows(r, tr);
+    while (st->row < rows) {
+        int n = rows - st->row < 64 ? rows - st->row : 64;
+        size_t want = (size_t)((double)cnt * n / rows);
+        int rc = inflate_into(r, st, off, cnt, s->tile, (size_t)n * rowb, want,
+                              s, idx, why, whylen);
+        st->row = rc == 0 ? st->row + n : -1;
+        if (rc != 0)
+            return rc;
+    }
+    st->row = -1; /* spent: a later window inflates the tile from its top */
+    st->st.avail_in = 0;
+    while (st->st.block_state != ISAL_BLOCK_FINISH) {
+        if (st->st.avail_in == 0) {
+            if (st->used >= cnt) {
+                snprintf(why, whylen, "tile %zu: DEFLATE stream ends early",
+                         idx);
+                return 1;
+            }
+            size_t len =
+                cnt - st->used < 4096 ? (size_t)(cnt - st->used) : 4096;
+            if (len > s->zcap) {
+                uint8_t *z = realloc(s->z, len);
+                if (!z) {
+                    snprintf(why, whylen, "out of memory");
+                    return -1;
+                }
+                s->z = z;
+                s->zcap = len;
+            }
+            if (aw_pread_full(r->fd, s->z, len, off + st->used) != 0) {
+                snprintf(why, whylen, "tile %zu: short or failed read", idx);
+                return 1;
+            }
+            st->st.next_in = s->z;
+            st->st.avail_in = (uint32_t)len;
+        }
+        uint8_t extra;
+        st->st.next_out = &extra;
+        st->st.avail_out = 1;
+        uint32_t in0 = st->st.avail_in;
+        int rc = isal_inflate(&st->st);
+        st->used += in0 - st->st.avail_in;
+        if (rc == ISAL_INCORRECT_CHECKSUM) {
+            snprintf(why, whylen, "tile %zu: checksum (adler32) does not match",
+                     idx);
+            return 1;
+        }
+        if (rc < 0 || rc == ISAL_NEED_DICT || st->st.avail_out == 0 ||
+            (in0 == st->st.avail_in &&
+             st->st.block_state != ISAL_BLOCK_FINISH)) {
+            snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
+                     idx);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int aw_tileread_verify(aw_tileread *r, char *why, size_t whylen)
+{
+    if (!r->deflate)
+        return 0;
+    scratch s = {
+        NULL, malloc((size_t)64 * (size_t)r->tw * r->bps), NULL, 0, NULL, 0};
+    if (!s.tile) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (int p = 0; p < r->planes && rc == 0; p++) {
+        tr_cache *c = &r->cache[p];
+        for (int q = 0; q < 2 && rc == 0; q++) {
+            if (c->tr[q] < 0)
+                continue;
+            for (int k = 0; k < r->ntx && rc == 0; k++) {
+                tr_stream *st = c->s[q][k];
+                if (st && st->row > 0)
+                    rc = finish_stream(r, p, c->tr[q], k, st, &s, why, whylen);
+            }
+            drop_set(r, c, q); /* spent (or in an unknown state) */
+        }
+    }
+    free(s.tile);
+    free(s.z);
+    return rc;
 }
 
 /* n samples of the file's type at src as float32 (exact for every type

@@ -101,5 +101,78 @@ class TileReader(awtest.TempDirTest):
         self.assertGreater(np.isfinite(v).sum(), 10000)
 
 
+class DamagedTile(awtest.TempDirTest):
+    def test_a_tile_the_region_ends_inside_is_checked(self):
+        # The Landsat 5 sample in 256-pixel DEFLATE tiles, one byte of
+        # B4's first tile changed where the stream still inflates (only
+        # its adler32 at the end tells). The region (scene rows 10-109)
+        # ends inside that row of tiles, so no window reaches the end of
+        # the stream: the pixels were used, exit 0. GDAL refuses the tile.
+        import shutil
+        import zlib
+        scene = os.path.join(self.tmp, "scene")
+        os.mkdir(scene)
+        src = os.path.join(SR, "landsat5_para")
+        for f in os.listdir(src):
+            if f.endswith(".TIF"):
+                gdal.Translate(os.path.join(scene, f), os.path.join(src, f),
+                               creationOptions=["TILED=YES", "COMPRESS=DEFLATE",
+                                                "PREDICTOR=2"])
+            else:
+                shutil.copy(os.path.join(src, f), scene)
+        b4 = os.path.join(scene, "LT52240631988227CUB02_B4.TIF")
+        ds = gdal.Open(b4)
+        band = ds.GetRasterBand(1)
+        off = int(band.GetMetadataItem("BLOCK_OFFSET_0_0", "TIFF"))
+        size = int(band.GetMetadataItem("BLOCK_SIZE_0_0", "TIFF"))
+        gt = ds.GetGeoTransform()  # 30 m, EPSG:32622
+        band = ds = None
+        with open(b4, "rb") as f:
+            f.seek(off)
+            tile = bytearray(f.read(size))
+        # The first byte, from an eighth of the stream on, whose change
+        # leaves a stream that inflates whole with a wrong checksum.
+        for at in range(size // 8, size // 3):
+            bad = bytearray(tile)
+            bad[at] ^= 0x10
+            try:
+                zlib.decompress(bytes(bad))
+            except zlib.error as e:
+                if "incorrect data check" in str(e):
+                    break
+        else:
+            self.fail("no such byte")
+        with open(b4, "r+b") as f:
+            f.seek(off)
+            f.write(bad)
+        x0, y0 = gt[0], gt[3]
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: d, crs: 'EPSG:32622', "
+                    "resolution: 30, bbox_crs: 'EPSG:32622', "
+                    "bbox: [%r, %r, %r, %r]}\nscenes:\n"
+                    "  - {id: L5, date: 1988-08-14, path: %s, nodata: 255,\n"
+                    "     bands: {green: LT52240631988227CUB02_B2.TIF,"
+                    " nir: LT52240631988227CUB02_B4.TIF,"
+                    " swir1: LT52240631988227CUB02_B5.TIF,"
+                    " red: LT52240631988227CUB02_B3.TIF}}\n"
+                    "indices: [ndvi]\n"
+                    % (x0 + 300, y0 - 3300, x0 + 6300, y0 - 300, scene))
+        for gdal_decode in (False, True):
+            env = dict(os.environ)
+            env.pop("AW_GDAL_DECODE", None)
+            if gdal_decode:
+                env["AW_GDAL_DECODE"] = "1"
+            out = os.path.join(self.tmp, "out%d" % gdal_decode)
+            rc, _, err = run(["run", "--config", cfg, "--out", out, "--verbose"],
+                             env=env)
+            self.assertEqual(rc, 4, err)
+            self.assertFalse(os.path.exists(os.path.join(out, "d", "1988-08-14")))
+            if not gdal_decode:
+                self.assertIn("B4.TIF: tiles decoded by aralwatch's threads", err)
+                self.assertIn("B4.TIF: tile 0: checksum (adler32) does not match",
+                              err)
+
+
 if __name__ == "__main__":
     awtest.main()

@@ -711,10 +711,98 @@ static void test_sparse_and_corrupt_tiles_refused(void **state)
     free(p);
 }
 
+/* Random uint16 tiles (DEFLATE keeps them as stored blocks, so a changed
+ * byte is a changed pixel, seen only by the stream's adler32 at its end). */
+static char *make_random(const char *name)
+{
+    char *path = aw_path_join(tmp, name);
+    assert_non_null(path);
+    GDALDatasetH mem =
+        GDALCreate(GDALGetDriverByName("MEM"), "", W, H, 1, GDT_UInt16, NULL);
+    uint16_t *buf = malloc(sizeof *buf * W * H);
+    uint32_t s = 99u;
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        buf[i] = (uint16_t)(aw_lcg_next(&s) >> 16);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(mem, 1), GF_Write, 0, 0, W,
+                                  H, buf, W, H, GDT_UInt16, 0, 0),
+                     CE_None);
+    free(buf);
+    const char *o[] = {"TILED=YES",        "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                       "COMPRESS=DEFLATE", "ZLEVEL=1",      NULL};
+    GDALDatasetH ds = GDALCreateCopy(GDALGetDriverByName("GTiff"), path, mem,
+                                     FALSE, (char **)(uintptr_t)o, NULL, NULL);
+    assert_non_null(ds);
+    GDALClose(ds);
+    GDALClose(mem);
+    return path;
+}
+
+static void
+test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
+{
+    (void)state;
+    aw_tr_conv conv = {0, 0, 0.0, 1.0f, 0.0f};
+    char why[200] = "";
+    float out[W * 20];
+    for (int damaged = 0; damaged < 2; damaged++) {
+        char *p = make_random(damaged ? "adler_bad.tif" : "adler_good.tif");
+        if (damaged) {
+            /* One byte of tile 0's stored data changed: pixel 4 of its row
+             * 7 (2 bytes of zlib header, 5 of the stored block's). */
+            GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+            long at = atol(GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
+                                               "BLOCK_OFFSET_0_0", "TIFF"));
+            GDALClose(ds);
+            FILE *f = fopen(p, "r+b");
+            assert_non_null(f);
+            long pos = at + 2 + 5 + 7 * 64 * 2 + 4 * 2;
+            assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+            int c = fgetc(f);
+            assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+            assert_int_not_equal(fputc(c ^ 0x55, f), EOF);
+            fclose(f);
+            /* GDAL refuses the tile (its checksum). */
+            ds = GDALOpen(p, GA_ReadOnly);
+            CPLPushErrorHandler(CPLQuietErrorHandler);
+            assert_int_equal(GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0,
+                                          0, W, 20, out, W, 20, GDT_Float32, 0,
+                                          0),
+                             CE_Failure);
+            CPLPopErrorHandler();
+            GDALClose(ds);
+        }
+        aw_tileread *r = open_it(p, GDT_UInt16, 1);
+        assert_non_null(r);
+        /* Rows 0-19, inside the first row of tiles: the window is served
+         * (the damage is not reached), the streams kept for a next one. */
+        assert_int_equal(aw_tileread_window(r, 1, 0, 0, W, 20, &conv, out, W, 2,
+                                            why, sizeof why),
+                         0);
+        /* No next window: the pass is over. */
+        int rc = aw_tileread_verify(r, why, sizeof why);
+        if (damaged) {
+            assert_int_equal(rc, 1);
+            assert_non_null(strstr(why, "tile 0: checksum"));
+        }
+        else {
+            assert_int_equal(rc, 0);
+        }
+        /* Spent streams: the tiles are inflated from their top again. */
+        assert_int_equal(aw_tileread_verify(r, why, sizeof why), 0);
+        assert_int_equal(aw_tileread_window(r, 1, 0, 40, W, 20, &conv, out, W,
+                                            2, why, sizeof why),
+                         0);
+        aw_tileread_close(r);
+        free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uint16_deflate_predictor2_tiles),
+        cmocka_unit_test(
+            test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass),
         cmocka_unit_test(test_no_budget_for_kept_rows),
         cmocka_unit_test(test_strips_with_a_halo_go_on_from_kept_rows),
         cmocka_unit_test(test_tiles_bigger_than_the_inflate_history),
