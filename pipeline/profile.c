@@ -1619,10 +1619,10 @@ static int planet_coefficients(const CPLXMLNode *root, aw_scene_cfg *sc)
 }
 
 /* Date and metadata from a PlanetScope metadata XML; 1 if a date was
- * found; *toa 1 if its reflectance coefficients were applied. Problems in
- * this optional file only go into the note. */
-static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc, int *toa,
-                       aw_status *st)
+ * found; with coefs, its reflectance coefficients applied (*toa 1). Problems
+ * in this optional file only go into the note. */
+static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc,
+                       int coefs, int *toa, aw_status *st)
 {
     *toa = 0;
     CPLXMLNode *root = NULL;
@@ -1654,21 +1654,24 @@ static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc, int *toa,
         sc->sun_elevation = d;
     if (parse_double(xml_value(root, "illuminationAzimuthAngle"), &d))
         sc->sun_azimuth = d;
-    *toa = planet_coefficients(root, sc);
+    *toa = coefs && planet_coefficients(root, sc);
     CPLDestroyXMLNode(root);
     return got;
 }
 
 /* A PlanetScope product's unusable data mask (<stem>_DN_udm.tif beside
- * <stem>.tif) as its quality band: any bit set is masked (0 blackfill,
- * 1 cloud, 2-6 missing or suspect data in a band), and a value with bit
- * 1 set is cloud. Without it, no quality mask. */
+ * <stem>.tif or <stem>_SR.tif) as its quality band: any bit set is masked (0
+ * blackfill, 1 cloud, 2-6 missing or suspect data in a band), and a value with
+ * bit 1 set is cloud. Without it, no quality mask. */
 static aw_status planet_udm(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
 {
     size_t n = strlen(file);
     if (n < 5 || !ends_with_ci(file, ".tif"))
         return AW_OK;
-    char *udm = aw_asprintf("%.*s_DN_udm.tif", (int)(n - 4), file);
+    n -= 4;
+    if (n > 3 && strncasecmp(file + n - 3, "_SR", 3) == 0)
+        n -= 3; /* <stem>_SR.tif: the mask is <stem>'s */
+    char *udm = aw_asprintf("%.*s_DN_udm.tif", (int)n, file);
     if (!udm)
         return nomem(ctx);
     struct stat sb;
@@ -1740,8 +1743,29 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
 
     char *xml = planet_metadata(file);
     int dated = 0, toa = 0;
-    if (xml) {
-        dated = planet_read(ctx, xml, sc, &toa, &st);
+    /* The XML's reflectanceCoefficient values are for its own analytic
+     * (radiance) file, <stem>_metadata.xml beside <stem>.tif; a surface
+     * reflectance file (<stem>_SR.tif, reflectance x 10000) shares the
+     * XML but not the coefficients. */
+    char *fstem = stem_of(file);
+    char *xbase = xml ? aw_path_basename(xml) : NULL;
+    if (!fstem || (xml && !xbase))
+        st = nomem(ctx);
+    size_t fl = fstem ? strlen(fstem) : 0;
+    int sr = nb == 4 && fl > 3 && ends_with_ci(fstem, "_SR");
+    int own_xml = xbase && strlen(xbase) == fl + strlen("_metadata.xml") &&
+                  strncmp(xbase, fstem, fl) == 0;
+    free(fstem);
+    free(xbase);
+    if (st == AW_OK && sr) {
+        for (int r = 0; r < nb; r++)
+            sc->bands[r].scale = 1e-4;
+        st = note(ctx, sc,
+                  "surface reflectance = DN / 10000 (a PlanetScope _SR "
+                  "file)");
+    }
+    if (xml && st == AW_OK) {
+        dated = planet_read(ctx, xml, sc, own_xml && !sr, &toa, &st);
         if (st == AW_OK) {
             char *b = aw_path_basename(xml);
             st = !b      ? nomem(ctx)
@@ -1756,7 +1780,7 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
         }
         free(xml);
     }
-    if (st == AW_OK && nb == 4 && !toa)
+    if (st == AW_OK && nb == 4 && !toa && !sr)
         st = note(ctx, sc,
                   "DN as delivered: scale 1, offset 0 (no "
                   "reflectanceCoefficient for every band in a metadata "

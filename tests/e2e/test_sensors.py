@@ -456,6 +456,27 @@ class MtlXml(awtest.TempDirTest):
             np.testing.assert_array_equal(a, b)
 
 
+class PlanetScopeSurfaceReflectance(awtest.TempDirTest):
+    def test_an_sr_file_is_read_as_reflectance_x_10000(self):
+        # <stem>_SR.tif beside <stem>_metadata.xml (Planet's SR bundle):
+        # the XML's reflectanceCoefficient values are for the analytic
+        # radiance file, not for it. DN / 10000, the date from the XML, the
+        # quality from <stem>_DN_udm.tif.
+        d = os.path.join(self.tmp, "ps")
+        os.mkdir(d)
+        for f in os.listdir(PLANET):
+            name = f.replace("_AnalyticMS.tif", "_AnalyticMS_SR.tif")
+            os.symlink(os.path.join(PLANET, f), os.path.join(d, name))
+        sr = glob.glob(os.path.join(d, "*_SR.tif"))[0]
+        rc, out, err = run(["inspect", sr])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("surface reflectance = DN / 10000", out)
+        self.assertNotIn("reflectanceCoefficient of each band", out)
+        self.assertIn("date:        2017-08-31", out)
+        self.assertEqual(out.count("reflectance = DN * 0.0001 + 0"), 4, out)
+        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm\.tif")
+
+
 class ZippedSafe(awtest.TempDirTest):
     def test_a_zipped_safe_reads_like_the_safe_folder(self):
         import zipfile
