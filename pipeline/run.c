@@ -352,6 +352,23 @@ static aw_status mask_scene(aw_ctx *ctx, run_state *v, scene_buf *s,
         }
         free(qa);
     }
+    if (cfg->water_method == AW_WATER_WOFS) {
+        /* WOfS takes reflectance x 10000 in 0..10000; a band outside is
+         * nodata in Geoscience Australia's Collection 2 scaling, so the
+         * pixel is no observation: masked here, so the mosaic, valid.tif,
+         * the counts and the zones agree (the WOfS kernel says
+         * non-contiguous). */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            if (q[i] != AW_Q_VALID)
+                continue;
+            for (int b = 0; b < AW_BAND_COUNT; b++) {
+                float x = refl[b] ? refl[b][i] * 10000.0f : 0.0f;
+                if (!(x >= 0.0f && x <= 10000.0f))
+                    q[i] = AW_Q_MASKED;
+            }
+        }
+    }
     size_t rows = (size_t)v->grid.height, cols = (size_t)v->grid.width;
     if (cfg->dilate_cloud_px > 0 || cfg->dilate_shadow_px > 0) {
         uint8_t *tmp = aw_malloc2(n, 1);

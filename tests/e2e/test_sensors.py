@@ -770,6 +770,50 @@ class WaterClasses(awtest.TempDirTest):
         np.testing.assert_array_equal(wofl[cls == 4], 32)
         np.testing.assert_array_equal(wofl[cls == 2], 1)
 
+    def test_wofs_masks_a_band_outside_0_to_1(self):
+        # The Landsat 5 sample's top-of-atmosphere SWIR goes below 0 in
+        # places: no observation for WOfS (GA's Collection 2 scaling makes
+        # the band nodata). Those pixels passed the tree as WET; now they
+        # are masked (valid.tif 6), so the zone counts them as not valid.
+        with open(os.path.join(SRC, "configs", "sample.yaml")) as f:
+            text = f.read().replace("../", SRC + "/")
+        text = text.replace("method: otsu", "method: wofs", 1)
+        cfg = os.path.join(self.tmp, "l5w.yaml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = run(["run", "--config", cfg, "--out", out, "-q"])
+        self.assertIn(rc, (0, 10), err)
+        d = os.path.join(out, "para_reservoir", "1988-08-14")
+        import yaml
+        scene = yaml.safe_load(text)["scenes"][0]
+        ds, valid = read(os.path.join(d, "valid.tif"))
+        bad = np.zeros(valid.shape, bool)
+        for role, band in scene["bands"].items():
+            path = os.path.join(scene["path"], band["file"])
+            # The region grid is a window of the scene's (same lattice).
+            sgt, ogt = gdal.Open(path).GetGeoTransform(), ds.GetGeoTransform()
+            c0 = int(round((ogt[0] - sgt[0]) / sgt[1]))
+            r0 = int(round((ogt[3] - sgt[3]) / sgt[5]))
+            dn = raw(path)[r0:r0 + valid.shape[0], c0:c0 + valid.shape[1]]
+            x = (dn.astype(np.float32) * np.float32(band["scale"]) +
+                 np.float32(band["offset"])) * np.float32(10000)
+            bad |= ((x < 0) | (x > 10000)) & (dn != 255)
+        inside = valid != 0  # in the AOI
+        self.assertGreater(int((bad & inside).sum()), 2000)
+        np.testing.assert_array_equal(valid[bad & inside], 6)
+        _, water = read(os.path.join(d, "water.tif"))
+        _, wofl = read(os.path.join(d, "wofl.tif"))
+        np.testing.assert_array_equal(water[valid == 1] != 255, True)
+        np.testing.assert_array_equal(water[bad & inside], 255)
+        np.testing.assert_array_equal(wofl[bad & inside], 2)
+        arm = awtest.rasterize(os.path.join(SRC, "sample_rasters", "zones.geojson"),
+                               ds, where="zone_id = 'tucurui_arm'")
+        with open(os.path.join(d, "zones.json")) as f:
+            z = {x["zone_id"]: x for x in json.load(f)["zones"]}
+        self.assertEqual(z["tucurui_arm"]["n_valid"], int((valid[arm] == 1).sum()))
+        self.assertEqual(z["tucurui_arm"]["n_water"], int((water[arm] == 1).sum()))
+
 
 if __name__ == "__main__":
     awtest.main()
