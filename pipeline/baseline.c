@@ -1230,6 +1230,13 @@ aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
                        "%s: region.grid: per_date: a baseline needs one "
                        "fixed grid for every date",
                        cfg->path);
+    /* An empty inbox is a quiet night for `run`; a baseline from no
+     * scene is a mistake to say. */
+    if (cfg->n_scenes == 0 && cfg->n_inbox_rejects == 0)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: no scene (the inbox is empty): nothing to build "
+                       "a baseline from",
+                       cfg->path);
     aw_run_opts ro = o->run;
     ro.date_from = from;
     ro.date_to = to;

@@ -215,6 +215,14 @@ class Cli(awtest.TempDirTest):
         rc, text, err = run(["validate", "--config", path])
         self.assertEqual(rc, 0, err)
         self.assertIn("0 scene(s)", text + err)
+        # A baseline from no scene is a mistake, said (it failed on the
+        # lock of a region folder never made).
+        rc, _, err = run(["baseline", "--config", path, "--out", out,
+                          "--from", "2020-01-01", "--to", "2020-12-31"])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("no scene (the inbox is empty): nothing to build a "
+                      "baseline from", err)
+        self.assertFalse(os.path.exists(out))
 
     def test_all_scenes_bad_exits_4(self):
         bad = os.path.join(self.tmp, "bad")
