@@ -134,9 +134,15 @@ const char *aw_gdal_error_since(unsigned long mark)
     const char *m = aw_gdal_last_error();
     if (*m)
         return m;
-    static _Thread_local char buf[sizeof fail_msg];
+    /* Said as what it is: with several reads at once (bands of a scene
+     * in parallel) it may be another file's. */
+    static _Thread_local char buf[sizeof fail_msg + 64];
     pthread_mutex_lock(&fail_mu);
-    snprintf(buf, sizeof buf, "%s", fail_seq != mark ? fail_msg : "");
+    if (fail_seq != mark)
+        snprintf(buf, sizeof buf,
+                 "GDAL's last error, on one of its threads: %s", fail_msg);
+    else
+        buf[0] = '\0';
     pthread_mutex_unlock(&fail_mu);
     return buf;
 }

@@ -1047,13 +1047,15 @@ static json_t *manifest(aw_ctx *ctx, run_state *rs, date_work *w, json_t *outs,
     return m;
 }
 
-/* Remove the plain files in dir, then dir. */
+/* One entry of a tree being removed, depth first: a folder (also one
+ * that could not be read: rmdir says why) after what is in it. */
 static int remove_one(const char *path, const struct stat *sb, int flag,
                       struct FTW *ftw)
 {
     (void)sb;
     (void)ftw;
-    return (flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? errno : 0;
+    int dir = flag == FTW_DP || flag == FTW_DNR;
+    return (dir ? rmdir(path) : unlink(path)) != 0 ? errno : 0;
 }
 
 /* A staging or old date folder and everything in it (cap/ is a folder);
