@@ -68,6 +68,10 @@ typedef struct {
      * height; each kept stream keeps that many rows. */
     int back;
     int last_y0, last_end; /* the last window's rows */
+    /* The tiles the last window ended inside (row of tiles part_tr, -1 if
+     * none; columns part_c0..part_c1): the end of their streams, where
+     * the checksum is, not reached yet (aw_tileread_verify). */
+    int part_tr, part_c0, part_c1;
 } tr_cache;
 
 /* Bytes held by every reader's kept streams, and the most they may hold
@@ -93,9 +97,10 @@ struct aw_tileread {
     aw_tr_type type;
     size_t bps; /* bytes per sample */
     uint64_t *off, *cnt;
-    uint64_t size;   /* of the file, bytes */
-    tr_cache *cache; /* one per plane */
-    size_t inflated; /* rows inflated, tile by tile */
+    uint64_t size;    /* of the file, bytes */
+    tr_cache *cache;  /* one per plane */
+    size_t inflated;  /* rows inflated, tile by tile */
+    uint8_t *checked; /* per tile: its checksum checked by aw_tileread_verify */
 };
 
 /* Tiles (or strips) bigger than this are left to GDAL: each thread would
@@ -228,7 +233,8 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
     r->off = malloc(n * sizeof *r->off);
     r->cnt = malloc(n * sizeof *r->cnt);
     r->cache = calloc((size_t)r->planes, sizeof *r->cache);
-    if (!r->off || !r->cnt || !r->cache)
+    r->checked = calloc(n, 1);
+    if (!r->off || !r->cnt || !r->cache || !r->checked)
         NOT("out of memory");
     for (uint32_t i = 0; i < have; i++) {
         int e1 = 0, e2 = 0;
@@ -242,6 +248,7 @@ aw_tileread *aw_tileread_open(const char *path, int width, int height,
             r->cache[p].tr[q] = -1;
             r->cache[p].last_y0 = -1;
             r->cache[p].last_end = -1;
+            r->cache[p].part_tr = -1;
             if (r->deflate && !(r->cache[p].s[q] = calloc(
                                     (size_t)r->ntx, sizeof *r->cache[p].s[q])))
                 NOT("out of memory");
@@ -320,6 +327,7 @@ void aw_tileread_close(aw_tileread *r)
                 free(r->cache[p].s[q]);
             }
     free(r->cache);
+    free(r->checked);
     free(r->off);
     free(r->cnt);
     free(r);
@@ -431,6 +439,15 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
     return 0;
 }
 
+static void stream_start(tr_stream *st)
+{
+    isal_inflate_init(&st->st);
+    st->st.crc_flag = ISAL_ZLIB;
+    st->used = 0;
+    st->row = 0;
+    st->tail_have = 0;
+}
+
 /* Rows ya..yb-1 of tile (tr, tc) of `plane` into s->tile, predictor
  * undone. st: the tile's stream (at row 0 or further; NULL when the tile
  * is not compressed); it keeps the last `tail` rows it gave for the next
@@ -477,11 +494,7 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
         }
         else if (st->row > ya || st->row <= 0) {
             /* Not started, or past the window's first row: from the top. */
-            isal_inflate_init(&st->st);
-            st->st.crc_flag = ISAL_ZLIB;
-            st->used = 0;
-            st->row = 0;
-            st->tail_have = 0;
+            stream_start(st);
         }
         s->inflated += (size_t)(yb - st->row);
         /* About the compressed bytes the rows take. */
@@ -612,28 +625,94 @@ int aw_tileread_verify(aw_tileread *r, char *why, size_t whylen)
 {
     if (!r->deflate)
         return 0;
-    scratch s = {
-        NULL, malloc((size_t)64 * (size_t)r->tw * r->bps), NULL, 0, NULL, 0};
-    if (!s.tile) {
+    /* The tiles the last window of each plane ended inside, not checked
+     * yet: from their kept stream if there is one, else (over the budget)
+     * from their top. */
+    size_t nj = 0;
+    for (int p = 0; p < r->planes; p++)
+        if (r->cache[p].part_tr >= 0)
+            nj += (size_t)(r->cache[p].part_c1 - r->cache[p].part_c0 + 1);
+    struct job {
+        int plane, tr, tc;
+        tr_stream *st; /* kept, or NULL */
+    } *job = nj ? calloc(nj, sizeof *job) : NULL;
+    if (nj && !job) {
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    int rc = 0;
-    for (int p = 0; p < r->planes && rc == 0; p++) {
+    size_t k = 0;
+    for (int p = 0; p < r->planes; p++) {
         tr_cache *c = &r->cache[p];
-        for (int q = 0; q < 2 && rc == 0; q++) {
-            if (c->tr[q] < 0)
+        if (c->part_tr < 0)
+            continue;
+        int q = c->part_tr & 1;
+        for (int tc = c->part_c0; tc <= c->part_c1; tc++) {
+            size_t idx = ((size_t)p * (size_t)r->nty + (size_t)c->part_tr) *
+                             (size_t)r->ntx +
+                         (size_t)tc;
+            if (r->checked[idx])
                 continue;
-            for (int k = 0; k < r->ntx && rc == 0; k++) {
-                tr_stream *st = c->s[q][k];
-                if (st && st->row > 0)
-                    rc = finish_stream(r, p, c->tr[q], k, st, &s, why, whylen);
-            }
-            drop_set(r, c, q); /* spent (or in an unknown state) */
+            tr_stream *st = c->tr[q] == c->part_tr ? c->s[q][tc] : NULL;
+            job[k++] =
+                (struct job){p, c->part_tr, tc, st && st->row > 0 ? st : NULL};
         }
     }
-    free(s.tile);
-    free(s.z);
+    nj = k;
+    int rc = 0;
+    char msg[200] = "";
+    size_t tile_rows_bytes = (size_t)64 * (size_t)r->tw * r->bps;
+#pragma omp parallel if (nj > 1)
+    {
+        scratch s = {calloc(1, sizeof *s.own),
+                     malloc(tile_rows_bytes),
+                     NULL,
+                     0,
+                     NULL,
+                     0};
+#pragma omp for schedule(dynamic, 1)
+        for (size_t j = 0; j < nj; j++) {
+            int e = -1;
+            char w[200] = "out of memory";
+            if (s.own && s.tile) {
+                tr_stream *st = job[j].st;
+                if (!st) {
+                    st = s.own;
+                    stream_start(st);
+                }
+                e = finish_stream(r, job[j].plane, job[j].tr, job[j].tc, st, &s,
+                                  w, sizeof w);
+            }
+            if (e == 0) {
+                size_t idx = ((size_t)job[j].plane * (size_t)r->nty +
+                              (size_t)job[j].tr) *
+                                 (size_t)r->ntx +
+                             (size_t)job[j].tc;
+                r->checked[idx] = 1;
+            }
+            else {
+#pragma omp critical(aw_tileread_verify)
+                {
+                    if (rc == 0 || e < 0)
+                        rc = e;
+                    if (!msg[0])
+                        snprintf(msg, sizeof msg, "%s", w);
+                }
+            }
+        }
+        free_stream(s.own);
+        free(s.tile);
+        free(s.z);
+    }
+    free(job);
+    /* The kept streams are spent (or in an unknown state). */
+    for (int p = 0; p < r->planes; p++) {
+        for (int q = 0; q < 2; q++)
+            if (r->cache[p].tr[q] >= 0)
+                drop_set(r, &r->cache[p], q);
+        r->cache[p].part_tr = -1;
+    }
+    if (rc)
+        snprintf(why, whylen, "%s", msg);
     return rc;
 }
 
@@ -932,5 +1011,10 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
         snprintf(why, whylen, "%s", msg[0] ? msg : "out of memory");
         return failed < 0 ? -1 : 1;
     }
+    /* The tiles this window ended inside: the end of their streams, with
+     * the checksum, is for a next window, or aw_tileread_verify. */
+    c->part_tr = r->deflate && end < row_end && end < r->height ? tr1 : -1;
+    c->part_c0 = tc0;
+    c->part_c1 = tc1;
     return 0;
 }

@@ -744,7 +744,11 @@ test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
     aw_tr_conv conv = {0, 0, 0.0, 1.0f, 0.0f};
     char why[200] = "";
     float out[W * 20];
-    for (int damaged = 0; damaged < 2; damaged++) {
+    /* With streams kept, and with no budget for them (the tiles are then
+     * inflated from their top for the check). */
+    for (int case_ = 0; case_ < 4; case_++) {
+        int damaged = case_ & 1;
+        aw_tileread_set_budget(case_ >= 2 ? 0 : SIZE_MAX);
         char *p = make_random(damaged ? "adler_bad.tif" : "adler_good.tif");
         if (damaged) {
             /* One byte of tile 0's stored data changed: pixel 4 of its row
@@ -787,14 +791,17 @@ test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
         else {
             assert_int_equal(rc, 0);
         }
-        /* Spent streams: the tiles are inflated from their top again. */
+        /* Nothing left to check (a tile checked once is not again). */
         assert_int_equal(aw_tileread_verify(r, why, sizeof why), 0);
+        /* A next pass: the same again (a damaged tile is never "checked"). */
         assert_int_equal(aw_tileread_window(r, 1, 0, 40, W, 20, &conv, out, W,
                                             2, why, sizeof why),
                          0);
+        assert_int_equal(aw_tileread_verify(r, why, sizeof why), damaged);
         aw_tileread_close(r);
         free(p);
     }
+    aw_tileread_set_budget(SIZE_MAX);
 }
 
 int main(void)
