@@ -1669,8 +1669,11 @@ static aw_status planet_udm(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     if (n < 5 || !ends_with_ci(file, ".tif"))
         return AW_OK;
     n -= 4;
-    if (n > 3 && strncasecmp(file + n - 3, "_SR", 3) == 0)
-        n -= 3; /* <stem>_SR.tif: the mask is <stem>'s */
+    /* <stem>_SR.tif (or _SR_clip.tif ...): the mask is <stem>'s */
+    const char *slash = strrchr(file, '/');
+    const char *sr = strstr(slash ? slash : file, "_SR");
+    if (sr && (sr[3] == '.' || sr[3] == '_'))
+        n = (size_t)(sr - file);
     char *udm = aw_asprintf("%.*s_DN_udm.tif", (int)n, file);
     if (!udm)
         return nomem(ctx);
@@ -1716,6 +1719,8 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     if (st != AW_OK)
         return st;
     int nb = GDALGetRasterCount(ds);
+    GDALDataType dtype =
+        nb > 0 ? GDALGetRasterDataType(GDALGetRasterBand(ds, 1)) : GDT_Unknown;
     GDALClose(ds);
     if (nb != 4 && nb != 6)
         return aw_fail(ctx, AW_ERR_INPUT,
@@ -1752,7 +1757,11 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     if (!fstem || (xml && !xbase))
         st = nomem(ctx);
     size_t fl = fstem ? strlen(fstem) : 0;
-    int sr = nb == 4 && fl > 3 && ends_with_ci(fstem, "_SR");
+    /* Planet's SR files: <stem>_SR.tif, _SR_harmonized, _SR_clip, ...,
+     * integers beside the bundle's metadata XML. */
+    const char *srp = fstem ? strstr(fstem, "_SR") : NULL;
+    int sr = nb == 4 && xml && srp && (srp[3] == '\0' || srp[3] == '_') &&
+             (dtype == GDT_UInt16 || dtype == GDT_Int16);
     int own_xml = xbase && strlen(xbase) == fl + strlen("_metadata.xml") &&
                   strncmp(xbase, fstem, fl) == 0;
     free(fstem);

@@ -475,6 +475,22 @@ class PlanetScopeSurfaceReflectance(awtest.TempDirTest):
         self.assertIn("date:        2017-08-31", out)
         self.assertEqual(out.count("reflectance = DN * 0.0001 + 0"), 4, out)
         self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm\.tif")
+        # Planet's other SR names too (_SR_clip ...), with the same mask.
+        clip = sr.replace("_SR.tif", "_SR_clip.tif")
+        os.symlink(os.readlink(sr), clip)
+        rc, out, err = run(["inspect", clip])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.count("reflectance = DN * 0.0001 + 0"), 4, out)
+        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm\.tif")
+        # Any other 4-band file named *_SR (no Planet XML beside it, float
+        # reflectance already): as delivered.
+        other = os.path.join(self.tmp, "other")
+        os.mkdir(other)
+        gdal.Translate(os.path.join(other, "x_SR.tif"), sr, outputType=gdal.GDT_Float32,
+                       scaleParams=[[0, 65535, 0, 1]])
+        rc, out, err = run(["inspect", os.path.join(other, "x_SR.tif")])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.count("reflectance = DN * 1 + 0"), 4, out)
 
 
 class ZippedSafe(awtest.TempDirTest):
