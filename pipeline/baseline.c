@@ -1237,6 +1237,13 @@ aw_status aw_baseline_build(aw_ctx *ctx, const aw_config *cfg,
                        "%s: no scene (the inbox is empty): nothing to build "
                        "a baseline from",
                        cfg->path);
+    if (cfg->n_scenes == 0)
+        return aw_fail(ctx, AW_ERR_INPUT,
+                       "%s: no scene to build a baseline from: the inbox "
+                       "holds %zu product(s) that cannot be read; the first: "
+                       "%s",
+                       cfg->path, cfg->n_inbox_rejects,
+                       cfg->inbox_reject_reasons[0]);
     aw_run_opts ro = o->run;
     ro.date_from = from;
     ro.date_to = to;

@@ -223,6 +223,15 @@ class Cli(awtest.TempDirTest):
         self.assertIn("no scene (the inbox is empty): nothing to build a "
                       "baseline from", err)
         self.assertFalse(os.path.exists(out))
+        # Nothing readable in it: said, with the first product's reason.
+        self.write("inbox/broken.tif", "not a raster")
+        rc, _, err = run(["baseline", "--config", path, "--out", out,
+                          "--from", "2020-01-01", "--to", "2020-12-31"])
+        self.assertEqual(rc, 4, err)
+        self.assertRegex(err, r"no scene to build a baseline from: the inbox "
+                         r"holds 1 product\(s\) that cannot be read; the "
+                         r"first: .*broken\.tif: cannot open as a raster")
+        self.assertFalse(os.path.exists(out))
 
     def test_all_scenes_bad_exits_4(self):
         bad = os.path.join(self.tmp, "bad")
