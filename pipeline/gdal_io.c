@@ -1066,8 +1066,9 @@ struct aw_rwriter {
     /* A DEFLATE GeoTIFF (not COG, not shared): GDAL makes it empty, the
      * tiles are compressed by our threads (pipeline/tilewrite.c). */
     aw_tilewriter *tw;
-    /* Shared writers keep the output's tags: the rank that encodes it
-     * makes the same file a single process does. */
+    int pending; /* own encoder, file not made yet (wo.defer) */
+    /* Shared and deferred writers keep the output's tags: the rank that
+     * encodes it makes the same file a single process does. */
     double gt[6];
     char *wkt, *description;
     char **metadata;
@@ -1123,6 +1124,24 @@ static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
 }
 
 static void remove_gtiff(const char *path);
+
+/* GDAL's block cache while empty COGs are made: GDAL reads every (empty)
+ * block of the source to find it empty, through a small cache, or it
+ * would fill the cache and the process would keep that memory. Not when
+ * the cache holds blocks already (inputs GDAL decodes, such as JPEG 2000
+ * read by a survey pass): lowering it would evict them, and they cost more
+ * than the memory. Returns the size to restore, or 0. */
+static GIntBig lower_cache(void)
+{
+    GIntBig cache = GDALGetCacheMax64();
+    GIntBig small = (GIntBig)8 * 1024 * 1024;
+    if (cache > small && GDALGetCacheUsed64() < 2 * small) {
+        GDALSetCacheMax64(small);
+        return cache;
+    }
+    return 0;
+}
+
 static void set_raster_meta(GDALDatasetH ds, const double gt[6],
                             const char *wkt, GDALDataType type, double scale,
                             const char *description, char **metadata,
@@ -1140,7 +1159,8 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
                               const char *description, char **metadata,
                               const aw_class_def *classes, size_t n_classes,
                               int has_nodata, double nodata,
-                              const aw_write_opts *wo, aw_tilewriter **tw)
+                              const aw_write_opts *wo, int cache_set,
+                              aw_tilewriter **tw)
 {
     *tw = NULL;
     char note[256];
@@ -1209,22 +1229,12 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
             opts = CSLSetNameValue(opts, "SPARSE_OK", "TRUE");
             opts = CSLSetNameValue(opts, "OVERVIEWS",
                                    nl > 0 ? "FORCE_USE_EXISTING" : "NONE");
-            /* GDAL reads every (empty) block of the source to find it
-             * empty: through a small block cache, or it would fill the
-             * cache and the process would keep that memory. Not when the
-             * cache holds blocks already (inputs GDAL decodes, such as
-             * JPEG 2000 read by a survey pass): lowering it would evict
-             * them, and they cost more than the memory. */
-            GIntBig cache = GDALGetCacheMax64();
-            GIntBig small = (GIntBig)8 * 1024 * 1024;
-            int lower = cache > small && GDALGetCacheUsed64() < 2 * small;
-            if (lower)
-                GDALSetCacheMax64(small);
+            GIntBig restore = cache_set ? 0 : lower_cache();
             CPLErrorReset();
             GDALDatasetH out = GDALCreateCopy(cog, path, src, FALSE, opts,
                                               cancel_progress, NULL);
-            if (lower)
-                GDALSetCacheMax64(cache);
+            if (restore)
+                GDALSetCacheMax64(restore);
             CSLDestroy(opts);
             if (out) {
                 CPLErrorReset();
@@ -1252,13 +1262,59 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
                                 wo->blocksize,
                                 (size_t)GDALGetDataTypeSizeBytes(type), pred,
                                 wo->level, wo->threads, tw);
-    if (st == AW_OK)
-        aw_log(ctx, AW_LOG_DEBUG,
-               "%s: tiles compressed by aralwatch's threads (DEFLATE level "
-               "%d, predictor %d%s)",
-               path, wo->level > 0 ? wo->level : 6, pred,
-               wo->cog ? ", COG with its overviews" : "");
     return st;
+}
+
+static void say_encoder(aw_ctx *ctx, const aw_rwriter *w)
+{
+    aw_log(ctx, AW_LOG_DEBUG,
+           "%s: tiles compressed by aralwatch's threads (DEFLATE level %d, "
+           "predictor %d%s)",
+           w->path, w->wo.level > 0 ? w->wo.level : 6,
+           w->type == GDT_Float32 ? 3 : 2,
+           w->wo.cog ? ", COG with its overviews" : "");
+}
+
+static aw_status create_pending(aw_ctx *ctx, aw_rwriter *w, int cache_set)
+{
+    w->pending = 0;
+    return make_encoded(ctx, w->path, w->width, w->height, w->type, w->gt,
+                        w->wkt, w->scale, w->description, w->metadata,
+                        w->classes, w->n_classes, w->has_nodata, w->nodata,
+                        &w->wo, cache_set, &w->tw);
+}
+
+aw_status aw_rwriters_create(aw_ctx *ctx, aw_rwriter *const *wr, size_t n)
+{
+    size_t np = 0, idx[64];
+    for (size_t k = 0; k < n && np < 64; k++)
+        if (wr[k] && wr[k]->pending)
+            idx[np++] = k;
+    if (np == 0)
+        return AW_OK;
+    aw_ctx *tc[64] = {0};
+    aw_status st[64];
+    GIntBig restore = lower_cache();
+    int nth = omp_get_max_threads();
+    if (nth > (int)np)
+        nth = (int)np;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (size_t j = 0; j < np; j++) {
+        tc[j] = aw_ctx_create();
+        st[j] = tc[j] ? create_pending(tc[j], wr[idx[j]], 1) : AW_ERR_NOMEM;
+    }
+    if (restore)
+        GDALSetCacheMax64(restore);
+    aw_status first = AW_OK;
+    for (size_t j = 0; j < np; j++) {
+        if (first == AW_OK && st[j] != AW_OK)
+            first = tc[j] ? aw_fail(ctx, st[j], "%s", aw_ctx_errmsg(tc[j]))
+                          : aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+        else if (st[j] == AW_OK)
+            say_encoder(ctx, wr[idx[j]]);
+        aw_ctx_destroy(tc[j]);
+    }
+    return first;
 }
 
 /* Georeferencing, nodata, scale, description, metadata and classes of an
@@ -1382,7 +1438,8 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         aw_rwriter_abort(w);
         return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
     }
-    if (wo->shared) {
+    int defer = own && wo->defer && !wo->shared;
+    if (wo->shared || defer) {
         memcpy(w->gt, grid->gt, sizeof w->gt);
         w->wkt = aw_strdup(grid->wkt);
         w->description = aw_strdup(description);
@@ -1417,15 +1474,21 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
         *out = w;
         return AW_OK;
     }
+    if (defer) {
+        w->pending = 1; /* aw_rwriters_create makes it */
+        *out = w;
+        return AW_OK;
+    }
     if (own) {
         aw_status st =
             make_encoded(ctx, w->path, grid->width, grid->height, type,
                          grid->gt, grid->wkt, scale, description, metadata,
-                         classes, n_classes, has_nodata, nodata, wo, &w->tw);
+                         classes, n_classes, has_nodata, nodata, wo, 0, &w->tw);
         if (st != AW_OK) {
             aw_rwriter_abort(w);
             return st;
         }
+        say_encoder(ctx, w);
         *out = w;
         return AW_OK;
     }
@@ -1523,6 +1586,12 @@ aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
 {
     if (nrows <= 0)
         return AW_OK;
+    if (w->pending) {
+        aw_status st = create_pending(ctx, w, 0);
+        if (st != AW_OK)
+            return st;
+        say_encoder(ctx, w);
+    }
     size_t n = (size_t)w->width * (size_t)nrows;
     const void *buf = data;
     int16_t *q = NULL;
@@ -1645,7 +1714,7 @@ static aw_status encode_from_strips(aw_ctx *ctx, aw_rwriter *w,
     aw_tilewriter *tw = NULL;
     st = make_encoded(ctx, w->path, w->width, w->height, w->type, w->gt, w->wkt,
                       w->scale, w->description, w->metadata, w->classes,
-                      w->n_classes, w->has_nodata, w->nodata, wo, &tw);
+                      w->n_classes, w->has_nodata, w->nodata, wo, 0, &tw);
     int rows = wo->blocksize;
     void *buf =
         st == AW_OK ? aw_malloc2((size_t)rows * (size_t)w->width, w->px) : NULL;

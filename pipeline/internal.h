@@ -31,6 +31,9 @@ typedef struct aw_write_opts {
      * creates the shared strip file, every tile in place) or
      * AW_SHARED_ATTACH (a rank that writes its rows into its tiles). */
     int shared;
+    /* Own-encoder files (see aw_rwriters_create) made later, several at
+     * once, rather than at aw_rwriter_open. */
+    int defer;
 } aw_write_opts;
 enum { AW_SHARED_CREATE = 1, AW_SHARED_ATTACH = 2 };
 
@@ -63,6 +66,12 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
                           const aw_write_opts *wo, aw_rwriter **out);
 aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
                           const void *data);
+/* The files of writers opened with wo.defer, made now, two at a time:
+ * making an empty COG is GDAL's CreateCopy checking every empty block of
+ * the raster and its overviews, a twentieth of a second of one core per
+ * 30 Mpx float32 raster, before the first strip. A writer given rows
+ * first makes its own. */
+aw_status aw_rwriters_create(aw_ctx *ctx, aw_rwriter *const *wr, size_t n);
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w);
 /* Shared writers: this rank has written its rows (flushed to the
  * filesystem, file closed); then the rank given the raster closes it

@@ -503,6 +503,8 @@ static aw_write_opts write_opts(const run_state *rs)
                         .threads = rs->threads};
     if (aw_par_size() > 1)
         wo.shared = aw_par_root() ? AW_SHARED_CREATE : AW_SHARED_ATTACH;
+    else
+        wo.defer = 1; /* made together (aw_rwriters_create) */
     return wo;
 }
 
@@ -1277,6 +1279,8 @@ static aw_status date_open_root(aw_ctx *ctx, run_state *rs, date_work *w)
         goto done;
     }
     st = open_rasters(ctx, rs, w);
+    if (st == AW_OK)
+        st = aw_rwriters_create(ctx, o->wr, o->n_wr);
 done:
     if (st != AW_OK)
         aw_date_abort(w);
