@@ -859,10 +859,12 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
      * next window may start in, `back` rows above this one's end. */
     int end = y0 + h, back = c->back;
     int row_end = tr1 * r->th + tile_rows(r, tr1);
-    int keep1 =
-        r->deflate && end < r->height && (end < row_end || end - back < row_end)
-            ? tr1
-            : -1;
+    /* Also at the image's end inside a padded tile: its stream goes on
+     * to the end for the checksum (aw_tileread_verify). */
+    int keep1 = r->deflate && (end < row_end ||
+                               (end < r->height && end - back < row_end))
+                    ? tr1
+                    : -1;
     int keep0 =
         r->deflate && tr1 > tr0 && end < r->height && end - back < tr1 * r->th
             ? tr1 - 1
@@ -1013,7 +1015,7 @@ int aw_tileread_window(aw_tileread *r, int band, int x0, int y0, int w, int h,
     }
     /* The tiles this window ended inside: the end of their streams, with
      * the checksum, is for a next window, or aw_tileread_verify. */
-    c->part_tr = r->deflate && end < row_end && end < r->height ? tr1 : -1;
+    c->part_tr = r->deflate && end < row_end ? tr1 : -1;
     c->part_c0 = tc0;
     c->part_c1 = tc1;
     return 0;

@@ -72,13 +72,17 @@ size_t aw_tileread_held(void);
  * then on. */
 size_t aw_tileread_rows_inflated(const aw_tileread *r);
 
-/* The tiles the last window ended inside inflated to their end, for their
- * checksums, which a DEFLATE stream holds at its end: call when no more
- * windows come (a pass over the file is over), as damage in rows a window
- * has read is otherwise never seen. From their kept streams, or from their
- * top when the budget kept none; on threads; each tile once per reader
- * (a later pass ending inside it again costs nothing). 0, or 1 with why
- * filled, or -1 (no memory). The kept streams are spent. */
+/* The tiles the last window ended inside (also the image's last row of
+ * tiles, whose padding rows no window reads) inflated to their end, for
+ * their checksums, which a DEFLATE stream holds at its end: call when no
+ * more windows come (a pass over the file is over), as damage in rows a
+ * window has read is otherwise never seen. Meant for windows that come
+ * down the image whole rows wide, as the pipeline's strips do: a tile that
+ * an earlier window ended inside and a later one skipped is not
+ * remembered. From their kept streams, or from their top when the budget
+ * kept none; on threads; each tile once per reader (a later pass ending
+ * inside it again costs nothing). 0, or 1 with why filled, or -1 (no
+ * memory). The kept streams are spent. */
 int aw_tileread_verify(aw_tileread *r, char *why, size_t whylen);
 
 void aw_tileread_close(aw_tileread *r);

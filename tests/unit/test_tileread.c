@@ -276,6 +276,10 @@ static void test_strips_with_a_halo_go_on_from_kept_rows(void **state)
         /* 4 tiles across of 157 rows each, and rows 0-12 again when the
          * second window first went back to row 7. */
         assert_int_equal(aw_tileread_rows_inflated(r), 4 * 157 + 4 * 13);
+        /* The last row of tiles' streams stay for their padding's end
+         * (the checksum): spent by the check, which finds them good. */
+        char why[200];
+        assert_int_equal(aw_tileread_verify(r, why, sizeof why), 0);
         assert_int_equal(aw_tileread_held(), 0);
         GDALClose(ds);
         aw_tileread_close(r);
@@ -804,12 +808,53 @@ test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
     aw_tileread_set_budget(SIZE_MAX);
 }
 
+static void test_the_last_row_of_tiles_is_checked_to_its_padding(void **state)
+{
+    (void)state;
+    /* H = 157 rows in 64-row tiles: the last row of tiles (rows 128-191)
+     * ends in 35 rows of padding no window reads, where its checksum is.
+     * One byte of tile (2, 0) changed; strips of 50 rows down to H. */
+    aw_tr_conv conv = {0, 0, 0.0, 1.0f, 0.0f};
+    char why[200] = "";
+    float out[W * 50];
+    for (int budget = 0; budget < 2; budget++) {
+        aw_tileread_set_budget(budget ? SIZE_MAX : 0);
+        char *p = make_random("adler_last.tif");
+        GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+        long at = atol(GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
+                                           "BLOCK_OFFSET_0_2", "TIFF"));
+        GDALClose(ds);
+        FILE *f = fopen(p, "r+b");
+        assert_non_null(f);
+        long pos = at + 2 + 5 + 10 * 64 * 2; /* its row 10 (row 138) */
+        assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+        int c = fgetc(f);
+        assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+        assert_int_not_equal(fputc(c ^ 0x55, f), EOF);
+        fclose(f);
+        aw_tileread *r = open_it(p, GDT_UInt16, 1);
+        assert_non_null(r);
+        for (int y = 0; y < H; y += 50) {
+            int h = y + 50 <= H ? 50 : H - y;
+            assert_int_equal(aw_tileread_window(r, 1, 0, y, W, h, &conv, out, W,
+                                                2, why, sizeof why),
+                             0);
+        }
+        assert_int_equal(aw_tileread_verify(r, why, sizeof why), 1);
+        assert_non_null(strstr(why, "checksum"));
+        aw_tileread_close(r);
+        free(p);
+    }
+    aw_tileread_set_budget(SIZE_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uint16_deflate_predictor2_tiles),
         cmocka_unit_test(
             test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass),
+        cmocka_unit_test(test_the_last_row_of_tiles_is_checked_to_its_padding),
         cmocka_unit_test(test_no_budget_for_kept_rows),
         cmocka_unit_test(test_strips_with_a_halo_go_on_from_kept_rows),
         cmocka_unit_test(test_tiles_bigger_than_the_inflate_history),
