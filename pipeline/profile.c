@@ -1559,12 +1559,22 @@ static char *planet_metadata(const char *file)
     size_t best_len = 0;
     DIR *d = dir && stem ? opendir(dir) : NULL;
     struct dirent *e;
+    size_t stl = stem ? strlen(stem) : 0;
     while (d && (e = readdir(d)) != NULL) {
+        /* <prefix>_metadata.xml, or <prefix>_metadata<sfx>.xml (Planet's
+         * clipped bundles: _metadata_clip.xml) for a file whose stem ends
+         * in <sfx>. */
         const char *n = e->d_name;
-        size_t len = strlen(n), k = strlen("_metadata.xml");
-        if (len <= k || !ends_with_ci(n, "_metadata.xml"))
+        const char *m = strstr(n, "_metadata");
+        size_t len = strlen(n);
+        if (!m || len < 5 || !ends_with_ci(n, ".xml"))
             continue;
-        size_t sl = len - k;
+        const char *sfx = m + strlen("_metadata");
+        size_t sfl = (size_t)(n + len - 4 - sfx);
+        if (sfl > 0 && (sfx[0] != '_' || sfl >= stl ||
+                        strncmp(stem + stl - sfl, sfx, sfl) != 0))
+            continue;
+        size_t sl = (size_t)(m - n);
         if (sl <= best_len || strncmp(stem, n, sl) != 0)
             continue;
         char *p = aw_path_join(dir, n);
@@ -1663,21 +1673,20 @@ static int planet_read(aw_ctx *ctx, const char *xml, aw_scene_cfg *sc,
  * <stem>.tif or <stem>_SR.tif) as its quality band: any bit set is masked (0
  * blackfill, 1 cloud, 2-6 missing or suspect data in a band), and a value with
  * bit 1 set is cloud. Without it, no quality mask. */
-static aw_status planet_udm(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
+static aw_status planet_udm(aw_ctx *ctx, const char *dir, const char *base,
+                            const char *sfx, aw_scene_cfg *sc)
 {
-    size_t n = strlen(file);
-    if (n < 5 || !ends_with_ci(file, ".tif"))
-        return AW_OK;
-    n -= 4;
-    /* <stem>_SR.tif (or _SR_clip.tif ...): the mask is <stem>'s */
-    const char *slash = strrchr(file, '/');
-    const char *sr = strstr(slash ? slash : file, "_SR");
-    if (sr && (sr[3] == '.' || sr[3] == '_'))
-        n = (size_t)(sr - file);
-    char *udm = aw_asprintf("%.*s_DN_udm.tif", (int)n, file);
-    if (!udm)
-        return nomem(ctx);
+    /* <base>_DN_udm<sfx>.tif (clipped bundles), else <base>_DN_udm.tif */
+    char *udm = NULL;
     struct stat sb;
+    for (int k = 0; k < 2; k++) {
+        free(udm);
+        udm = aw_asprintf("%s/%s_DN_udm%s.tif", dir, base, k ? "" : sfx);
+        if (!udm)
+            return nomem(ctx);
+        if (stat(udm, &sb) == 0 && S_ISREG(sb.st_mode))
+            break;
+    }
     if (stat(udm, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         free(udm);
         return note(ctx, sc,
@@ -1749,23 +1758,34 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     char *xml = planet_metadata(file);
     int dated = 0, toa = 0;
     /* The XML's reflectanceCoefficient values are for its own analytic
-     * (radiance) file, <stem>_metadata.xml beside <stem>.tif; a surface
-     * reflectance file (<stem>_SR.tif, reflectance x 10000) shares the
-     * XML but not the coefficients. */
+     * (radiance) file: <stem>_metadata<sfx>.xml beside <stem><sfx>.tif
+     * (<sfx>: "" or Planet's "_clip"). A surface reflectance file
+     * (<stem>_SR<sfx>.tif, also _SR_harmonized ..., integers of
+     * reflectance x 10000) shares the XML but not the coefficients. */
     char *fstem = stem_of(file);
+    char *fdir = aw_path_dirname(file);
     char *xbase = xml ? aw_path_basename(xml) : NULL;
-    if (!fstem || (xml && !xbase))
+    if (!fstem || !fdir || (xml && !xbase))
         st = nomem(ctx);
-    size_t fl = fstem ? strlen(fstem) : 0;
-    /* Planet's SR files: <stem>_SR.tif, _SR_harmonized, _SR_clip, ...,
-     * integers beside the bundle's metadata XML. */
-    const char *srp = fstem ? strstr(fstem, "_SR") : NULL;
-    int sr = nb == 4 && xml && srp && (srp[3] == '\0' || srp[3] == '_') &&
+    size_t fl = fstem ? strlen(fstem) : 0, pl = fl;
+    char xsfx[64] = "";
+    if (st == AW_OK && xbase) {
+        const char *m = strstr(xbase, "_metadata");
+        const char *after = m + strlen("_metadata");
+        pl = (size_t)(m - xbase);
+        snprintf(xsfx, sizeof xsfx, "%.*s",
+                 (int)(strlen(after) >= 4 ? strlen(after) - 4 : 0), after);
+    }
+    /* What the file's stem has between the XML's prefix and suffix. */
+    size_t ml =
+        st == AW_OK && fl >= pl + strlen(xsfx) ? fl - pl - strlen(xsfx) : 0;
+    const char *mid = fstem ? fstem + pl : "";
+    int own_xml = xbase && ml == 0;
+    int sr = nb == 4 && xbase && ml >= 3 && strncmp(mid, "_SR", 3) == 0 &&
+             (ml == 3 || mid[3] == '_') &&
              (dtype == GDT_UInt16 || dtype == GDT_Int16);
-    int own_xml = xbase && strlen(xbase) == fl + strlen("_metadata.xml") &&
-                  strncmp(xbase, fstem, fl) == 0;
-    free(fstem);
-    free(xbase);
+    if (st == AW_OK && fstem)
+        fstem[pl] = '\0'; /* the UDM's base: the XML's prefix */
     if (st == AW_OK && sr) {
         for (int r = 0; r < nb; r++)
             sc->bands[r].scale = 1e-4;
@@ -1787,15 +1807,18 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
                           b);
             free(b);
         }
-        free(xml);
     }
+    free(xml);
     if (st == AW_OK && nb == 4 && !toa && !sr)
         st = note(ctx, sc,
                   "DN as delivered: scale 1, offset 0 (no "
                   "reflectanceCoefficient for every band in a metadata "
                   "XML)");
     if (st == AW_OK && nb == 4)
-        st = planet_udm(ctx, file, sc);
+        st = planet_udm(ctx, fdir, fstem, xsfx, sc);
+    free(fstem);
+    free(fdir);
+    free(xbase);
     if (st == AW_OK && !dated) {
         char ymd[11];
         char *b = aw_path_basename(file);

@@ -475,13 +475,30 @@ class PlanetScopeSurfaceReflectance(awtest.TempDirTest):
         self.assertIn("date:        2017-08-31", out)
         self.assertEqual(out.count("reflectance = DN * 0.0001 + 0"), 4, out)
         self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm\.tif")
-        # Planet's other SR names too (_SR_clip ...), with the same mask.
-        clip = sr.replace("_SR.tif", "_SR_clip.tif")
-        os.symlink(os.readlink(sr), clip)
-        rc, out, err = run(["inspect", clip])
+        # Planet's clipped bundle: <stem>_SR_clip.tif (or the analytic
+        # <stem>_clip.tif) with <stem>_metadata_clip.xml and
+        # <stem>_DN_udm_clip.tif.
+        c = os.path.join(self.tmp, "clip")
+        os.mkdir(c)
+        for f in os.listdir(PLANET):
+            stem, ext = os.path.splitext(f)
+            if ext in (".tif", ".xml"):
+                os.symlink(os.path.join(PLANET, f),
+                           os.path.join(c, stem + "_clip" + ext))
+        analytic = glob.glob(os.path.join(c, "*_AnalyticMS_clip.tif"))[0]
+        clip_sr = analytic.replace("_AnalyticMS_clip.tif", "_AnalyticMS_SR_clip.tif")
+        os.rename(analytic, clip_sr)
+        rc, out, err = run(["inspect", clip_sr])
         self.assertEqual(rc, 0, err)
+        self.assertIn("date from %s" % os.path.basename(
+            glob.glob(os.path.join(c, "*_metadata_clip.xml"))[0]), out)
         self.assertEqual(out.count("reflectance = DN * 0.0001 + 0"), 4, out)
-        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm\.tif")
+        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm_clip\.tif")
+        os.rename(clip_sr, analytic)
+        rc, out, err = run(["inspect", analytic])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("reflectanceCoefficient of each band", out)
+        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm_clip\.tif")
         # Any other 4-band file named *_SR (no Planet XML beside it, float
         # reflectance already): as delivered.
         other = os.path.join(self.tmp, "other")
