@@ -66,7 +66,7 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
                           const aw_write_opts *wo, aw_rwriter **out);
 aw_status aw_rwriter_rows(aw_ctx *ctx, aw_rwriter *w, int row0, int nrows,
                           const void *data);
-/* The files of writers opened with wo.defer, made now, two at a time:
+/* The files of writers opened with wo.defer, made now on the threads:
  * making an empty COG is GDAL's CreateCopy checking every empty block of
  * the raster and its overviews, a twentieth of a second of one core per
  * 30 Mpx float32 raster, before the first strip. A writer given rows
