@@ -383,7 +383,7 @@ static int tile_rows(const aw_tileread *r, int tr)
 
 /* `n` bytes of output from stream st into dst, reading its input from
  * the file (`want`: about how many compressed bytes that takes). 0, or 1
- * with why filled. */
+ * with why filled (2: the stream ended, whole, before n bytes). */
 static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
                         uint64_t cnt, uint8_t *dst, size_t n, size_t want,
                         scratch *s, size_t idx, char *why, size_t whylen)
@@ -433,7 +433,8 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
             (st->st.block_state == ISAL_BLOCK_FINISH ||
              (in0 == st->st.avail_in && out0 == st->st.avail_out))) {
             snprintf(why, whylen, "tile %zu: DEFLATE stream ends early", idx);
-            return 1;
+            /* 2: it ended whole (its checksum good), only too soon */
+            return st->st.block_state == ISAL_BLOCK_FINISH ? 2 : 1;
         }
     }
     return 0;
@@ -511,7 +512,7 @@ static int decode_rows(const aw_tileread *r, int plane, int tr, int tc, int ya,
         st->row = rc == 0 ? yb : -1;
         st->tail_have = 0;
         if (rc != 0)
-            return rc;
+            return rc > 0 ? 1 : rc;
     }
     if (r->pred != 1) {
         size_t tw = (size_t)r->tw;
@@ -563,12 +564,21 @@ static int finish_stream(const aw_tileread *r, int plane, int tr, int tc,
     uint64_t off = r->off[idx], cnt = r->cnt[idx];
     size_t rowb = (size_t)r->tw * r->bps;
     int rows = tile_rows(r, tr);
+    /* The rows inside the image: in the last row of tiles, a stream may
+     * end after them (GDAL reads such a tile; its writer pads it). */
+    int inside = r->height - tr * r->th < rows ? r->height - tr * r->th : rows;
     while (st->row < rows) {
-        int n = rows - st->row < 64 ? rows - st->row : 64;
+        int stop = st->row < inside ? inside : rows;
+        int n = stop - st->row < 64 ? stop - st->row : 64;
         size_t want = (size_t)((double)cnt * n / rows);
+        int from = st->row;
         int rc = inflate_into(r, st, off, cnt, s->tile, (size_t)n * rowb, want,
                               s, idx, why, whylen);
         st->row = rc == 0 ? st->row + n : -1;
+        if (rc == 2 && from >= inside) {
+            st->row = -1; /* ended (its checksum checked) after the image */
+            return 0;
+        }
         if (rc != 0)
             return rc;
     }

@@ -174,5 +174,95 @@ class DamagedTile(awtest.TempDirTest):
                               err)
 
 
+def stop_last_row_at_image_end(path):
+    """Re-compress the last row of tiles of a tiled little-endian DEFLATE
+    GeoTIFF with only the rows inside the image, appended, and patch the
+    tile offsets and byte counts: a legal file GDAL reads as before."""
+    import struct
+    import zlib
+    with open(path, "r+b") as f:
+        d = f.read()
+        assert d[:4] == b"II*\0"
+        ifd = struct.unpack("<I", d[4:8])[0]
+        tags = {}
+        for i in range(struct.unpack("<H", d[ifd:ifd + 2])[0]):
+            e = ifd + 2 + 12 * i
+            tag, typ, cnt, val = struct.unpack("<HHII", d[e:e + 12])
+            tags[tag] = (typ, cnt, val, e + 8)
+
+        def arr(tag):
+            typ, cnt, val, vpos = tags[tag]
+            sz, fmt = {3: (2, "H"), 4: (4, "I")}[typ]
+            pos = val if cnt * sz > 4 else vpos
+            return pos, fmt, list(struct.unpack("<%d%s" % (cnt, fmt),
+                                                d[pos:pos + cnt * sz]))
+        w, h = tags[256][2], tags[257][2]
+        tw, th, bps = tags[322][2], tags[323][2], tags[258][2] // 8
+        opos, ofmt, offs = arr(324)
+        cpos, cfmt, cnts = arr(325)
+        nx, ny = (w + tw - 1) // tw, (h + th - 1) // th
+        keep = h - (ny - 1) * th
+        f.seek(0, 2)
+        for tc in range(nx):
+            i = (ny - 1) * nx + tc
+            raw = zlib.decompress(d[offs[i]:offs[i] + cnts[i]])
+            new = zlib.compress(raw[:keep * tw * bps], 6)
+            offs[i], cnts[i] = f.tell(), len(new)
+            f.write(new)
+        f.seek(opos)
+        f.write(struct.pack("<%d%s" % (len(offs), ofmt), *offs))
+        f.seek(cpos)
+        f.write(struct.pack("<%d%s" % (len(cnts), cfmt), *cnts))
+    return keep
+
+
+class ShortLastTile(awtest.TempDirTest):
+    def test_a_last_row_of_tiles_ending_at_the_image_is_read(self):
+        # The image's last row of tiles is checked to its end (its
+        # checksum); a writer may stop those streams at the image's last
+        # row, and GDAL reads them: so must aralwatch, with the same
+        # pixels (it failed such a scene: "DEFLATE stream ends early").
+        import shutil
+        scene = os.path.join(self.tmp, "scene")
+        os.mkdir(scene)
+        src = os.path.join(SR, "landsat5_para")
+        for f in os.listdir(src):
+            if f.endswith(".TIF"):
+                gdal.Translate(os.path.join(scene, f), os.path.join(src, f),
+                               creationOptions=["TILED=YES", "COMPRESS=DEFLATE",
+                                                "PREDICTOR=2"])
+                # 310 rows in 256-row tiles: 54 rows kept in the last row
+                self.assertEqual(stop_last_row_at_image_end(
+                    os.path.join(scene, f)), 54)
+            else:
+                shutil.copy(os.path.join(src, f), scene)
+        cfg = os.path.join(self.tmp, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\nregion: {name: s}\nscenes:\n"
+                    "  - {id: L5, date: 1988-08-14, path: %s, nodata: 255,\n"
+                    "     bands: {green: LT52240631988227CUB02_B2.TIF,"
+                    " nir: LT52240631988227CUB02_B4.TIF,"
+                    " swir1: LT52240631988227CUB02_B5.TIF,"
+                    " red: LT52240631988227CUB02_B3.TIF}}\n"
+                    "indices: [ndvi, mndwi]\n" % scene)
+        outs = []
+        for gdal_decode in (False, True):
+            env = dict(os.environ, AW_STRIP_ROWS="50")
+            env.pop("AW_GDAL_DECODE", None)
+            if gdal_decode:
+                env["AW_GDAL_DECODE"] = "1"
+            out = os.path.join(self.tmp, "out%d" % gdal_decode)
+            rc, _, err = run(["run", "--config", cfg, "--out", out, "--verbose"],
+                             env=env)
+            self.assertEqual(rc, 0, err)
+            if not gdal_decode:
+                self.assertIn("B4.TIF: tiles decoded by aralwatch's threads", err)
+            outs.append(os.path.join(out, "s", "1988-08-14"))
+        for name in ("ndvi.tif", "mndwi.tif", "valid.tif"):
+            a = gdal.Open(os.path.join(outs[0], name)).ReadAsArray()
+            b = gdal.Open(os.path.join(outs[1], name)).ReadAsArray()
+            np.testing.assert_array_equal(a, b)
+
+
 if __name__ == "__main__":
     awtest.main()
