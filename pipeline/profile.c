@@ -1549,40 +1549,56 @@ static int raster_band_count(const char *path)
     return n;
 }
 
-/* A PlanetScope "<stem>_metadata.xml" next to file whose <stem> starts the
- * file's own name (longest such stem); NULL if none. */
+/* Where "_metadata" starts in a PlanetScope metadata XML's name:
+ * <prefix>_metadata.xml or <prefix>_metadata_clip.xml (any case); NULL
+ * for any other name. *sfx_len: 0, or 5 for "_clip". */
+static const char *planet_md_at(const char *n, size_t *sfx_len)
+{
+    size_t len = strlen(n), k = strlen("_metadata");
+    static const char *const tails[] = {".xml", "_clip.xml"};
+    for (size_t t = 0; t < 2; t++) {
+        size_t tl = strlen(tails[t]);
+        if (len >= k + tl && ends_with_ci(n, tails[t]) &&
+            strncasecmp(n + len - tl - k, "_metadata", k) == 0) {
+            *sfx_len = t ? 5 : 0;
+            return n + len - tl - k;
+        }
+    }
+    return NULL;
+}
+
+/* A PlanetScope "<stem>_metadata.xml" (or "<stem>_metadata_clip.xml" for a
+ * file whose name ends in _clip) next to file, whose <stem> starts the
+ * file's own name: the longest such stem, the clip one first. NULL if
+ * none. */
 static char *planet_metadata(const char *file)
 {
     char *dir = aw_path_dirname(file);
     char *stem = stem_of(file);
     char *best = NULL;
-    size_t best_len = 0;
+    size_t best_rank = 0;
     DIR *d = dir && stem ? opendir(dir) : NULL;
     struct dirent *e;
     size_t stl = stem ? strlen(stem) : 0;
     while (d && (e = readdir(d)) != NULL) {
-        /* <prefix>_metadata.xml, or <prefix>_metadata<sfx>.xml (Planet's
-         * clipped bundles: _metadata_clip.xml) for a file whose stem ends
-         * in <sfx>. */
         const char *n = e->d_name;
-        const char *m = strstr(n, "_metadata");
-        size_t len = strlen(n);
-        if (!m || len < 5 || !ends_with_ci(n, ".xml"))
-            continue;
-        const char *sfx = m + strlen("_metadata");
-        size_t sfl = (size_t)(n + len - 4 - sfx);
-        if (sfl > 0 && (sfx[0] != '_' || sfl >= stl ||
-                        strncmp(stem + stl - sfl, sfx, sfl) != 0))
+        size_t sfl = 0;
+        const char *m = planet_md_at(n, &sfl);
+        if (!m)
             continue;
         size_t sl = (size_t)(m - n);
-        if (sl <= best_len || strncmp(stem, n, sl) != 0)
+        if (sl + sfl > stl || strncmp(stem, n, sl) != 0 ||
+            (sfl && strncasecmp(stem + stl - sfl, "_clip", sfl) != 0))
+            continue;
+        size_t rank = 2 * sl + (sfl > 0);
+        if (rank <= best_rank)
             continue;
         char *p = aw_path_join(dir, n);
         if (!p)
             continue;
         free(best);
         best = p;
-        best_len = sl;
+        best_rank = rank;
     }
     if (d)
         closedir(d);
@@ -1770,11 +1786,21 @@ static aw_status generic_file(aw_ctx *ctx, const char *file, aw_scene_cfg *sc)
     size_t fl = fstem ? strlen(fstem) : 0, pl = fl;
     char xsfx[64] = "";
     if (st == AW_OK && xbase) {
-        const char *m = strstr(xbase, "_metadata");
-        const char *after = m + strlen("_metadata");
-        pl = (size_t)(m - xbase);
-        snprintf(xsfx, sizeof xsfx, "%.*s",
-                 (int)(strlen(after) >= 4 ? strlen(after) - 4 : 0), after);
+        size_t sfl = 0;
+        const char *m = planet_md_at(xbase, &sfl);
+        pl = m ? (size_t)(m - xbase) : fl;
+        snprintf(xsfx, sizeof xsfx, "%s", sfl ? "_clip" : "");
+    }
+    else if (st == AW_OK && fstem) {
+        /* No XML: the mask's base is the stem without _SR... and _clip. */
+        if (fl > 5 && strcasecmp(fstem + fl - 5, "_clip") == 0) {
+            snprintf(xsfx, sizeof xsfx, "_clip");
+            pl = fl - 5;
+        }
+        const char *srp = strstr(fstem, "_SR");
+        if (srp && (size_t)(srp - fstem) < pl &&
+            (srp[3] == '\0' || srp[3] == '_'))
+            pl = (size_t)(srp - fstem);
     }
     /* What the file's stem has between the XML's prefix and suffix. */
     size_t ml =

@@ -499,6 +499,33 @@ class PlanetScopeSurfaceReflectance(awtest.TempDirTest):
         self.assertEqual(rc, 0, err)
         self.assertIn("reflectanceCoefficient of each band", out)
         self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm_clip\.tif")
+        # Both bundles in one folder: the clip file takes the clip XML and
+        # mask, whatever the order the folder lists them in.
+        for f in os.listdir(PLANET):
+            os.symlink(os.path.join(PLANET, f), os.path.join(c, f))
+        rc, out, err = run(["inspect", analytic])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("_metadata_clip.xml", out)
+        self.assertRegex(out, r"qa +\S+_AnalyticMS_DN_udm_clip\.tif")
+        # "_metadata" inside the name itself; an SR file without an XML
+        # still finds <stem>_DN_udm.tif.
+        odd = os.path.join(self.tmp, "odd")
+        os.mkdir(odd)
+        for f in os.listdir(PLANET):
+            os.symlink(os.path.join(PLANET, f),
+                       os.path.join(odd, "site_metadata_x_" + f))
+        rc, out, err = run(["inspect", glob.glob(os.path.join(odd, "*_AnalyticMS.tif"))[0]])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("reflectanceCoefficient of each band", out)
+        noxml = os.path.join(self.tmp, "noxml")
+        os.mkdir(noxml)
+        os.symlink(glob.glob(os.path.join(PLANET, "*_AnalyticMS.tif"))[0],
+                   os.path.join(noxml, "X_SR.tif"))
+        os.symlink(glob.glob(os.path.join(PLANET, "*_DN_udm.tif"))[0],
+                   os.path.join(noxml, "X_DN_udm.tif"))
+        rc, out, err = run(["inspect", os.path.join(noxml, "X_SR.tif")])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"qa +\S+/X_DN_udm\.tif")
         # Any other 4-band file named *_SR (no Planet XML beside it, float
         # reflectance already): as delivered.
         other = os.path.join(self.tmp, "other")
