@@ -1746,13 +1746,12 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
     char note[256];
     aw_status st = AW_OK;
     if (w->pending) {
-        /* Never made nor given rows (not the pipeline's way): made now,
-         * so closing it cannot succeed without a file. */
-        st = create_pending(ctx, w, 0);
-        if (st != AW_OK) {
-            aw_rwriter_abort(w);
-            return st;
-        }
+        /* Never made nor given rows (not the pipeline's way): an error,
+         * not a success without a file (and no empty file made). */
+        st = aw_fail(ctx, AW_ERR_INTERNAL, "%s: closed before any rows",
+                     w->path);
+        aw_rwriter_abort(w);
+        return st;
     }
     if (w->wo.shared) {
         /* Every rank has written its rows and detached: this rank (the
