@@ -244,8 +244,9 @@ static int int_arg(const char *opt, const char *s, long lo, long hi)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "io_floor: %s: expected an integer in %ld..%ld, "
-                        "got '%s'\n",
+        fprintf(stderr,
+                "io_floor: %s: expected an integer in %ld..%ld, "
+                "got '%s'\n",
                 opt, lo, hi, s);
         usage();
     }

@@ -381,6 +381,29 @@ static int tile_rows(const aw_tileread *r, int tr)
     return r->th;
 }
 
+/* The stream's next `len` compressed bytes (from the first not consumed)
+ * read into the thread's buffer as its input. 0, 1 or -1 (why filled). */
+static int feed(const aw_tileread *r, tr_stream *st, uint64_t off, size_t len,
+                scratch *s, size_t idx, char *why, size_t whylen)
+{
+    if (len > s->zcap) {
+        uint8_t *z = realloc(s->z, len);
+        if (!z) {
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        s->z = z;
+        s->zcap = len;
+    }
+    if (aw_pread_full(r->fd, s->z, len, off + st->used) != 0) {
+        snprintf(why, whylen, "tile %zu: short or failed read", idx);
+        return 1;
+    }
+    st->st.next_in = s->z;
+    st->st.avail_in = (uint32_t)len;
+    return 0;
+}
+
 /* `n` bytes of output from stream st into dst, reading its input from
  * the file (`want`: about how many compressed bytes that takes). 0, or 1
  * with why filled (2: the stream ended, whole, before n bytes). */
@@ -397,21 +420,9 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
         if (st->st.avail_in == 0 && st->used < cnt) {
             uint64_t left = cnt - st->used;
             size_t len = want + 4096 < left ? want + 4096 : (size_t)left;
-            if (len > s->zcap) {
-                uint8_t *z = realloc(s->z, len);
-                if (!z) {
-                    snprintf(why, whylen, "out of memory");
-                    return -1;
-                }
-                s->z = z;
-                s->zcap = len;
-            }
-            if (aw_pread_full(r->fd, s->z, len, off + st->used) != 0) {
-                snprintf(why, whylen, "tile %zu: short or failed read", idx);
-                return 1;
-            }
-            st->st.next_in = s->z;
-            st->st.avail_in = (uint32_t)len;
+            int rc = feed(r, st, off, len, s, idx, why, whylen);
+            if (rc != 0)
+                return rc;
             want = len; /* if more is needed, as much again */
         }
         /* The inflater may hold output it has not given yet: it is
@@ -593,21 +604,9 @@ static int finish_stream(const aw_tileread *r, int plane, int tr, int tc,
             }
             size_t len =
                 cnt - st->used < 4096 ? (size_t)(cnt - st->used) : 4096;
-            if (len > s->zcap) {
-                uint8_t *z = realloc(s->z, len);
-                if (!z) {
-                    snprintf(why, whylen, "out of memory");
-                    return -1;
-                }
-                s->z = z;
-                s->zcap = len;
-            }
-            if (aw_pread_full(r->fd, s->z, len, off + st->used) != 0) {
-                snprintf(why, whylen, "tile %zu: short or failed read", idx);
-                return 1;
-            }
-            st->st.next_in = s->z;
-            st->st.avail_in = (uint32_t)len;
+            int rc = feed(r, st, off, len, s, idx, why, whylen);
+            if (rc != 0)
+                return rc;
         }
         uint8_t extra;
         st->st.next_out = &extra;

@@ -101,6 +101,53 @@ class TileReader(awtest.TempDirTest):
         self.assertGreater(np.isfinite(v).sum(), 10000)
 
 
+def tiled_l5_scene(tmp):
+    """The Landsat 5 sample with its bands in 256-pixel DEFLATE tiles
+    (predictor 2), which aralwatch's reader decodes; returns the folder."""
+    import shutil
+    scene = os.path.join(tmp, "scene")
+    os.mkdir(scene)
+    src = os.path.join(SR, "landsat5_para")
+    for f in os.listdir(src):
+        if f.endswith(".TIF"):
+            gdal.Translate(os.path.join(scene, f), os.path.join(src, f),
+                           creationOptions=["TILED=YES", "COMPRESS=DEFLATE",
+                                            "PREDICTOR=2"])
+        else:
+            shutil.copy(os.path.join(src, f), scene)
+    return scene
+
+
+def l5_config(tmp, scene, region, indices):
+    """A config of the tiled sample scene, region given as YAML."""
+    cfg = os.path.join(tmp, "c.yaml")
+    with open(cfg, "w") as f:
+        f.write("version: 1\nregion: %s\nscenes:\n"
+                "  - {id: L5, date: 1988-08-14, path: %s, nodata: 255,\n"
+                "     bands: {green: LT52240631988227CUB02_B2.TIF,"
+                " nir: LT52240631988227CUB02_B4.TIF,"
+                " swir1: LT52240631988227CUB02_B5.TIF,"
+                " red: LT52240631988227CUB02_B3.TIF}}\n"
+                "indices: %s\n" % (region, scene, indices))
+    return cfg
+
+
+def run_both_readers(tmp, cfg, **env_extra):
+    """The config run with aralwatch's reader, then with GDAL decoding
+    every input: [(gdal_decode, rc, stderr, out folder)]."""
+    runs = []
+    for gdal_decode in (False, True):
+        env = dict(os.environ, **env_extra)
+        env.pop("AW_GDAL_DECODE", None)
+        if gdal_decode:
+            env["AW_GDAL_DECODE"] = "1"
+        out = os.path.join(tmp, "out%d" % gdal_decode)
+        rc, _, err = run(["run", "--config", cfg, "--out", out, "--verbose"],
+                         env=env)
+        runs.append((gdal_decode, rc, err, out))
+    return runs
+
+
 class DamagedTile(awtest.TempDirTest):
     def test_a_tile_the_region_ends_inside_is_checked(self):
         # The Landsat 5 sample in 256-pixel DEFLATE tiles, one byte of
@@ -108,18 +155,8 @@ class DamagedTile(awtest.TempDirTest):
         # its adler32 at the end tells). The region (scene rows 10-109)
         # ends inside that row of tiles, so no window reaches the end of
         # the stream: the pixels were used, exit 0. GDAL refuses the tile.
-        import shutil
         import zlib
-        scene = os.path.join(self.tmp, "scene")
-        os.mkdir(scene)
-        src = os.path.join(SR, "landsat5_para")
-        for f in os.listdir(src):
-            if f.endswith(".TIF"):
-                gdal.Translate(os.path.join(scene, f), os.path.join(src, f),
-                               creationOptions=["TILED=YES", "COMPRESS=DEFLATE",
-                                                "PREDICTOR=2"])
-            else:
-                shutil.copy(os.path.join(src, f), scene)
+        scene = tiled_l5_scene(self.tmp)
         b4 = os.path.join(scene, "LT52240631988227CUB02_B4.TIF")
         ds = gdal.Open(b4)
         band = ds.GetRasterBand(1)
@@ -146,26 +183,11 @@ class DamagedTile(awtest.TempDirTest):
             f.seek(off)
             f.write(bad)
         x0, y0 = gt[0], gt[3]
-        cfg = os.path.join(self.tmp, "c.yaml")
-        with open(cfg, "w") as f:
-            f.write("version: 1\nregion: {name: d, crs: 'EPSG:32622', "
-                    "resolution: 30, bbox_crs: 'EPSG:32622', "
-                    "bbox: [%r, %r, %r, %r]}\nscenes:\n"
-                    "  - {id: L5, date: 1988-08-14, path: %s, nodata: 255,\n"
-                    "     bands: {green: LT52240631988227CUB02_B2.TIF,"
-                    " nir: LT52240631988227CUB02_B4.TIF,"
-                    " swir1: LT52240631988227CUB02_B5.TIF,"
-                    " red: LT52240631988227CUB02_B3.TIF}}\n"
-                    "indices: [ndvi]\n"
-                    % (x0 + 300, y0 - 3300, x0 + 6300, y0 - 300, scene))
-        for gdal_decode in (False, True):
-            env = dict(os.environ)
-            env.pop("AW_GDAL_DECODE", None)
-            if gdal_decode:
-                env["AW_GDAL_DECODE"] = "1"
-            out = os.path.join(self.tmp, "out%d" % gdal_decode)
-            rc, _, err = run(["run", "--config", cfg, "--out", out, "--verbose"],
-                             env=env)
+        cfg = l5_config(self.tmp, scene,
+                        "{name: d, crs: 'EPSG:32622', resolution: 30, "
+                        "bbox_crs: 'EPSG:32622', bbox: [%r, %r, %r, %r]}"
+                        % (x0 + 300, y0 - 3300, x0 + 6300, y0 - 300), "[ndvi]")
+        for gdal_decode, rc, err, out in run_both_readers(self.tmp, cfg):
             self.assertEqual(rc, 4, err)
             self.assertFalse(os.path.exists(os.path.join(out, "d", "1988-08-14")))
             if not gdal_decode:
@@ -222,38 +244,16 @@ class ShortLastTile(awtest.TempDirTest):
         # checksum); a writer may stop those streams at the image's last
         # row, and GDAL reads them: so must aralwatch, with the same
         # pixels (it failed such a scene: "DEFLATE stream ends early").
-        import shutil
-        scene = os.path.join(self.tmp, "scene")
-        os.mkdir(scene)
-        src = os.path.join(SR, "landsat5_para")
-        for f in os.listdir(src):
+        scene = tiled_l5_scene(self.tmp)
+        for f in os.listdir(scene):
             if f.endswith(".TIF"):
-                gdal.Translate(os.path.join(scene, f), os.path.join(src, f),
-                               creationOptions=["TILED=YES", "COMPRESS=DEFLATE",
-                                                "PREDICTOR=2"])
                 # 310 rows in 256-row tiles: 54 rows kept in the last row
                 self.assertEqual(stop_last_row_at_image_end(
                     os.path.join(scene, f)), 54)
-            else:
-                shutil.copy(os.path.join(src, f), scene)
-        cfg = os.path.join(self.tmp, "c.yaml")
-        with open(cfg, "w") as f:
-            f.write("version: 1\nregion: {name: s}\nscenes:\n"
-                    "  - {id: L5, date: 1988-08-14, path: %s, nodata: 255,\n"
-                    "     bands: {green: LT52240631988227CUB02_B2.TIF,"
-                    " nir: LT52240631988227CUB02_B4.TIF,"
-                    " swir1: LT52240631988227CUB02_B5.TIF,"
-                    " red: LT52240631988227CUB02_B3.TIF}}\n"
-                    "indices: [ndvi, mndwi]\n" % scene)
+        cfg = l5_config(self.tmp, scene, "{name: s}", "[ndvi, mndwi]")
         outs = []
-        for gdal_decode in (False, True):
-            env = dict(os.environ, AW_STRIP_ROWS="50")
-            env.pop("AW_GDAL_DECODE", None)
-            if gdal_decode:
-                env["AW_GDAL_DECODE"] = "1"
-            out = os.path.join(self.tmp, "out%d" % gdal_decode)
-            rc, _, err = run(["run", "--config", cfg, "--out", out, "--verbose"],
-                             env=env)
+        for gdal_decode, rc, err, out in run_both_readers(self.tmp, cfg,
+                                                          AW_STRIP_ROWS="50"):
             self.assertEqual(rc, 0, err)
             if not gdal_decode:
                 self.assertIn("B4.TIF: tiles decoded by aralwatch's threads", err)

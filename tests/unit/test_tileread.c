@@ -741,6 +741,24 @@ static char *make_random(const char *name)
     return path;
 }
 
+/* One byte of a make_random tile's stored data changed: pixel `x` of its
+ * row `y` (after 2 bytes of zlib header and 5 of the stored block's). */
+static void change_stored_pixel(const char *p, const char *block, int y, int x)
+{
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    long at =
+        atol(GDALGetMetadataItem(GDALGetRasterBand(ds, 1), block, "TIFF"));
+    GDALClose(ds);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    long pos = at + 2 + 5 + ((long)y * 64 + x) * 2;
+    assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, pos, SEEK_SET), 0);
+    assert_int_not_equal(fputc(c ^ 0x55, f), EOF);
+    fclose(f);
+}
+
 static void
 test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
 {
@@ -755,22 +773,10 @@ test_a_tile_read_in_part_is_checked_at_the_end_of_the_pass(void **state)
         aw_tileread_set_budget(case_ >= 2 ? 0 : SIZE_MAX);
         char *p = make_random(damaged ? "adler_bad.tif" : "adler_good.tif");
         if (damaged) {
-            /* One byte of tile 0's stored data changed: pixel 4 of its row
-             * 7 (2 bytes of zlib header, 5 of the stored block's). */
-            GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
-            long at = atol(GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
-                                               "BLOCK_OFFSET_0_0", "TIFF"));
-            GDALClose(ds);
-            FILE *f = fopen(p, "r+b");
-            assert_non_null(f);
-            long pos = at + 2 + 5 + 7 * 64 * 2 + 4 * 2;
-            assert_int_equal(fseek(f, pos, SEEK_SET), 0);
-            int c = fgetc(f);
-            assert_int_equal(fseek(f, pos, SEEK_SET), 0);
-            assert_int_not_equal(fputc(c ^ 0x55, f), EOF);
-            fclose(f);
+            /* Pixel 4 of tile 0's row 7 changed. */
+            change_stored_pixel(p, "BLOCK_OFFSET_0_0", 7, 4);
             /* GDAL refuses the tile (its checksum). */
-            ds = GDALOpen(p, GA_ReadOnly);
+            GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
             CPLPushErrorHandler(CPLQuietErrorHandler);
             assert_int_equal(GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0,
                                           0, W, 20, out, W, 20, GDT_Float32, 0,
@@ -820,18 +826,7 @@ static void test_the_last_row_of_tiles_is_checked_to_its_padding(void **state)
     for (int budget = 0; budget < 2; budget++) {
         aw_tileread_set_budget(budget ? SIZE_MAX : 0);
         char *p = make_random("adler_last.tif");
-        GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
-        long at = atol(GDALGetMetadataItem(GDALGetRasterBand(ds, 1),
-                                           "BLOCK_OFFSET_0_2", "TIFF"));
-        GDALClose(ds);
-        FILE *f = fopen(p, "r+b");
-        assert_non_null(f);
-        long pos = at + 2 + 5 + 10 * 64 * 2; /* its row 10 (row 138) */
-        assert_int_equal(fseek(f, pos, SEEK_SET), 0);
-        int c = fgetc(f);
-        assert_int_equal(fseek(f, pos, SEEK_SET), 0);
-        assert_int_not_equal(fputc(c ^ 0x55, f), EOF);
-        fclose(f);
+        change_stored_pixel(p, "BLOCK_OFFSET_0_2", 10, 0); /* row 138 */
         aw_tileread *r = open_it(p, GDT_UInt16, 1);
         assert_non_null(r);
         for (int y = 0; y < H; y += 50) {
