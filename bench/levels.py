@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""DEFLATE levels on real scenes: what outputs.level trades.
+"""DEFLATE and ZSTD levels on real scenes: what outputs.compress and
+outputs.level trade.
 
 For index rasters (float32, predictor 3) and a water class raster (byte,
 predictor 2) made from the real scenes in sample_rasters/, in 256-pixel
 tiles (aralwatch's default), this compresses every tile's predicted bytes
-with libdeflate at the level libtiff uses for each GDAL ZLEVEL (what
-aralwatch's tile encoder does, pipeline/tilewrite.c) and reports the
-size and the CPU time of each level relative to GDAL's default (ZLEVEL 6,
+with libdeflate at the level libtiff uses for each GDAL ZLEVEL, and with
+libzstd at ZSTD levels 1 (aralwatch's default), 3 and 9 (GDAL's), as
+aralwatch's tile encoder does (pipeline/tilewrite.c), and reports the size
+and the CPU time of each relative to DEFLATE at GDAL's default (ZLEVEL 6,
 libdeflate 7). The predicted bytes are GDAL's own: the rasters are
 written by GDAL and the tiles read back raw and inflated.
 
@@ -30,6 +32,7 @@ SAMPLE = os.path.join(ROOT, "sample_rasters")
 TILE = 256
 ZLEVELS = (1, 3, 6, 9)
 DEFAULT = 6
+ZSTD_LEVELS = (1, 3, 9)  # 9: GDAL's ZSTD_LEVEL default
 
 
 def libdeflate_level(z):
@@ -65,6 +68,42 @@ class Deflate:
                 total += n
         dt = (time.process_time() - t0) / repeats
         self.lib.libdeflate_free_compressor(c)
+        return total, dt
+
+
+class Zstd:
+    """libzstd (what libtiff's ZSTD codec and aralwatch's encoder use), one
+    frame per tile."""
+
+    def __init__(self):
+        name = ctypes.util.find_library("zstd") or "libzstd.so.1"
+        lib = ctypes.CDLL(name)
+        lib.ZSTD_createCCtx.restype = ctypes.c_void_p
+        lib.ZSTD_freeCCtx.argtypes = [ctypes.c_void_p]
+        lib.ZSTD_compressBound.restype = ctypes.c_size_t
+        lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
+        lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
+        lib.ZSTD_compressCCtx.restype = ctypes.c_size_t
+        lib.ZSTD_compressCCtx.argtypes = [
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+        self.lib = lib
+
+    def run(self, tiles, level, repeats):
+        """(compressed bytes, CPU seconds per pass)."""
+        c = self.lib.ZSTD_createCCtx()
+        cap = self.lib.ZSTD_compressBound(max(map(len, tiles)))
+        out = ctypes.create_string_buffer(cap)
+        total, t0 = 0, time.process_time()
+        for _ in range(repeats):
+            total = 0
+            for t in tiles:
+                n = self.lib.ZSTD_compressCCtx(c, out, cap, t, len(t), level)
+                if self.lib.ZSTD_isError(n):
+                    raise SystemExit("levels.py: libzstd failed")
+                total += n
+        dt = (time.process_time() - t0) / repeats
+        self.lib.ZSTD_freeCCtx(c)
         return total, dt
 
 
@@ -135,6 +174,7 @@ def predicted_tiles(arr, pred):
 
 def main():
     d = Deflate()
+    zs = Zstd()
     rows = []
     for name, green, swir, red, nir in scenes():
         with np.errstate(all="ignore"):
@@ -154,19 +194,24 @@ def main():
             res = {z: d.run(tiles, libdeflate_level(z), repeats)
                    for z in ZLEVELS}
             base_n, base_t = res[DEFAULT]
+            zres = [zs.run(tiles, z, repeats) for z in ZSTD_LEVELS]
             rows.append((name, what, arr.shape, raw / base_n,
-                         [(z, res[z][0] / base_n, res[z][1] / base_t)
-                          for z in ZLEVELS]))
+                         [(res[z][0] / base_n, res[z][1] / base_t)
+                          for z in ZLEVELS]
+                         + [(n / base_n, t / base_t) for n, t in zres]))
             print(f"levels.py: {name}, {what} done", file=sys.stderr)
-    print("| scene | raster | pixels | ratio at level 6 | "
-          + " | ".join(f"level {z}: size, CPU" for z in ZLEVELS) + " |")
-    print("|---|---|---|---|" + "---|" * len(ZLEVELS))
+    heads = ([f"DEFLATE {z}" for z in ZLEVELS]
+             + [f"ZSTD {z}" for z in ZSTD_LEVELS])
+    print("| scene | raster | pixels | ratio at DEFLATE 6 | "
+          + " | ".join(f"{h}: size, CPU" for h in heads) + " |")
+    print("|---|---|---|---|" + "---|" * len(heads))
     for name, what, shape, ratio, cells in rows:
         print(f"| {name} | {what} | {shape[1]} × {shape[0]} | {ratio:.1f} | "
-              + " | ".join(f"{s:.3f}, {t:.2f}" for _, s, t in cells) + " |")
-    print("\nsize and CPU relative to level 6 (GDAL's default); CPU is "
-          "libdeflate's, compressing the predicted tiles; ratio: raw bytes "
-          "/ compressed at level 6")
+              + " | ".join(f"{s:.3f}, {t:.2f}" for s, t in cells) + " |")
+    print("\nsize and CPU relative to DEFLATE level 6 (GDAL's default); CPU "
+          "is libdeflate's or libzstd's, compressing the predicted tiles "
+          "(the same bytes for both); ratio: raw bytes / compressed at "
+          "DEFLATE level 6")
 
 
 if __name__ == "__main__":
