@@ -194,7 +194,9 @@ def write_aw_config(path, scene_dir, size, variant, legacy, zones,
                        + "compress: deflate, cog: false, blocksize: 512}")
         else:  # aralwatch's default encoding: only the folder
             outputs = "{dir: out-default}"
-    if level is not None:
+    if level is not None and "deflate" in outputs:
+        # --level is a DEFLATE level: the default encoding (ZSTD) keeps
+        # its own.
         outputs = outputs[:-1] + f", level: {level}}}"
     for k, v in {"@SIZE@": str(size), "@SCENE_DIR@": scene_dir,
                  "@INDICES@": indices, "@WATER@": water,
@@ -680,8 +682,9 @@ class Bench:
         if a.level is not None:
             A(f"> **DEFLATE level {a.level} for every tool** (`--level`): "
               f"gdal_calc.py, OTB and the floor with `ZLEVEL={a.level}`, "
-              f"every aralwatch config with `outputs.level: {a.level}` "
-              "(the default-encoding rows too). The issue's table is "
+              f"every aralwatch DEFLATE config with `outputs.level: "
+              f"{a.level}`; the default-encoding rows keep aralwatch's "
+              "default (ZSTD level 1). The issue's table is "
               "`bench/RESULTS.md`, at GDAL's default level (6).\n")
         if a.aw_legacy_keys:
             dropped = {
@@ -922,7 +925,9 @@ class Bench:
           "the peers only DN 0, hence the \"ref only (SCL)\" counts.")
         A("- All float32 outputs: tiled 512², DEFLATE, predictor 3 "
           f"(floating point), NUM_THREADS={self.threads}. aralwatch's "
-          "default encoding is its own (see its README).")
+          "default encoding is its own: COG, 256² tiles with overviews, "
+          "ZSTD level 1, predictor 3 for float32 and 2 for bytes (see "
+          "its README, \"Output encoding\").")
         A("- Times are from a warm page cache; outputs go to the work "
           "folder on the same disk, and each timed output folder is "
           "deleted after its run (untimed).")

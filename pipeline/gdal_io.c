@@ -1038,11 +1038,12 @@ static char **creation_options(const aw_write_opts *wo, int is_class,
     return o;
 }
 
-/* A raster written strip by strip. DEFLATE outputs go to aralwatch's tile
- * encoder (tilewrite.c), which also makes a COG's overviews as the rows
- * stream. Otherwise the strips go straight into the final tiled GeoTIFF
- * (GDAL compresses finished tiles on its worker threads), or, for a COG
- * that GDAL encodes (int16, ZSTD, LZW, AW_GDAL_ENCODE=1), into an
+/* A raster written strip by strip. DEFLATE and ZSTD outputs go to
+ * aralwatch's tile encoder (tilewrite.c), which also makes a COG's
+ * overviews as the rows stream. Otherwise the strips go straight into the
+ * final tiled GeoTIFF (GDAL compresses finished tiles on its worker
+ * threads), or, for a COG that GDAL encodes (LZW, none, AW_GDAL_ENCODE=1),
+ * into an
  * uncompressed tiled GeoTIFF next to the output, from which close() builds
  * the overviews and makes the COG, and which it then removes. Memory
  * stays at one row of tiles (per level) either way. */
@@ -1063,8 +1064,8 @@ struct aw_rwriter {
     int bx, by, ntx, nty;
     size_t px;
     unsigned long long *offs; /* [ty * ntx + tx]: byte offset of a tile */
-    /* A DEFLATE GeoTIFF (not COG, not shared): GDAL makes it empty, the
-     * tiles are compressed by our threads (pipeline/tilewrite.c). */
+    /* A DEFLATE or ZSTD GeoTIFF or COG (not shared): GDAL makes it empty,
+     * the tiles are compressed by our threads (pipeline/tilewrite.c). */
     aw_tilewriter *tw;
     int pending; /* own encoder, file not made yet (wo.defer) */
     /* Shared and deferred writers keep the output's tags: the rank that
@@ -1090,8 +1091,8 @@ static int overview_levels(int width, int height, int blocksize, int *levels)
 }
 
 /* Whether the output's tiles are compressed by aralwatch's threads
- * (tilewrite.c) rather than GDAL's writer: DEFLATE GeoTIFFs of the
- * pixel types and predictors it knows, and DEFLATE COGs whose overviews
+ * (tilewrite.c) rather than GDAL's writer: DEFLATE and ZSTD GeoTIFFs of
+ * the pixel types and predictors it knows, and such COGs whose overviews
  * it makes as GDAL does (float32 with NaN nodata and int16 with -32768,
  * averaged; byte classes, nearest). AW_GDAL_ENCODE=1 turns it off (the tests
  * compare the two). */
@@ -1102,7 +1103,7 @@ static int own_encoder(const aw_write_opts *wo, GDALDataType type, int width,
     if (off && strcmp(off, "1") == 0)
         return 0;
     const char *c = wo->compress ? wo->compress : "DEFLATE";
-    if (wo->shared || strcmp(c, "DEFLATE") != 0)
+    if (wo->shared || (strcmp(c, "DEFLATE") != 0 && strcmp(c, "ZSTD") != 0))
         return 0;
     /* GDAL's COG driver asks for blocks of 128 and more (it warns
      * below): smaller ones stay its own. So do rasters so thin that an
@@ -1267,10 +1268,14 @@ static aw_status make_encoded(aw_ctx *ctx, const char *path, int width,
 
 static void say_encoder(aw_ctx *ctx, const aw_rwriter *w)
 {
+    int zstd = w->wo.compress && strcmp(w->wo.compress, "ZSTD") == 0;
     aw_log(ctx, AW_LOG_DEBUG,
-           "%s: tiles compressed by aralwatch's threads (DEFLATE level %d, "
+           "%s: tiles compressed by aralwatch's threads (%s level %d, "
            "predictor %d%s)",
-           w->path, w->wo.level > 0 ? w->wo.level : 6,
+           w->path, zstd ? "ZSTD" : "DEFLATE",
+           w->wo.level > 0 ? w->wo.level
+           : zstd          ? 9
+                           : 6,
            w->type == GDT_Float32 ? 3 : 2,
            w->wo.cog ? ", COG with its overviews" : "");
 }

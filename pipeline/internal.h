@@ -23,7 +23,7 @@ struct sqlite3 *aw_catalog_db(struct aw_catalog *cat);
 /* Output encoding options from the config. */
 typedef struct aw_write_opts {
     int cog;
-    const char *compress; /* DEFLATE, ZSTD, LZW, NONE */
+    const char *compress; /* DEFLATE (when NULL), ZSTD, LZW, NONE */
     int level;            /* DEFLATE 1..12, ZSTD 1..22; 0: GDAL's default */
     int blocksize;
     int threads;

@@ -1,4 +1,4 @@
-/* Tiled DEFLATE GeoTIFF written a tile per thread.
+/* Tiled DEFLATE or ZSTD GeoTIFF written a tile per thread.
  *
  * GDAL's GeoTIFF writer compresses tiles on worker threads, but its own
  * part of each write (copying into its block cache, queueing, writing in
@@ -6,12 +6,14 @@
  * GDAL still makes the file, with every tag it would write (georeferencing,
  * nodata, scale, metadata, colour table), but empty (SPARSE_OK); the rows
  * are gathered into whole rows of tiles, and each tile is predicted and
- * compressed by one OpenMP thread with libdeflate at the level libtiff
- * would use for the ZLEVEL asked for (tw_libdeflate_level), exactly as
- * libtiff would; libtiff then writes the compressed tiles
- * (TIFFWriteRawTile) and the directory. Readers see an ordinary tiled
- * GeoTIFF (COMPRESSION=DEFLATE, PREDICTOR 2 or 3), pixel for pixel what
- * GDAL's writer makes (tests/e2e/test_tilewrite.py).
+ * compressed by one OpenMP thread, exactly as libtiff would: DEFLATE with
+ * libdeflate at the level libtiff uses for the ZLEVEL asked for
+ * (tw_libdeflate_level), ZSTD with libzstd driven as libtiff's codec drives
+ * it (tw_compress). The codec is the one of the file GDAL made. libtiff then
+ * writes the compressed tiles (TIFFWriteRawTile) and the directory. Readers
+ * see an ordinary tiled GeoTIFF (COMPRESSION=DEFLATE or ZSTD, PREDICTOR 2
+ * or 3), pixel for pixel and tile for tile what GDAL's writer makes
+ * (tests/e2e/test_tilewrite.py).
  *
  * A COG is made the same way in one pass. GDAL's COG driver makes it empty
  * (header, layout note, every directory, no tile); each finished row of
@@ -43,6 +45,7 @@
 #include <unistd.h>
 #include <libdeflate.h>
 #include <tiffio.h>
+#include <zstd.h>
 #include "aralwatch/util.h"
 #include "tilewrite.h"
 
@@ -79,7 +82,8 @@ struct aw_tilewriter {
     int bx, by;
     size_t px;   /* bytes per pixel: 1, 2 or 4 */
     int pred;    /* 2: horizontal differencing, 3: floating point */
-    int level;   /* libdeflate's compression level, 1..12 */
+    int zstd;    /* the file's codec: ZSTD (1) or DEFLATE (0) */
+    int level;   /* libdeflate's level (1..12) or libzstd's (1..22) */
     int threads; /* 0: OpenMP's default */
     int nlev;    /* 1 + overviews */
     tw_level *lv;
@@ -173,26 +177,34 @@ void aw_tilewriter_abort(aw_tilewriter *t)
 }
 
 /* Whether the directory libtiff has current is a tiled image that these
- * tiles fit: DEFLATE, the predictor, one sample of px bytes. */
+ * tiles fit (DEFLATE or ZSTD, the predictor, one sample of px bytes): its
+ * codec, TW_DEFLATE or TW_ZSTD, or 0. */
+enum { TW_DEFLATE = 1, TW_ZSTD = 2 };
+
 static int dir_fits(aw_tilewriter *t, uint32_t *w, uint32_t *h)
 {
     uint32_t tw = 0, th = 0;
     uint16_t comp = 0, pr = 0, bits = 0, spp = 0, planar = 0;
-    return TIFFGetField(t->tif, TIFFTAG_IMAGEWIDTH, w) &&
-           TIFFGetField(t->tif, TIFFTAG_IMAGELENGTH, h) &&
-           TIFFGetField(t->tif, TIFFTAG_TILEWIDTH, &tw) &&
-           TIFFGetField(t->tif, TIFFTAG_TILELENGTH, &th) && (int)tw == t->bx &&
-           (int)th == t->by &&
-           TIFFGetFieldDefaulted(t->tif, TIFFTAG_COMPRESSION, &comp) &&
-           (comp == COMPRESSION_ADOBE_DEFLATE || comp == COMPRESSION_DEFLATE) &&
-           TIFFGetFieldDefaulted(t->tif, TIFFTAG_PREDICTOR, &pr) &&
-           pr == t->pred &&
-           TIFFGetFieldDefaulted(t->tif, TIFFTAG_BITSPERSAMPLE, &bits) &&
-           bits == t->px * 8 &&
-           TIFFGetFieldDefaulted(t->tif, TIFFTAG_SAMPLESPERPIXEL, &spp) &&
-           spp == 1 &&
-           TIFFGetFieldDefaulted(t->tif, TIFFTAG_PLANARCONFIG, &planar) &&
-           planar == PLANARCONFIG_CONTIG;
+    int fits = TIFFGetField(t->tif, TIFFTAG_IMAGEWIDTH, w) &&
+               TIFFGetField(t->tif, TIFFTAG_IMAGELENGTH, h) &&
+               TIFFGetField(t->tif, TIFFTAG_TILEWIDTH, &tw) &&
+               TIFFGetField(t->tif, TIFFTAG_TILELENGTH, &th) &&
+               (int)tw == t->bx && (int)th == t->by &&
+               TIFFGetFieldDefaulted(t->tif, TIFFTAG_COMPRESSION, &comp) &&
+               TIFFGetFieldDefaulted(t->tif, TIFFTAG_PREDICTOR, &pr) &&
+               pr == t->pred &&
+               TIFFGetFieldDefaulted(t->tif, TIFFTAG_BITSPERSAMPLE, &bits) &&
+               bits == t->px * 8 &&
+               TIFFGetFieldDefaulted(t->tif, TIFFTAG_SAMPLESPERPIXEL, &spp) &&
+               spp == 1 &&
+               TIFFGetFieldDefaulted(t->tif, TIFFTAG_PLANARCONFIG, &planar) &&
+               planar == PLANARCONFIG_CONTIG;
+    if (!fits)
+        return 0;
+    return comp == COMPRESSION_ADOBE_DEFLATE || comp == COMPRESSION_DEFLATE
+               ? TW_DEFLATE
+           : comp == COMPRESSION_ZSTD ? TW_ZSTD
+                                      : 0;
 }
 
 /* The libdeflate level libtiff (4.x, tif_zip.c) compresses a DEFLATE
@@ -230,7 +242,6 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
     t->by = by;
     t->px = px;
     t->pred = pred;
-    t->level = tw_libdeflate_level(level);
     t->threads = threads;
     t->cog = cog;
     t->nearest = nearest;
@@ -244,16 +255,24 @@ static aw_status open_any(aw_ctx *ctx, const char *path, int width, int height,
     TIFFOpenOptionsSetWarningHandlerExtR(o, aw_tiff_no_warning, NULL);
     t->tif = TIFFOpenExt(path, "r+", o);
     TIFFOpenOptionsFree(o);
-    /* The file must say what the tiles will be: DEFLATE, this predictor,
-     * one sample of px bytes per pixel, these tiles; a COG's overviews
-     * (its next directories) each half the size of the one before. */
+    /* The file must say what the tiles will be: DEFLATE or ZSTD, this
+     * predictor, one sample of px bytes per pixel, these tiles; a COG's
+     * overviews (its next directories) the same, each half the size of
+     * the one before. */
     uint32_t w = 0, h = 0;
-    int ok =
-        t->tif && dir_fits(t, &w, &h) && (int)w == width && (int)h == height;
+    int codec = t->tif ? dir_fits(t, &w, &h) : 0;
+    int ok = codec && (int)w == width && (int)h == height;
+    /* GDAL's ZLEVEL as libtiff hands it to libdeflate; libtiff's (and
+     * GDAL's) ZSTD_LEVEL 9 when none is given. */
+    t->zstd = codec == TW_ZSTD;
+    t->level = !t->zstd     ? tw_libdeflate_level(level)
+               : level <= 0 ? 9
+               : level > 22 ? 22
+                            : level;
     int n = 1;
     uint32_t pw = w, ph = h;
     while (ok && cog && TIFFReadDirectory(t->tif)) {
-        ok = n < 30 && dir_fits(t, &w, &h) && w == (pw + 1) / 2 &&
+        ok = n < 30 && dir_fits(t, &w, &h) == codec && w == (pw + 1) / 2 &&
              h == (ph + 1) / 2;
         pw = w;
         ph = h;
@@ -353,6 +372,53 @@ static aw_status write_error(aw_ctx *ctx, aw_tilewriter *t, const char *file,
                    aw_disk_full_note(file, note, sizeof note));
 }
 
+/* One thread's compressor for the file's codec. */
+typedef struct tw_codec {
+    struct libdeflate_compressor *deflate;
+    ZSTD_CStream *zstd;
+} tw_codec;
+
+static int tw_codec_init(const aw_tilewriter *t, tw_codec *c)
+{
+    c->deflate = t->zstd ? NULL : libdeflate_alloc_compressor(t->level);
+    c->zstd = t->zstd ? ZSTD_createCStream() : NULL;
+    return c->deflate || c->zstd;
+}
+
+static void tw_codec_free(tw_codec *c)
+{
+    libdeflate_free_compressor(c->deflate);
+    ZSTD_freeCStream(c->zstd);
+}
+
+static size_t tw_bound(const aw_tilewriter *t, tw_codec *c, size_t n)
+{
+    return t->zstd ? ZSTD_compressBound(n)
+                   : libdeflate_zlib_compress_bound(c->deflate, n);
+}
+
+/* A predicted tile compressed into out (cap bytes, tw_bound's): its
+ * length, 0 on failure. ZSTD is driven as libtiff's codec drives it
+ * (tif_zstd.c: ZSTD_initCStream at the level, the tile through
+ * ZSTD_compressStream, ZSTD_endStream), so the frame is the same: no
+ * content size in its header, no checksum. */
+static size_t tw_compress(const aw_tilewriter *t, tw_codec *c, const void *in,
+                          size_t n, void *out, size_t cap)
+{
+    if (!t->zstd)
+        return libdeflate_zlib_compress(c->deflate, in, n, out, cap);
+    if (ZSTD_isError(ZSTD_initCStream(c->zstd, t->level)))
+        return 0;
+    ZSTD_inBuffer ib = {in, n, 0};
+    ZSTD_outBuffer ob = {out, cap, 0};
+    while (ib.pos < ib.size)
+        if (ZSTD_isError(ZSTD_compressStream(c->zstd, &ob, &ib)) ||
+            ob.pos == ob.size)
+            return 0;
+    size_t left = ZSTD_endStream(c->zstd, &ob);
+    return ZSTD_isError(left) || left != 0 ? 0 : ob.pos;
+}
+
 /* Predict, compress and write (or spool) level l's buffered row of tiles
  * (`n` rows). A COG's tiles go to the spool as each thread compresses
  * them (in any order: the spool is laid out by tile at close); a plain
@@ -377,12 +443,13 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
         nth = ntx;
 #pragma omp parallel num_threads(nth > 0 ? nth : 1) reduction(| : failed)
     {
-        struct libdeflate_compressor *c = libdeflate_alloc_compressor(t->level);
+        tw_codec c;
+        int have_c = tw_codec_init(t, &c);
         unsigned char *tile = malloc(tile_bytes);
         unsigned char *tmp = malloc((size_t)t->bx * t->px);
-        size_t bound = c ? libdeflate_zlib_compress_bound(c, tile_bytes) : 0;
+        size_t bound = have_c ? tw_bound(t, &c, tile_bytes) : 0;
         unsigned char *mine = t->cog ? malloc(bound) : NULL;
-        if (!c || !tile || !tmp || (t->cog && !mine))
+        if (!have_c || !tile || !tmp || (t->cog && !mine))
             failed = 1;
 #pragma omp for schedule(dynamic, 1)
         for (int tx = 0; tx < ntx; tx++) {
@@ -427,8 +494,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
             }
             unsigned char *out = t->cog ? mine : malloc(bound);
             size_t len =
-                out ? libdeflate_zlib_compress(c, tile, tile_bytes, out, bound)
-                    : 0;
+                out ? tw_compress(t, &c, tile, tile_bytes, out, bound) : 0;
             if (len == 0) {
                 failed = 1;
                 free(t->cog ? NULL : out);
@@ -452,7 +518,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                 failed = 2;
             }
         }
-        libdeflate_free_compressor(c);
+        tw_codec_free(&c);
         free(tile);
         free(tmp);
         free(mine);

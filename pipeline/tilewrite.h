@@ -1,5 +1,5 @@
-/* A tiled DEFLATE GeoTIFF, made empty by GDAL (SPARSE_OK), filled with
- * tiles compressed a tile per thread (pipeline/tilewrite.c). */
+/* A tiled DEFLATE or ZSTD GeoTIFF, made empty by GDAL (SPARSE_OK), filled
+ * with tiles compressed a tile per thread (pipeline/tilewrite.c). */
 #ifndef ARALWATCH_TILEWRITE_H
 #define ARALWATCH_TILEWRITE_H
 
@@ -17,8 +17,10 @@ typedef struct aw_tilewriter aw_tilewriter;
 
 /* Take over `path`, an empty tiled GeoTIFF of width x height pixels in
  * tiles of bx x by, px bytes per pixel (1 and 2 with predictor 2, 4
- * (float32) with predictor 3). level: GDAL's ZLEVEL (1..12; 0, its
- * default: 6), compressed as libtiff would. threads: 0 = OpenMP's default. */
+ * (float32) with predictor 3), compressed with the file's codec as libtiff
+ * would. level: GDAL's ZLEVEL for DEFLATE (1..12; 0, its default: 6) or
+ * ZSTD_LEVEL for ZSTD (1..22; 0, its default: 9). threads: 0 = OpenMP's
+ * default. */
 aw_status aw_tilewriter_open(aw_ctx *ctx, const char *path, int width,
                              int height, int bx, int by, size_t px, int pred,
                              int level, int threads, aw_tilewriter **out);

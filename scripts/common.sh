@@ -4,7 +4,7 @@ set -euo pipefail
 
 AW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AW_PACKAGES=(build-essential cmake pkg-config libgdal-dev gdal-bin
-    libproj-dev libtiff-dev libdeflate-dev libisal-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
+    libproj-dev libtiff-dev libdeflate-dev libzstd-dev libisal-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
     libsqlite3-dev python3-gdal python3-numpy python3-yaml python3-jsonschema
     # the MPI build (-DAW_MPI=ON) and its tests: Open MPI
     libopenmpi-dev openmpi-bin

@@ -257,10 +257,10 @@ typedef struct aw_config {
     /* outputs */
     char *out_dir;    /* default "out" next to the config */
     int cog;          /* 1 (default): Cloud-Optimized GeoTIFF */
-    char *compress;   /* DEFLATE (default), ZSTD, LZW, NONE */
-    int level;        /* compression level: 0 (default) the codec's
-                         default as GDAL has it (DEFLATE 6, ZSTD 9);
-                         DEFLATE 1..12, ZSTD 1..22 */
+    char *compress;   /* ZSTD (default), DEFLATE, LZW, NONE */
+    int level;        /* compression level: ZSTD 1..22 (1 when not
+                         given), DEFLATE 1..12 (0 when not given: GDAL's
+                         default, 6) */
     int blocksize;    /* 256 default; multiple of 16 */
     int overwrite;    /* 1 (default): replace existing outputs */
     int cap;          /* 1: a CAP 1.2 XML per alert record (cap/) */

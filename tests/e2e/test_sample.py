@@ -118,8 +118,13 @@ class SampleRun(awtest.TempDirTest):
             self.assertEqual(s.GetAuthorityCode(None), "32622")
             b1 = ds.GetRasterBand(1)
             self.assertGreater(b1.GetOverviewCount(), 0, path)
+            # The default encoding: ZSTD, predictor 3 for float32 and 2
+            # for classes, as libtiff reads them back.
             self.assertEqual(
-                ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE"), "DEFLATE")
+                ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE"), "ZSTD")
+            self.assertEqual(
+                ds.GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE"),
+                "3" if n in INDICES else "2")
             if n in INDICES:
                 self.assertEqual(b1.DataType, gdal.GDT_Float32)
                 self.assertTrue(math.isnan(b1.GetNoDataValue()))

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""aralwatch's own tile encoder (pipeline/tilewrite.c): a DEFLATE GeoTIFF
-or COG whose tiles aralwatch's threads predict and compress, in a file
-GDAL made. The reference is GDAL's own writer (AW_GDAL_ENCODE=1, same
+"""aralwatch's own tile encoder (pipeline/tilewrite.c): a DEFLATE or ZSTD
+GeoTIFF or COG whose tiles aralwatch's threads predict and compress, in a
+file GDAL made. The reference is GDAL's own writer (AW_GDAL_ENCODE=1, same
 config): GDAL must read every raster back pixel for pixel the same, with
 the same tags (georeferencing, nodata, scale, metadata, colour table),
 the same compression and predictor, and the tile size asked for.
@@ -61,8 +61,9 @@ def config(tmp, outputs, bbox=None):
 
 def tag(outputs, bbox=None):
     """A name for these outputs' config and folders."""
-    return "%s-%d-L%s%s%s" % (outputs["encoding"], outputs["blocksize"],
-                              outputs.get("level", "d"),
+    return "%s-%s-%d-L%s%s%s" % (outputs["encoding"], outputs["compress"],
+                                 outputs["blocksize"],
+                                 outputs.get("level", "d"),
                               "-cog" if outputs["cog"] else "",
                               "-bbox" if bbox else "")
 
@@ -129,7 +130,8 @@ class TileWriter(awtest.TempDirTest):
             band = ds.GetRasterBand(1)
             self.assertEqual(band.GetBlockSize(), [bs, bs], n)
             st = ds.GetMetadata("IMAGE_STRUCTURE")
-            self.assertEqual(st.get("COMPRESSION"), "DEFLATE", n)
+            self.assertEqual(st.get("COMPRESSION"),
+                             outputs["compress"].upper(), n)
             dt = gdal.GetDataTypeName(band.DataType)
             self.assertEqual(st.get("PREDICTOR"), predictors[dt], n)
             dr = gdal.Open(b)
@@ -149,7 +151,8 @@ class TileWriter(awtest.TempDirTest):
                     self.assertGreater(np.count_nonzero(x != x), 0, n)
             # The same bytes compressed at the same level: libtiff's
             # libdeflate level for GDAL's ZLEVEL is not the ZLEVEL (7 for
-            # the default 6), so every tile of every level is as large as
+            # the default 6), and libzstd is driven as libtiff's codec
+            # drives it, so every tile of every level is as large as
             # GDAL's.
             self.assertEqual(tile_sizes(a), tile_sizes(b), n)
             ia, ib = info(a), info(b)
@@ -257,16 +260,32 @@ class TileWriter(awtest.TempDirTest):
                                   self.logs[own])
         self.assertLess(total[9], total[1] * 0.995, total)
 
-    def test_zstd_levels_reach_gdals_writer(self):
-        # ZSTD is GDAL's to encode: outputs.level must reach it as
-        # ZSTD_LEVEL (GeoTIFF) or LEVEL (COG). Reference: GDAL writing
+    def test_zstd_float32_tiles_of_64(self):
+        self.check({"encoding": "float32", "compress": "zstd", "cog": False,
+                    "blocksize": 64},
+                   {"Float32": "3", "Byte": "2"})
+
+    def test_cog_zstd_int16_tiles_of_128(self):
+        self.check({"encoding": "int16", "compress": "zstd", "cog": True,
+                    "blocksize": 128, "level": 3},
+                   {"Int16": "2", "Byte": "2"})
+
+    def test_zstd_levels_are_gdals_zstd_levels(self):
+        # outputs.level is GDAL's ZSTD_LEVEL (the COG driver's LEVEL), 1
+        # when none is given (GDAL's would be 9). Reference: GDAL writing
         # the same pixels with that option, tile for tile the same size.
         for cog in (False, True):
             sizes = {}
-            for level in (1, 15):
+            for level in (None, 1, 15):
                 outputs = {"encoding": "float32", "compress": "zstd",
-                           "cog": cog, "blocksize": 128, "level": level}
-                own = os.path.join(self.produce(outputs, False), "ndwi.tif")
+                           "cog": cog, "blocksize": 128}
+                if level:
+                    outputs["level"] = level
+                own = self.check(outputs, {"Float32": "3", "Byte": "2"})
+                self.assertIn("(ZSTD level %d, predictor 3" % (level or 1),
+                              self.logs[own])
+                own = os.path.join(own, "ndwi.tif")
+                level = level or 1
                 ref = os.path.join(self.tmp, "ref-%s.tif" % tag(outputs))
                 if cog:
                     # The overviews are the output's own (OVERVIEWS=AUTO

@@ -461,8 +461,8 @@ static void omitted_keys_take_their_documented_defaults(void **state)
     assert_string_equal(cfg->out_dir, p);
     free(p);
     assert_int_equal(cfg->cog, 1);
-    assert_string_equal(cfg->compress, "DEFLATE");
-    assert_int_equal(cfg->level, 0); /* GDAL's default */
+    assert_string_equal(cfg->compress, "ZSTD");
+    assert_int_equal(cfg->level, 1); /* not GDAL's 9 */
     assert_int_equal(cfg->blocksize, 256);
     assert_int_equal(cfg->overwrite, 1);
 
@@ -1249,14 +1249,15 @@ static void out_of_range_values_are_rejected(void **state)
 }
 
 /* outputs.level: GDAL's ZLEVEL for deflate (1..12 with libdeflate),
- * ZSTD_LEVEL for zstd (1..22); LZW and no compression have none. The
- * check uses the compression given in the same mapping, wherever it is. */
+ * ZSTD_LEVEL for zstd (1..22, and the default compression); LZW and no
+ * compression have none. The check uses the compression given in the same
+ * mapping, wherever it is. */
 static void compression_levels_are_checked_against_the_codec(void **state)
 {
     fx *f = *state;
-    expect_errors(f, MINIMAL "outputs:\n  level: 13\n",
+    expect_errors(f, MINIMAL "outputs:\n  level: 23\n",
                   "configs/test.yaml:13: outputs.level: must be between 1 "
-                  "and 12, got 13",
+                  "and 22, got 23",
                   NULL);
     expect_errors(f, MINIMAL "outputs:\n  level: 0\n  compress: zstd\n",
                   "configs/test.yaml:13: outputs.level: must be between 1 "
@@ -1285,10 +1286,26 @@ static void compression_levels_are_checked_against_the_codec(void **state)
         load_ok(f, MINIMAL "outputs:\n  level: 22\n  compress: zstd\n");
     assert_int_equal(cfg->level, 22);
     aw_config_destroy(cfg);
-    cfg = load_ok(f, MINIMAL "outputs:\n  level: 1\n");
-    assert_int_equal(cfg->level, 1);
-    assert_string_equal(cfg->compress, "DEFLATE");
+    cfg = load_ok(f, MINIMAL "outputs:\n  level: 3\n");
+    assert_int_equal(cfg->level, 3);
+    assert_string_equal(cfg->compress, "ZSTD");
     aw_config_destroy(cfg);
+    /* Without a level: ZSTD 1, DEFLATE GDAL's (0: 6). */
+    cfg = load_ok(f, MINIMAL "outputs:\n  compress: zstd\n");
+    assert_int_equal(cfg->level, 1);
+    aw_config_destroy(cfg);
+    cfg = load_ok(f, MINIMAL "outputs:\n  compress: deflate\n");
+    assert_string_equal(cfg->compress, "DEFLATE");
+    assert_int_equal(cfg->level, 0);
+    aw_config_destroy(cfg);
+    /* The default (zstd) goes to 22, deflate to 12. */
+    cfg = load_ok(f, MINIMAL "outputs:\n  level: 15\n");
+    assert_int_equal(cfg->level, 15);
+    aw_config_destroy(cfg);
+    expect_errors(f, MINIMAL "outputs:\n  compress: deflate\n  level: 15\n",
+                  "configs/test.yaml:14: outputs.level: must be between 1 "
+                  "and 12, got 15",
+                  NULL);
 }
 
 static void every_error_is_reported_together_in_line_order(void **state)
