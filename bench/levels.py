@@ -72,38 +72,64 @@ class Deflate:
 
 
 class Zstd:
-    """libzstd (what libtiff's ZSTD codec and aralwatch's encoder use), one
-    frame per tile."""
+    """libzstd driven as libtiff's ZSTD codec and aralwatch's encoder drive
+    it (tif_zstd.c, pipeline/tilewrite.c): a stream started at the level
+    with no size given, the whole tile, its end; one frame per tile. (A
+    one-shot ZSTD_compressCCtx knows the size and picks other parameters:
+    it would not measure what the files are.)"""
+
+    class InBuf(ctypes.Structure):
+        _fields_ = [("src", ctypes.c_void_p), ("size", ctypes.c_size_t),
+                    ("pos", ctypes.c_size_t)]
+
+    class OutBuf(ctypes.Structure):
+        _fields_ = [("dst", ctypes.c_void_p), ("size", ctypes.c_size_t),
+                    ("pos", ctypes.c_size_t)]
 
     def __init__(self):
         name = ctypes.util.find_library("zstd") or "libzstd.so.1"
         lib = ctypes.CDLL(name)
-        lib.ZSTD_createCCtx.restype = ctypes.c_void_p
-        lib.ZSTD_freeCCtx.argtypes = [ctypes.c_void_p]
+        lib.ZSTD_createCStream.restype = ctypes.c_void_p
+        lib.ZSTD_freeCStream.argtypes = [ctypes.c_void_p]
         lib.ZSTD_compressBound.restype = ctypes.c_size_t
         lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
         lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
-        lib.ZSTD_compressCCtx.restype = ctypes.c_size_t
-        lib.ZSTD_compressCCtx.argtypes = [
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+        lib.ZSTD_initCStream.restype = ctypes.c_size_t
+        lib.ZSTD_initCStream.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.ZSTD_compressStream.restype = ctypes.c_size_t
+        lib.ZSTD_compressStream.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(self.OutBuf),
+            ctypes.POINTER(self.InBuf)]
+        lib.ZSTD_endStream.restype = ctypes.c_size_t
+        lib.ZSTD_endStream.argtypes = [ctypes.c_void_p,
+                                       ctypes.POINTER(self.OutBuf)]
         self.lib = lib
 
     def run(self, tiles, level, repeats):
         """(compressed bytes, CPU seconds per pass)."""
-        c = self.lib.ZSTD_createCCtx()
-        cap = self.lib.ZSTD_compressBound(max(map(len, tiles)))
+        lib = self.lib
+        c = lib.ZSTD_createCStream()
+        cap = lib.ZSTD_compressBound(max(map(len, tiles)))
         out = ctypes.create_string_buffer(cap)
+        bufs = [ctypes.create_string_buffer(t, len(t)) for t in tiles]
         total, t0 = 0, time.process_time()
         for _ in range(repeats):
             total = 0
-            for t in tiles:
-                n = self.lib.ZSTD_compressCCtx(c, out, cap, t, len(t), level)
-                if self.lib.ZSTD_isError(n):
+            for b in bufs:
+                ib = self.InBuf(ctypes.addressof(b), len(b), 0)
+                ob = self.OutBuf(ctypes.addressof(out), cap, 0)
+                if lib.ZSTD_isError(lib.ZSTD_initCStream(c, level)):
                     raise SystemExit("levels.py: libzstd failed")
-                total += n
+                while ib.pos < ib.size:
+                    if lib.ZSTD_isError(lib.ZSTD_compressStream(
+                            c, ctypes.byref(ob), ctypes.byref(ib))):
+                        raise SystemExit("levels.py: libzstd failed")
+                left = lib.ZSTD_endStream(c, ctypes.byref(ob))
+                if lib.ZSTD_isError(left) or left != 0:
+                    raise SystemExit("levels.py: libzstd failed")
+                total += ob.pos
         dt = (time.process_time() - t0) / repeats
-        self.lib.ZSTD_freeCCtx(c)
+        lib.ZSTD_freeCStream(c)
         return total, dt
 
 
