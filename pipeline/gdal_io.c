@@ -120,13 +120,19 @@ void aw_gdal_cleanup(void)
     GDALDestroyDriverManager();
 }
 
-unsigned long aw_gdal_error_mark(void)
+/* GDAL's failure count on any thread, without clearing this thread's. */
+static unsigned long fail_count(void)
 {
-    CPLErrorReset();
     pthread_mutex_lock(&fail_mu);
     unsigned long seq = fail_seq;
     pthread_mutex_unlock(&fail_mu);
     return seq;
+}
+
+unsigned long aw_gdal_error_mark(void)
+{
+    CPLErrorReset();
+    return fail_count();
 }
 
 const char *aw_gdal_error_since(unsigned long mark)
@@ -1077,6 +1083,7 @@ struct aw_rwriter {
     size_t n_classes;
     int has_nodata;
     double nodata;
+    unsigned long fail_mark; /* GDAL's failures on any thread at open */
 };
 
 /* The overview factors of a COG of this size: 2, 4, ... down to one
@@ -1432,6 +1439,7 @@ aw_status aw_rwriter_open(aw_ctx *ctx, const char *path, const aw_grid *grid,
     w->is_class = classes != NULL;
     w->scale = scale;
     w->wo = *wo;
+    w->fail_mark = fail_count();
     /* Without the own encoder, a COG goes through a strip file; so does
      * any output of an MPI run. */
     int own = own_encoder(wo, type, grid->width, grid->height, classes != NULL,
@@ -1746,10 +1754,45 @@ static aw_status encode_from_strips(aw_ctx *ctx, aw_rwriter *w,
     return st;
 }
 
+/* A raster GDAL's writer made (not sparse): every tile of every level
+ * must be there. GDAL compresses tiles on its worker threads, and a tile
+ * that fails there (out of memory: ZSTD at levels 20 to 22 takes some
+ * 700 MB a thread) is left out of the file with no error on the thread
+ * that closes it: the file reads as nodata. */
+static aw_status check_all_tiles(aw_ctx *ctx, const aw_rwriter *w)
+{
+    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+    if (!o)
+        return aw_fail(ctx, AW_ERR_NOMEM, "out of memory");
+    TIFFOpenOptionsSetWarningHandlerExtR(o, aw_tiff_no_warning, NULL);
+    TIFF *tif = TIFFOpenExt(w->path, "r", o);
+    TIFFOpenOptionsFree(o);
+    if (!tif)
+        return aw_fail(ctx, AW_ERR_IO, "%s: cannot read back", w->path);
+    aw_status st = AW_OK;
+    int level = 0;
+    do {
+        uint32_t n =
+            TIFFIsTiled(tif) ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+        for (uint32_t k = 0; k < n && st == AW_OK; k++)
+            if (TIFFGetStrileByteCount(tif, k) == 0)
+                st = aw_fail(ctx, AW_ERR_IO,
+                             "%s: tile %u of level %d was not written: %s",
+                             w->path, (unsigned)k, level,
+                             fail_count() != w->fail_mark
+                                 ? aw_gdal_error_since(w->fail_mark)
+                                 : "GDAL's writer gave no reason");
+        level++;
+    } while (st == AW_OK && TIFFReadDirectory(tif));
+    TIFFClose(tif);
+    return st;
+}
+
 aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
 {
     char note[256];
     aw_status st = AW_OK;
+    int own = 0; /* tiles compressed by tilewrite.c, not by GDAL */
     if (w->pending) {
         /* Never made nor given rows (not the pipeline's way): an error,
          * not a success without a file (and no empty file made). */
@@ -1796,11 +1839,14 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
                              aw_disk_full_note(w->path, note, sizeof note));
             if (src)
                 GDALClose(src);
+            if (st == AW_OK)
+                st = check_all_tiles(ctx, w);
             aw_rwriter_abort(w);
             return st;
         }
     }
     else if (w->tw) {
+        own = 1;
         st = aw_tilewriter_close(ctx, w->tw);
         w->tw = NULL;
     }
@@ -1876,6 +1922,8 @@ aw_status aw_rwriter_close(aw_ctx *ctx, aw_rwriter *w)
         }
         GDALSetCacheMax64(cache);
     }
+    if (st == AW_OK && !own)
+        st = check_all_tiles(ctx, w);
     aw_rwriter_abort(w);
     return st;
 }

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 
 import numpy as np
 import yaml
@@ -341,6 +342,42 @@ class TileWriter(awtest.TempDirTest):
             bbox=(x0, y1 - 30 * 301, x0 + 60, y1), levels=2)
         ds = gdal.Open(os.path.join(own, "ndwi.tif"))
         self.assertEqual((ds.RasterXSize, ds.RasterYSize), (2, 301))
+
+    def test_a_tile_that_fails_to_compress_fails_the_date(self):
+        # ZSTD level 22 takes some 700 MB a thread: under a 900 MB limit
+        # of address space every tile's compression fails. GDAL's writer
+        # fails on its worker threads, where the closing thread sees no
+        # error: the date was published with empty rasters (all nodata,
+        # exit 10). Both writers must fail the date, naming the file.
+        with open(awtest.BIN, "rb") as f:
+            if b"AddressSanitizer" in f.read():
+                self.skipTest("a sanitizer build reserves terabytes of "
+                              "address space: no limit can be set")
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS,
+                               (900 * 1024 * 1024, 900 * 1024 * 1024))
+        outputs = {"encoding": "float32", "compress": "zstd", "cog": False,
+                   "blocksize": 64, "level": 22}
+        for gdal_encode, why in (
+                (True, r"ndwi\.tif: tile 0 of level 0 was not written: "
+                       r"GDAL's last error, on one of its threads: [^\n]*"
+                       r"compress"),
+                (False, r"ndwi\.tif: cannot compress a tile \(ZSTD level "
+                        r"22\): [^\n]*memory")):
+            env = dict(os.environ)
+            env.pop("AW_GDAL_ENCODE", None)
+            if gdal_encode:
+                env["AW_GDAL_ENCODE"] = "1"
+            out = os.path.join(self.tmp, "z22-%d" % gdal_encode)
+            rc, _, err = run(["run", "--config", config(self.tmp, outputs),
+                              "--out", out, "-q"], env=env, preexec_fn=limit)
+            self.assertEqual(rc, 5, err)
+            self.assertRegex(err, why)
+            region = os.path.join(out, "para_reservoir")
+            self.assertEqual([n for n in os.listdir(region)
+                              if n.startswith("1988") or ".partial-" in n],
+                             [])
 
     def test_a_full_disk_fails_a_cog_date_with_the_file_named(self):
         disk = self.small_disk("700k")
