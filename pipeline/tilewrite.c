@@ -398,25 +398,30 @@ static size_t tw_bound(const aw_tilewriter *t, tw_codec *c, size_t n)
 }
 
 /* A predicted tile compressed into out (cap bytes, tw_bound's): its
- * length, 0 on failure. ZSTD is driven as libtiff's codec drives it
- * (tif_zstd.c: ZSTD_initCStream at the level, the tile through
+ * length, 0 on failure (*why: libzstd's reason). ZSTD is driven as libtiff's
+ * codec drives it (tif_zstd.c: ZSTD_initCStream at the level, the tile through
  * ZSTD_compressStream, ZSTD_endStream), so the frame is the same: no
  * content size in its header, no checksum. */
 static size_t tw_compress(const aw_tilewriter *t, tw_codec *c, const void *in,
-                          size_t n, void *out, size_t cap)
+                          size_t n, void *out, size_t cap, const char **why)
 {
-    if (!t->zstd)
-        return libdeflate_zlib_compress(c->deflate, in, n, out, cap);
-    if (ZSTD_isError(ZSTD_initCStream(c->zstd, t->level)))
-        return 0;
+    if (!t->zstd) {
+        size_t len = libdeflate_zlib_compress(c->deflate, in, n, out, cap);
+        if (len == 0)
+            *why = "libdeflate: no room for the tile";
+        return len;
+    }
+    size_t r = ZSTD_initCStream(c->zstd, t->level);
     ZSTD_inBuffer ib = {in, n, 0};
     ZSTD_outBuffer ob = {out, cap, 0};
-    while (ib.pos < ib.size)
-        if (ZSTD_isError(ZSTD_compressStream(c->zstd, &ob, &ib)) ||
-            ob.pos == ob.size)
-            return 0;
-    size_t left = ZSTD_endStream(c->zstd, &ob);
-    return ZSTD_isError(left) || left != 0 ? 0 : ob.pos;
+    while (!ZSTD_isError(r) && ib.pos < ib.size && ob.pos < ob.size)
+        r = ZSTD_compressStream(c->zstd, &ob, &ib);
+    if (!ZSTD_isError(r) && ib.pos == ib.size)
+        r = ZSTD_endStream(c->zstd, &ob);
+    if (!ZSTD_isError(r) && r == 0 && ib.pos == ib.size)
+        return ob.pos;
+    *why = ZSTD_isError(r) ? ZSTD_getErrorName(r) : "no room for the tile";
+    return 0;
 }
 
 /* Predict, compress and write (or spool) level l's buffered row of tiles
@@ -433,6 +438,7 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
     unsigned char **z = t->cog ? NULL : calloc((size_t)ntx, sizeof *z);
     size_t *zlen = t->cog ? NULL : calloc((size_t)ntx, sizeof *zlen);
     int failed = 0, spool_errno = 0;
+    const char *zerr = NULL; /* a tile's compression failed: why */
     if (!t->cog && (!z || !zlen)) {
         free(z);
         free(zlen);
@@ -493,10 +499,18 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                     pred2_u8(r, (size_t)t->bx);
             }
             unsigned char *out = t->cog ? mine : malloc(bound);
+            const char *why = NULL;
             size_t len =
-                out ? tw_compress(t, &c, tile, tile_bytes, out, bound) : 0;
+                out ? tw_compress(t, &c, tile, tile_bytes, out, bound, &why)
+                    : 0;
             if (len == 0) {
-                failed = 1;
+                if (why) {
+                    __atomic_store_n(&zerr, why, __ATOMIC_RELAXED);
+                    failed = 8;
+                }
+                else {
+                    failed = 1;
+                }
                 free(t->cog ? NULL : out);
                 continue;
             }
@@ -529,8 +543,14 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                      t->spool_path, strerror(spool_errno));
     else if (failed & 2)
         st = write_error(ctx, t, t->spool_path, "tiles", spool_errno);
+    else if (failed & 8)
+        st = aw_fail(ctx,
+                     strstr(zerr, "memory") ? AW_ERR_NOMEM : AW_ERR_INTERNAL,
+                     "%s: cannot compress a tile (%s level %d): %s", t->path,
+                     t->zstd ? "ZSTD" : "libdeflate", t->level, zerr);
     else if (failed)
-        st = aw_fail(ctx, AW_ERR_NOMEM, "out of memory (tile encoder)");
+        st = aw_fail(ctx, AW_ERR_NOMEM, "%s: out of memory (tile encoder)",
+                     t->path);
     for (int tx = 0; !t->cog && tx < ntx && st == AW_OK; tx++) {
         uint32_t k = ty * (uint32_t)ntx + (uint32_t)tx;
         t->err[0] = '\0';
