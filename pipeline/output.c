@@ -1513,8 +1513,12 @@ aw_status aw_date_finish(aw_ctx *ctx, run_state *rs, date_work *w)
                     sizes[i] = q.bytes[k];
                     sync_err[i] = q.sync_err[k];
                 }
-                else {
-                    sizes[i] = -1;
+                else if (st == AW_OK) {
+                    /* Every raster handed over is summed by the join: a
+                     * manifest without its checksum is a bug to see. */
+                    st = aw_fail(ctx, AW_ERR_INTERNAL,
+                                 "%s/%s: checksum not taken", stage,
+                                 dout->name[k]);
                 }
             }
             for (size_t k = 0; k < nout && st == AW_OK; k++) {
