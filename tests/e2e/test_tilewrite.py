@@ -117,8 +117,8 @@ class TileWriter(awtest.TempDirTest):
                                    "/%s/" % DATE, err)
         return folder
 
-    def check(self, outputs, predictors, own_types=None):
-        own = self.produce(outputs, False, rows=7)
+    def check(self, outputs, predictors, own_types=None, rows=7):
+        own = self.produce(outputs, False, rows=rows)
         ref = self.produce(outputs, True)
         names = sorted(n for n in os.listdir(ref) if n.endswith(".tif"))
         self.assertEqual(names, sorted(n for n in os.listdir(own)
@@ -224,9 +224,11 @@ class TileWriter(awtest.TempDirTest):
         self.assertEqual(end, len(data), path)
 
     def test_float32_tiles_of_64(self):
+        # Strips of 150 rows: rows of tiles whole in a strip (read where
+        # they are) and split between strips (gathered), in turn.
         self.check({"encoding": "float32", "compress": "deflate", "cog": False,
                     "blocksize": 64},
-                   {"Float32": "3", "Byte": "2"})
+                   {"Float32": "3", "Byte": "2"}, rows=150)
 
     def test_int16_tiles_of_48(self):
         self.check({"encoding": "int16", "compress": "deflate", "cog": False,
@@ -234,9 +236,10 @@ class TileWriter(awtest.TempDirTest):
                    {"Int16": "2", "Byte": "2"})
 
     def test_cog_float32_tiles_of_128(self):
+        # Strips of 300 rows, as above.
         self.check({"encoding": "float32", "compress": "deflate", "cog": True,
                     "blocksize": 128},
-                   {"Float32": "3", "Byte": "2"})
+                   {"Float32": "3", "Byte": "2"}, rows=300)
 
     def test_cog_int16_tiles_of_128(self):
         # GDAL averages int16 in float32 and rounds half away from zero.
