@@ -135,7 +135,8 @@ def main():
             platform.node(), cores, platform.platform()),
         "", "Workload: %d dates x 30.1 Mpx (the 5490 x 5490 scene of "
         "bench/make_scene.py under each date), full product, default "
-        "encoding (COG, DEFLATE), zone statistics: %.1f Mpx of region grid. "
+        "encoding (COG, ZSTD level 1), zone statistics: %.1f Mpx of region "
+        "grid. "
         "Median of %d alternating runs each." % (a.dates, mpx, a.repeats),
         "", "| run | ranks x threads | wall s (median; all) | Mpx/s | "
         "speed-up vs 1 x 1 | efficiency | rasters identical to 1 process |",
