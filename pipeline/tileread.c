@@ -381,6 +381,26 @@ static int tile_rows(const aw_tileread *r, int tr)
     return r->th;
 }
 
+/* One isal_inflate call on a tile's stream; the input it took counts as
+ * used. 1 (why filled) when its checksum does not match or it is not the
+ * zlib stream expected, else 0. */
+static int inflate_step(tr_stream *st, size_t idx, char *why, size_t whylen)
+{
+    uint32_t in0 = st->st.avail_in;
+    int rc = isal_inflate(&st->st);
+    st->used += in0 - st->st.avail_in;
+    if (rc == ISAL_INCORRECT_CHECKSUM) {
+        snprintf(why, whylen, "tile %zu: checksum (adler32) does not match",
+                 idx);
+        return 1;
+    }
+    if (rc < 0 || rc == ISAL_NEED_DICT) {
+        snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected", idx);
+        return 1;
+    }
+    return 0;
+}
+
 /* The stream's next `len` compressed bytes (from the first not consumed)
  * read into the thread's buffer as its input. 0, 1 or -1 (why filled). */
 static int feed(const aw_tileread *r, tr_stream *st, uint64_t off, size_t len,
@@ -428,18 +448,8 @@ static int inflate_into(const aw_tileread *r, tr_stream *st, uint64_t off,
         /* The inflater may hold output it has not given yet: it is
          * called even with no input left. */
         uint32_t in0 = st->st.avail_in, out0 = st->st.avail_out;
-        int rc = isal_inflate(&st->st);
-        st->used += in0 - st->st.avail_in;
-        if (rc == ISAL_INCORRECT_CHECKSUM) {
-            snprintf(why, whylen, "tile %zu: checksum (adler32) does not match",
-                     idx);
+        if (inflate_step(st, idx, why, whylen))
             return 1;
-        }
-        if (rc < 0 || rc == ISAL_NEED_DICT) {
-            snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
-                     idx);
-            return 1;
-        }
         if (st->st.avail_out > 0 &&
             (st->st.block_state == ISAL_BLOCK_FINISH ||
              (in0 == st->st.avail_in && out0 == st->st.avail_out))) {
@@ -612,14 +622,9 @@ static int finish_stream(const aw_tileread *r, int plane, int tr, int tc,
         st->st.next_out = &extra;
         st->st.avail_out = 1;
         uint32_t in0 = st->st.avail_in;
-        int rc = isal_inflate(&st->st);
-        st->used += in0 - st->st.avail_in;
-        if (rc == ISAL_INCORRECT_CHECKSUM) {
-            snprintf(why, whylen, "tile %zu: checksum (adler32) does not match",
-                     idx);
+        if (inflate_step(st, idx, why, whylen))
             return 1;
-        }
-        if (rc < 0 || rc == ISAL_NEED_DICT || st->st.avail_out == 0 ||
+        if (st->st.avail_out == 0 ||
             (in0 == st->st.avail_in &&
              st->st.block_state != ISAL_BLOCK_FINISH)) {
             snprintf(why, whylen, "tile %zu: DEFLATE stream not as expected",
