@@ -46,6 +46,7 @@
 #include <libdeflate.h>
 #include <tiffio.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 #include "aralwatch/util.h"
 #include "tilewrite.h"
 
@@ -402,12 +403,13 @@ static size_t tw_bound(const aw_tilewriter *t, tw_codec *c, size_t n)
 }
 
 /* A predicted tile compressed into out (cap bytes, tw_bound's): its
- * length, 0 on failure (*why: libzstd's reason). ZSTD is driven as libtiff's
- * codec drives it (tif_zstd.c: ZSTD_initCStream at the level, the tile through
- * ZSTD_compressStream, ZSTD_endStream), so the frame is the same: no
- * content size in its header, no checksum. */
+ * length, 0 on failure (*why: the reason; *nomem: it was memory). ZSTD is
+ * driven as libtiff's codec drives it (tif_zstd.c: ZSTD_initCStream at the
+ * level, the tile through ZSTD_compressStream, ZSTD_endStream), so the frame is
+ * the same: no content size in its header, no checksum. */
 static size_t tw_compress(const aw_tilewriter *t, tw_codec *c, const void *in,
-                          size_t n, void *out, size_t cap, const char **why)
+                          size_t n, void *out, size_t cap, const char **why,
+                          int *nomem)
 {
     if (!t->zstd) {
         size_t len = libdeflate_zlib_compress(c->deflate, in, n, out, cap);
@@ -425,6 +427,8 @@ static size_t tw_compress(const aw_tilewriter *t, tw_codec *c, const void *in,
     if (!ZSTD_isError(r) && r == 0 && ib.pos == ib.size)
         return ob.pos;
     *why = ZSTD_isError(r) ? ZSTD_getErrorName(r) : "no room for the tile";
+    *nomem =
+        ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation;
     return 0;
 }
 
@@ -503,13 +507,14 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
             }
             unsigned char *out = t->cog ? mine : malloc(bound);
             const char *why = NULL;
-            size_t len =
-                out ? tw_compress(t, &c, tile, tile_bytes, out, bound, &why)
-                    : 0;
+            int nomem = 0;
+            size_t len = out ? tw_compress(t, &c, tile, tile_bytes, out, bound,
+                                           &why, &nomem)
+                             : 0;
             if (len == 0) {
                 if (why) {
                     __atomic_store_n(&zerr, why, __ATOMIC_RELAXED);
-                    failed = 8;
+                    failed = nomem ? 16 : 8;
                 }
                 else {
                     failed = 1;
@@ -546,9 +551,8 @@ static aw_status flush_row(aw_ctx *ctx, aw_tilewriter *t, int l, int n)
                      t->spool_path, strerror(spool_errno));
     else if (failed & 2)
         st = write_error(ctx, t, t->spool_path, "tiles", spool_errno);
-    else if (failed & 8)
-        st = aw_fail(ctx,
-                     strstr(zerr, "memory") ? AW_ERR_NOMEM : AW_ERR_INTERNAL,
+    else if (failed & (8 | 16))
+        st = aw_fail(ctx, failed & 16 ? AW_ERR_NOMEM : AW_ERR_INTERNAL,
                      "%s: cannot compress a tile (%s level %d): %s", t->path,
                      t->zstd ? "ZSTD" : "libdeflate", t->level, zerr);
     else if (failed)
